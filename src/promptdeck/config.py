@@ -1,0 +1,117 @@
+"""Where the store is, who the user is, and which remote to sync with.
+
+Each setting comes from the command line, else an environment variable, else the
+config file (``config.toml`` in the user config directory, or PROMPTDECK_CONFIG),
+else a default.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from promptdeck.errors import ValidationError
+
+APP_NAME = "promptdeck"
+
+
+@dataclass(frozen=True, slots=True)
+class FileConfig:
+    db: str | None = None
+    remote: str | None = None
+    user: str | None = None
+
+
+def config_path() -> Path:
+    override = os.environ.get("PROMPTDECK_CONFIG")
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def load_file_config(path: Path | None = None) -> FileConfig:
+    """Read the config file; a missing file is an empty config, a broken one an error."""
+    path = path or config_path()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return FileConfig()
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValidationError(f"cannot read config file {path}: {exc}") from None
+    values: dict[str, str | None] = {}
+    for key in ("db", "remote", "user"):
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ValidationError(f"config file {path}: '{key}' must be a string")
+        values[key] = value
+    return FileConfig(**values)
+
+
+def default_db_path() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME)) / "promptdeck.db"
+
+
+def is_url(location: str) -> bool:
+    return "://" in location
+
+
+def to_url(location: str | os.PathLike[str]) -> str:
+    """A SQLAlchemy URL for a URL or a file path (a path means a SQLite file)."""
+    text = os.fspath(location)
+    if is_url(text):
+        return text
+    return f"sqlite:///{Path(text).expanduser().resolve()}"
+
+
+def resolve_db(option: str | None = None) -> str:
+    """``--db``, else PROMPTDECK_DB, else the config file, else the user data directory."""
+    location = option or os.environ.get("PROMPTDECK_DB") or load_file_config().db
+    return to_url(location) if location else to_url(default_db_path())
+
+
+def resolve_remote(option: str | None = None) -> str | None:
+    """``--remote``, else PROMPTDECK_REMOTE, else the config file; None when unset."""
+    location = option or os.environ.get("PROMPTDECK_REMOTE") or load_file_config().remote
+    return to_url(location) if location else None
+
+
+def resolve_user(option: str | None = None) -> str:
+    """``--user``, else PROMPTDECK_USER, else the config file, else the login name."""
+    user = option or os.environ.get("PROMPTDECK_USER") or load_file_config().user
+    if not user:
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):  # no login name in some containers
+            user = "unknown"
+    return user
+
+
+_PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]+:)([^@\s]*)(@)")
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ***, safe for output, logs and errors."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return _PASSWORD_IN_URL.sub(r"\1***\3", url)
+
+
+def scrub(message: str, url: str) -> str:
+    """Remove the URL's password from a message (driver errors may echo parts of it)."""
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        password = None
+    message = _PASSWORD_IN_URL.sub(r"\1***\3", message)
+    if password:
+        message = message.replace(str(password), "***")
+    return message

@@ -1,0 +1,178 @@
+"""Plain, frozen records that the store hands to its callers (never ORM objects)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from promptdeck.errors import ValidationError
+from promptdeck.templates import find_variables
+
+Role = Literal["viewer", "editor", "admin"]
+ROLES: tuple[Role, ...] = ("viewer", "editor", "admin")
+DEFAULT_ENVIRONMENT = "production"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+MAX_NAME = 200
+MAX_ENVIRONMENT = 100
+
+
+def check_name(name: str, what: str = "feature", limit: int = MAX_NAME) -> str:
+    if not isinstance(name, str) or not NAME_RE.match(name) or len(name) > limit:
+        raise ValidationError(
+            f"invalid {what} name {name!r}: use letters, digits, '.', '_' and '-' "
+            f"(at most {limit} characters, starting with a letter or digit)"
+        )
+    return name
+
+
+def content_hash(system_prompt: str, model: str, parameters: Mapping[str, Any]) -> str:
+    """A stable hash of what a version serves; equal hashes mean identical content."""
+    canonical = json.dumps(
+        {"system_prompt": system_prompt, "model": model, "parameters": parameters},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class VersionSummary:
+    """A version without its text: cheap to list by the thousand."""
+
+    uid: str
+    feature: str
+    number: int
+    model: str
+    author: str
+    reason: str
+    created_at: datetime
+    parent: int | None
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One immutable revision of a feature's prompt."""
+
+    uid: str
+    feature: str
+    number: int
+    system_prompt: str
+    model: str
+    parameters: Mapping[str, Any]
+    author: str
+    reason: str
+    created_at: datetime
+    parent: int | None
+    content_hash: str
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return find_variables(self.system_prompt)
+
+    @property
+    def summary(self) -> VersionSummary:
+        return VersionSummary(
+            uid=self.uid,
+            feature=self.feature,
+            number=self.number,
+            model=self.model,
+            author=self.author,
+            reason=self.reason,
+            created_at=self.created_at,
+            parent=self.parent,
+            content_hash=self.content_hash,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """What one feature serves in one environment."""
+
+    feature: str
+    environment: str
+    active: int | None = None
+    canary: int | None = None
+    canary_percent: int = 0
+    previous: tuple[int, ...] = ()  # the rollback stack, oldest first
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureSummary:
+    """A row of the features list, for one environment."""
+
+    name: str
+    versions: int
+    latest: int | None
+    active: int | None
+    canary: int | None
+    canary_percent: int
+
+    @property
+    def has_newer(self) -> bool:
+        """A version newer than the active one exists (a draft not yet activated)."""
+        return self.latest is not None and (self.active is None or self.latest > self.active)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """An append-only record of one write."""
+
+    uid: str
+    at: datetime
+    actor: str
+    action: str
+    feature: str | None
+    environment: str | None
+    from_version: int | None
+    to_version: int | None
+    reason: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ServingEntry:
+    """What the runtime library needs to serve one feature in one environment."""
+
+    feature: str
+    environment: str
+    active: Version | None
+    canary: Version | None
+    canary_percent: int
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class VersionSpec:
+    """A version as an import file describes it; unset metadata is filled on import."""
+
+    number: int
+    system_prompt: str
+    model: str
+    parameters: Mapping[str, Any]
+    uid: str | None = None
+    author: str | None = None
+    reason: str | None = None
+    created_at: datetime | None = None
+    parent: int | None = None
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.system_prompt, self.model, self.parameters)
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureDocument:
+    """One feature's versions and deployments, as read from or written to a file."""
+
+    feature: str
+    versions: tuple[VersionSpec, ...]
+    deployments: tuple[Deployment, ...] = ()
+    source: str = "<memory>"
+    single: bool = False  # a single-version file, the shape teams keep beside their code

@@ -1,0 +1,403 @@
+"""YAML prompt files: parse and write. Pure: knows no database and no UI.
+
+Two shapes are read: the single-version file teams keep beside their code, and the
+full-history file that ``promptdeck export`` writes. Every error names the file, the
+line where known, and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from promptdeck.errors import NotFoundError, ValidationError
+from promptdeck.records import Deployment, FeatureDocument, VersionSpec, check_name
+
+SINGLE_KEYS = {"feature", "version", "model", "system_prompt", "parameters"}
+SINGLE_OPTIONAL = {"parameters", "author", "reason", "created_at", "id"}
+FULL_KEYS = {"feature", "versions", "active", "previous", "canary"}
+VERSION_KEYS = {
+    "version", "id", "model", "parameters", "author", "reason", "created_at", "parent",
+    "system_prompt",
+}  # fmt: skip
+VERSION_REQUIRED = {"version", "model", "system_prompt"}
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+class _LineMap(dict[str, Any]):
+    """A mapping that remembers the line of each key, for error messages."""
+
+    line: int = 0
+    key_lines: dict[str, int]
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _LineMap:
+    loader.flatten_mapping(node)
+    result = _LineMap()
+    result.line = node.start_mark.line + 1
+    result.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if not isinstance(key, str):
+            raise _FileError(line, f"keys must be text, not {key!r}")
+        if key in result:
+            raise _FileError(line, f"duplicate key {key!r}")
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[key] = line
+    return result
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+class _FileError(Exception):
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+def _where(mapping: Mapping[str, Any], key: str | None = None) -> int | None:
+    if isinstance(mapping, _LineMap):
+        if key is not None and key in mapping.key_lines:
+            return mapping.key_lines[key]
+        return mapping.line
+    return None
+
+
+def parse_text(text: str, source: str = "<text>") -> FeatureDocument:
+    """One YAML file's text as a FeatureDocument; ValidationError on anything wrong."""
+    try:
+        data = yaml.load(text, Loader=_Loader)
+        return _parse_document(data, source)
+    except _FileError as exc:
+        prefix = f"{source}:{exc.line}" if exc.line else source
+        raise ValidationError(f"{prefix}: {exc.message}") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ValidationError(f"{source}{line}: invalid YAML: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise ValidationError(f"{source}: invalid YAML: {exc}") from None
+
+
+def _parse_document(data: Any, source: str) -> FeatureDocument:
+    if not isinstance(data, Mapping):
+        raise _FileError(1, "expected a mapping with 'feature' and 'system_prompt' or 'versions'")
+    feature = _text(data, "feature")
+    try:
+        check_name(feature)
+    except ValidationError as exc:
+        raise _FileError(_where(data, "feature"), str(exc)) from None
+    if "versions" in data:
+        _unknown_keys(data, FULL_KEYS, "")
+        return _parse_full(data, feature, source)
+    _unknown_keys(data, SINGLE_KEYS | SINGLE_OPTIONAL, "")
+    spec = _parse_version(data, "")
+    return FeatureDocument(feature=feature, versions=(spec,), source=source, single=True)
+
+
+def _parse_full(data: Mapping[str, Any], feature: str, source: str) -> FeatureDocument:
+    raw_versions = data["versions"]
+    if not isinstance(raw_versions, list) or not raw_versions:
+        raise _FileError(_where(data, "versions"), "'versions' must be a non-empty list")
+    specs: list[VersionSpec] = []
+    numbers: set[int] = set()
+    for index, item in enumerate(raw_versions):
+        where = f"versions[{index}]."
+        if not isinstance(item, Mapping):
+            raise _FileError(_where(data, "versions"), f"versions[{index}] must be a mapping")
+        _unknown_keys(item, VERSION_KEYS, where)
+        spec = _parse_version(item, where)
+        if spec.number in numbers:
+            raise _FileError(_where(item, "version"), f"version {spec.number} appears twice")
+        numbers.add(spec.number)
+        specs.append(spec)
+    for spec, item in zip(specs, raw_versions, strict=True):
+        if spec.parent is not None and spec.parent not in numbers:
+            raise _FileError(_where(item, "parent"), f"parent {spec.parent} is not in the file")
+    deployments = _parse_deployments(data, numbers)
+    return FeatureDocument(
+        feature=feature, versions=tuple(specs), deployments=deployments, source=source
+    )
+
+
+def _parse_version(item: Mapping[str, Any], where: str) -> VersionSpec:
+    for key in VERSION_REQUIRED:
+        if key not in item:
+            raise _FileError(_where(item), f"missing {where}{key}")
+    number = _int(item, "version", where)
+    if number < 1:
+        raise _FileError(_where(item, "version"), f"{where}version must be 1 or more")
+    parameters = item.get("parameters")
+    if parameters is None:
+        parameters = {}
+    if not isinstance(parameters, Mapping):
+        raise _FileError(_where(item, "parameters"), f"{where}parameters must be a mapping")
+    system_prompt = _text(item, "system_prompt", where, strip=False)
+    if not system_prompt.strip():
+        raise _FileError(_where(item, "system_prompt"), f"{where}system_prompt is empty")
+    return VersionSpec(
+        number=number,
+        system_prompt=system_prompt,
+        model=_text(item, "model", where),
+        parameters=_plain(parameters),
+        uid=_optional_text(item, "id", where),
+        author=_optional_text(item, "author", where),
+        reason=_optional_text(item, "reason", where),
+        created_at=_optional_time(item, "created_at", where),
+        parent=_optional_int(item, "parent", where),
+    )
+
+
+def _parse_deployments(data: Mapping[str, Any], numbers: set[int]) -> tuple[Deployment, ...]:
+    active = _env_map(data, "active")
+    previous = _env_map(data, "previous")
+    canary = _env_map(data, "canary")
+    feature = str(data["feature"])
+    environments = sorted(set(active) | set(previous) | set(canary))
+    result: list[Deployment] = []
+    for env in environments:
+        try:
+            check_name(env, "environment", 100)
+        except ValidationError as exc:
+            raise _FileError(_where(data, "active"), str(exc)) from None
+        active_number = active.get(env)
+        if active_number is not None and not _is_int(active_number):
+            raise _FileError(_where(active, env), f"active.{env} must be a version number")
+        stack = previous.get(env, [])
+        if not isinstance(stack, list) or not all(_is_int(n) for n in stack):
+            raise _FileError(_where(previous, env), f"previous.{env} must be a list of numbers")
+        canary_number: int | None = None
+        percent = 0
+        if env in canary:
+            entry = canary[env]
+            if not isinstance(entry, Mapping) or set(entry) != {"version", "percent"}:
+                raise _FileError(
+                    _where(canary, env), f"canary.{env} must have 'version' and 'percent'"
+                )
+            canary_number = _int(entry, "version", f"canary.{env}.")
+            percent = _int(entry, "percent", f"canary.{env}.")
+            if not 0 <= percent <= 100:
+                raise _FileError(_where(entry, "percent"), f"canary.{env}.percent must be 0-100")
+        for number, key, mapping in [(active_number, env, active), (canary_number, env, canary)] + [
+            (n, env, previous) for n in stack
+        ]:
+            if number is not None and number not in numbers:
+                raise _FileError(
+                    _where(mapping, key), f"{env} refers to version {number}, not in the file"
+                )
+        result.append(
+            Deployment(
+                feature=feature,
+                environment=env,
+                active=active_number,
+                canary=canary_number,
+                canary_percent=percent,
+                previous=tuple(stack),
+            )
+        )
+    return tuple(result)
+
+
+def _env_map(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _FileError(_where(data, key), f"'{key}' must map environment names to values")
+    return value
+
+
+def _unknown_keys(item: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    for key in item:
+        if key not in allowed:
+            raise _FileError(_where(item, key), f"unknown key {where}{key}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int(item: Mapping[str, Any], key: str, where: str = "") -> int:
+    if key not in item:
+        raise _FileError(_where(item), f"missing {where}{key}")
+    value = item[key]
+    if not _is_int(value):
+        raise _FileError(_where(item, key), f"{where}{key} must be a whole number, not {value!r}")
+    return int(value)
+
+
+def _optional_int(item: Mapping[str, Any], key: str, where: str) -> int | None:
+    return None if item.get(key) is None else _int(item, key, where)
+
+
+def _text(item: Mapping[str, Any], key: str, where: str = "", *, strip: bool = True) -> str:
+    if key not in item:
+        raise _FileError(_where(item), f"missing {where}{key}")
+    value = item[key]
+    if not isinstance(value, str) or (strip and not value.strip()):
+        raise _FileError(_where(item, key), f"{where}{key} must be non-empty text")
+    return value.strip() if strip else value
+
+
+def _optional_text(item: Mapping[str, Any], key: str, where: str) -> str | None:
+    return None if item.get(key) is None else _text(item, key, where)
+
+
+def _optional_time(item: Mapping[str, Any], key: str, where: str) -> datetime | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise _FileError(
+                _where(item, key), f"{where}{key} must be an ISO-8601 time, not {value!r}"
+            ) from None
+    else:
+        raise _FileError(_where(item, key), f"{where}{key} must be an ISO-8601 time")
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _plain(value: Any) -> Any:
+    """Turn loader mappings into plain dicts (and keep lists and scalars)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+# --- files ----------------------------------------------------------------------
+
+
+def collect_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """YAML files named or found (recursively) in the directories named."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise NotFoundError(f"no such file or directory: {path}")
+    if not files:
+        raise NotFoundError("no YAML files found in " + ", ".join(str(p) for p in paths))
+    return files
+
+
+def read_files(paths: Iterable[str | os.PathLike[str]]) -> list[FeatureDocument]:
+    """Parse every file, or raise for the first bad one (nothing is half-read)."""
+    documents: list[FeatureDocument] = []
+    for path in collect_files(paths):
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValidationError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        except OSError as exc:
+            raise ValidationError(f"{path}: cannot read: {exc.strerror}") from None
+        documents.append(parse_text(text, str(path)))
+    return documents
+
+
+# --- writing --------------------------------------------------------------------
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    # Multi-line text as a literal block, when YAML can represent it faithfully.
+    if "\n" in value and _block_safe(value):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+def _block_safe(value: str) -> bool:
+    # Literal blocks cannot hold trailing spaces on lines, tabs at line starts,
+    # CR characters or other control characters exactly; such text is quoted instead.
+    if any(ch in value for ch in "\r\x85\u2028\u2029") or value.startswith((" ", "\n")):
+        return False
+    if any(ord(ch) < 32 and ch not in "\n\t" for ch in value):
+        return False
+    return not any(line != line.rstrip(" \t") for line in value.split("\n"))
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def format_time(value: datetime) -> str:
+    text = value.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+def document_to_data(document: FeatureDocument) -> dict[str, Any]:
+    versions = [
+        {
+            "version": spec.number,
+            "id": spec.uid,
+            "model": spec.model,
+            "parameters": dict(spec.parameters),
+            "author": spec.author,
+            "reason": spec.reason,
+            "created_at": format_time(spec.created_at) if spec.created_at else None,
+            "parent": spec.parent,
+            "system_prompt": spec.system_prompt,
+        }
+        for spec in document.versions
+    ]
+    data: dict[str, Any] = {"feature": document.feature, "versions": versions}
+    active = {d.environment: d.active for d in document.deployments if d.active is not None}
+    previous = {d.environment: list(d.previous) for d in document.deployments if d.previous}
+    canary = {
+        d.environment: {"version": d.canary, "percent": d.canary_percent}
+        for d in document.deployments
+        if d.canary is not None
+    }
+    for key, value in (("active", active), ("previous", previous), ("canary", canary)):
+        if value:
+            data[key] = value
+    return data
+
+
+def dump_document(document: FeatureDocument) -> str:
+    return yaml.dump(
+        document_to_data(document),
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=100_000,
+    )
+
+
+def write_documents(documents: Sequence[FeatureDocument], directory: Path) -> list[Path]:
+    """One file per feature; each written to a temporary name, then renamed."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for document in documents:
+        target = directory / f"{document.feature}.yaml"
+        temporary = target.with_name(f".{target.name}.tmp")
+        temporary.write_text(dump_document(document), encoding="utf-8")
+        os.replace(temporary, target)
+        written.append(target)
+    return written
