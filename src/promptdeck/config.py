@@ -101,7 +101,7 @@ def redact(url: str) -> str:
     """The URL with its password replaced by ***, safe for output, logs and errors."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return _PASSWORD_IN_URL.sub(r"\1***\3", url)
 
 
@@ -109,7 +109,7 @@ def scrub(message: str, url: str) -> str:
     """Remove the URL's password from a message (driver errors may echo parts of it)."""
     try:
         password = make_url(url).password
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         password = None
     message = _PASSWORD_IN_URL.sub(r"\1***\3", message)
     if password:

@@ -131,7 +131,10 @@ class ImportResult:
 
 
 def _sqlite_path(url: str) -> Path | None:
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None  # create_store_engine reports the bad URL
     if parsed.get_backend_name() != "sqlite":
         return None
     database = parsed.database
@@ -144,7 +147,7 @@ def create_store_engine(url: str) -> Engine:
     """An engine with promptdeck's connection settings for the URL's backend."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise StoreError(f"not a database URL or path: {redact(url)}") from None
     if parsed.get_backend_name() == "sqlite":
         in_memory = _sqlite_path(url) is None
@@ -183,7 +186,9 @@ class PromptStore:
     """A prompt store at a SQLAlchemy URL or a SQLite path.
 
     ``create=False`` refuses to create a missing SQLite file. The schema is migrated
-    on open; a store from a newer promptdeck is refused and left untouched.
+    on open (``migrate=False``, for read-only clients such as the runtime library,
+    refuses an out-of-date schema instead); a store from a newer promptdeck is
+    refused and left untouched.
     """
 
     def __init__(
@@ -192,6 +197,7 @@ class PromptStore:
         *,
         user: str | None = None,
         create: bool = True,
+        migrate: bool = True,
     ) -> None:
         self.url = to_url(location)
         self.user = resolve_user(user)
@@ -210,7 +216,7 @@ class PromptStore:
                     ) from None
         self._engine = create_store_engine(self.url)
         try:
-            self._migrate()
+            self._migrate(upgrade=migrate)
         except BaseException:
             self._engine.dispose()
             raise
@@ -291,10 +297,16 @@ class PromptStore:
                 finally:
                     session.close()
 
-    def _migrate(self) -> None:
+    def _migrate(self, *, upgrade: bool = True) -> None:
         with self._translate_errors():
-            if self._schema_revision() == SCHEMA_HEAD:
+            current = self._schema_revision()
+            if current == SCHEMA_HEAD:
                 return
+            if not upgrade:
+                raise StoreError(
+                    f"the store {self.display_url} has schema {current or 'none'}, not "
+                    f"{SCHEMA_HEAD}; migrate it with `promptdeck --db URL init`"
+                )
             # Imported here: opening an up-to-date store (the common case, and the
             # runtime library's) does not pay for loading Alembic.
             from alembic import command

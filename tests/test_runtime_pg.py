@@ -1,0 +1,145 @@
+"""The runtime library against a real PostgreSQL server, including the server going away."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pgserver import PostgresServer
+
+from promptdeck import yamlio
+from promptdeck.canary import in_canary
+from promptdeck.errors import NotFoundError
+from promptdeck.runtime import Prompts, default_snapshot_path
+from promptdeck.store import PromptStore
+
+pytestmark = pytest.mark.postgres
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_prompts"
+INTERVAL = 0.05
+LOGGER = "promptdeck.runtime"
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> float:
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            pytest.fail(f"condition not met within {timeout} s")
+        time.sleep(0.005)
+    return time.monotonic() - start
+
+
+@pytest.fixture
+def url(pg_url: str) -> str:
+    with PromptStore(pg_url, user="alice") as store:
+        store.import_documents(yamlio.read_files([SAMPLES]))
+    return pg_url
+
+
+@pytest.fixture
+def admin(url: str) -> Iterator[PromptStore]:
+    with PromptStore(url, user="alice") as store:
+        yield store
+
+
+@pytest.fixture
+def snapshot(tmp_path: Path) -> Path:
+    return tmp_path / "prompts.json"
+
+
+@pytest.fixture
+def prompts(url: str, snapshot: Path) -> Iterator[Prompts]:
+    with Prompts(url, refresh_interval=INTERVAL, snapshot_path=snapshot) as client:
+        yield client
+
+
+def test_get_serves_the_active_version(prompts: Prompts, admin: PromptStore) -> None:
+    for summary in admin.features():
+        assert prompts.get(summary.name).version == summary.active
+    assert prompts.get("customer-support").model == admin.version("customer-support", 5).model
+
+
+def test_activation_rollback_and_canary_are_visible_within_the_interval(
+    prompts: Prompts, admin: PromptStore
+) -> None:
+    admin.activate("translator", 3, reason="pg")
+    assert wait_until(lambda: prompts.get("translator").version == 3) < INTERVAL + 0.5
+    admin.rollback("translator", reason="pg")
+    wait_until(lambda: prompts.get("translator").version == 2)
+    inside = next(u for u in range(100) if in_canary("translator", u, 30))
+    outside = next(u for u in range(100) if not in_canary("translator", u, 30))
+    admin.set_canary("translator", 3, 30, reason="pg canary")
+    wait_until(lambda: prompts.get("translator", user_id=inside).version == 3)
+    assert prompts.get("translator", user_id=outside).version == 2
+    admin.promote("translator", reason="pg promote")
+    wait_until(lambda: prompts.get("translator", user_id=outside).version == 3)
+
+
+def test_canary_share_through_get(prompts: Prompts) -> None:
+    users = 100_000
+    share = sum(prompts.get("customer-support", user_id=u).canary for u in range(users))
+    assert abs(share / users * 100 - 10) < 1
+
+
+def test_server_stopped_keeps_serving_with_one_warning_and_no_password(
+    pg_server: PostgresServer,
+    prompts: Prompts,
+    admin: PromptStore,
+    url: str,
+    snapshot: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    pg_server.stop()
+    try:
+        wait_until(lambda: not prompts.status().reachable)
+        for _ in range(3):
+            prompts.refresh()
+        time.sleep(INTERVAL * 5)
+        for _ in range(1000):
+            assert prompts.get("customer-support").version == 5
+        warnings = [r for r in caplog.records if r.name == LOGGER and r.levelname == "WARNING"]
+        assert len(warnings) == 1
+        assert "unreachable" in warnings[0].getMessage()
+    finally:
+        pg_server.start()
+    admin.activate("translator", 3, reason="after the outage")
+    wait_until(lambda: prompts.get("translator").version == 3)
+    text = caplog.text + snapshot.read_text()
+    assert pg_server.password not in text
+    assert pg_server.password not in str(prompts.status())
+    assert pg_server.password not in repr(prompts)
+
+
+def test_restart_with_server_down_serves_the_snapshot(
+    pg_server: PostgresServer, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Prompts(url, refresh_interval=None) as first:  # the default snapshot path
+        assert first.get("translator").version == 2
+        path = first.snapshot_path
+    assert path == default_snapshot_path(url)
+    assert path is not None and path.exists()
+    assert pg_server.password not in path.read_text()
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    pg_server.stop()
+    try:
+        started = time.monotonic()
+        with Prompts(url, refresh_interval=INTERVAL) as second:
+            assert time.monotonic() - started < 10  # the connect timeout bounds the wait
+            assert second.status().source == "snapshot"
+            assert second.get("translator").version == 2
+            with pytest.raises(NotFoundError, match="no-such-feature"):
+                second.get("no-such-feature")
+            pg_server.start()
+            wait_until(lambda: second.status().source == "store")
+            assert second.get("translator").version == 2
+    finally:
+        if not pg_server.is_running():
+            pg_server.start()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "snapshot" in warnings[0]
+    assert pg_server.password not in caplog.text
