@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     ForeignKey,
     Integer,
@@ -140,3 +141,51 @@ class StoreStateRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     revision: Mapped[int] = mapped_column(Integer)
+
+
+# --- sync bookkeeping (migration 0002) ------------------------------------------------
+
+
+class StoreIdentityRow(Base):
+    """One row: a random id given to the store once, so sync can tell stores apart."""
+
+    __tablename__ = "store_identity"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36))
+
+
+class SyncRemoteRow(Base):
+    """Per remote this store syncs with: where both sides stood after the last sync."""
+
+    __tablename__ = "sync_remotes"
+
+    # sha256 of the remote's redacted URL: the password never reaches the store.
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    remote_uid: Mapped[str] = mapped_column(String(36))
+    local_revision: Mapped[int] = mapped_column(Integer)
+    remote_revision: Mapped[int] = mapped_column(Integer)
+    # The newest local audit event id already accounted for (for pending-change counts).
+    local_audit_id: Mapped[int] = mapped_column(Integer)
+    # Local changes left unsent by the last sync (conflicts, refusals, pull-only runs).
+    pending: Mapped[int] = mapped_column(Integer)
+    # True when the last sync left both sides identical (versions and pointers).
+    clean: Mapped[bool] = mapped_column(Boolean)
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SyncPointerRow(Base):
+    """Active and canary of one feature/environment on both sides at the last sync."""
+
+    __tablename__ = "sync_pointers"
+
+    remote_key: Mapped[str] = mapped_column(ForeignKey("sync_remotes.key"), primary_key=True)
+    feature: Mapped[str] = mapped_column(String(200), primary_key=True)
+    environment: Mapped[str] = mapped_column(String(100), primary_key=True)
+    local_active: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    local_canary: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    local_percent: Mapped[int] = mapped_column(Integer)
+    remote_active: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    remote_canary: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    remote_percent: Mapped[int] = mapped_column(Integer)

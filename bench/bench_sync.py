@@ -1,0 +1,142 @@
+"""Benchmark of promptdeck.sync against PostgreSQL on loopback.
+
+Run with ``python bench/bench_sync.py`` (``--versions N``, ``--features N``). The
+remote is ``--remote URL`` (or PROMPTDECK_BENCH_REMOTE); without one, a throwaway
+PostgreSQL server is started with tests/pgserver.py. Local stores are SQLite files in
+a temporary directory.
+
+Figures: push of N versions to an empty remote; push and status with nothing to do
+(the O(1) path); status and push after one local change (a full comparison); pull of
+everything into a fresh local store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+ROOT = Path(__file__).resolve().parent.parent
+if (ROOT / "src" / "promptdeck").is_dir():  # run from the source tree: prefer it
+    sys.path.insert(0, str(ROOT / "src"))
+
+from sqlalchemy import insert, select  # noqa: E402
+
+from promptdeck import sync  # noqa: E402
+from promptdeck.model import FeatureRow, VersionRow  # noqa: E402
+from promptdeck.records import content_hash  # noqa: E402
+from promptdeck.store import PromptStore  # noqa: E402
+
+T = TypeVar("T")
+
+
+def build_local(path: Path, features: int, versions: int) -> PromptStore:
+    """A local store with ``versions`` versions spread over ``features`` features,
+    each feature with an active version (so pointer moves are pushed too)."""
+    store = PromptStore(path, user="bench")
+    per_feature = max(1, versions // features)
+    now = datetime.now(UTC)
+    with store._write() as (session, _revision):
+        session.execute(
+            insert(FeatureRow),
+            [
+                {"name": f"feature-{f:04d}", "created_at": now, "created_by": "bench"}
+                for f in range(features)
+            ],
+        )
+    with store._write() as (session, _revision):
+        ids = {name: fid for name, fid in session.execute(select(FeatureRow.name, FeatureRow.id))}
+        rows: list[dict[str, Any]] = []
+        for f in range(features):
+            for n in range(1, per_feature + 1):
+                text = (
+                    f"You are the assistant for feature {f}. Version {n}.\n"
+                    "Answer politely, cite the knowledge base, never invent facts.\n" * 4
+                )
+                rows.append(
+                    {
+                        "uid": str(uuid.uuid4()),
+                        "feature_id": ids[f"feature-{f:04d}"],
+                        "number": n,
+                        "system_prompt": text,
+                        "model": "gpt-4o",
+                        "parameters": {"temperature": 0.2},
+                        "author": "bench",
+                        "reason": f"step {n}",
+                        "created_at": now,
+                        "parent_number": n - 1 or None,
+                        "content_hash": content_hash(text, "gpt-4o", {"temperature": 0.2}),
+                    }
+                )
+        session.execute(insert(VersionRow), rows)
+    for f in range(features):
+        store.activate(f"feature-{f:04d}", per_feature, reason="bench")
+    return store
+
+
+def timed(label: str, function: Callable[[], T]) -> T:
+    started = time.perf_counter()
+    value = function()
+    elapsed = time.perf_counter() - started
+    print(f"{label:<48} {elapsed * 1000:9.1f} ms")
+    return value
+
+
+@contextmanager
+def remote_database(option: str | None) -> Iterator[str]:
+    url = option or os.environ.get("PROMPTDECK_BENCH_REMOTE")
+    if url:
+        yield url
+        return
+    sys.path.insert(0, str(ROOT / "tests"))
+    from pgserver import PostgresServer
+
+    with PostgresServer() as server:
+        yield server.create_database("bench_sync")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--versions", type=int, default=10_000)
+    parser.add_argument("--features", type=int, default=100)
+    parser.add_argument("--remote", help="an empty PostgreSQL database URL")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, remote_database(args.remote) as url:
+        local = timed(
+            f"build local store ({args.versions} versions)",
+            lambda: build_local(Path(tmp) / "local.db", args.features, args.versions),
+        )
+        remote = sync.open_remote(local, url)
+        print(f"remote: {remote.display_url}")
+        result = timed(
+            f"push {args.versions} versions to an empty remote", lambda: sync.push(local, remote)
+        )
+        print(f"  -> {result.summary()}")
+        timed("push with nothing to do", lambda: sync.push(local, remote))
+        timed("status with nothing to do", lambda: sync.status(local, remote))
+        timed("pending_changes (local only)", lambda: sync.pending_changes(local, remote.url))
+        local.save("feature-0000", "One more change.", reason="bench")
+        status = timed(
+            "status after one local change (full compare)", lambda: sync.status(local, remote)
+        )
+        assert status.ahead == 1
+        timed("push of that one change", lambda: sync.push(local, remote))
+        timed("push with nothing to do (again)", lambda: sync.push(local, remote))
+        fresh = PromptStore(Path(tmp) / "fresh.db", user="bench")
+        pulled = timed("pull everything into a fresh local store", lambda: sync.pull(fresh, remote))
+        print(f"  -> {pulled.summary()}")
+        timed("pull with nothing to do", lambda: sync.pull(fresh, remote))
+        for store in (fresh, remote, local):
+            store.close()
+
+
+if __name__ == "__main__":
+    main()

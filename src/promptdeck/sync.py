@@ -1,0 +1,1599 @@
+"""Push and pull between a local store and a remote store, with conflict detection.
+
+Part of the store layer: it reads and writes both stores through PromptStore's
+transactions (``_write()`` bumps the written side's revision) and its ORM models.
+
+How it works
+------------
+Versions and audit events are matched by their uid, features by name. A version
+only one side has is sent to the other side; two different versions holding the
+same number of a feature are a *version conflict*.
+
+Active versions and canaries are compared with where both sides stood after the
+last sync (the *baseline*, kept in the local store per remote, per feature and
+environment: ``sync_pointers``). A pointer that moved on one side only is moved on
+the other; a pointer moved on both sides (to different places) is a *pointer
+conflict*. Nothing in conflict is ever changed until the user chooses:
+
+- ``local``    keep the local side. Version conflict: the remote's versions at the
+               clashing numbers are replaced by the local ones (push only; the
+               discarded versions are kept in full in the remote's audit log).
+               Pointer conflict: the remote pointer is moved to the local one (push),
+               or the choice is remembered so the next push applies it (pull).
+- ``remote``   keep the remote side. Version conflict: the local versions at the
+               clashing numbers are discarded (kept in full in the local audit log)
+               and the remote's come in with the next pull. Pointer conflict: the
+               local pointer is moved (pull), or remembered for the next pull (push).
+- ``renumber`` version conflicts only: the local-only versions of the feature get
+               new numbers above the remote's (text, author, reason unchanged;
+               parents follow; an audit event records old and new numbers).
+
+Each push is one transaction on the remote (a local transaction first only when a
+chosen resolution renumbers or discards local versions) followed by a small local
+bookkeeping transaction; each pull is one local transaction. A push killed before
+the remote commits leaves the remote unchanged; one killed after the remote commit
+but before the bookkeeping is completed by the next run, which finds the two sides
+already equal. ``sync_remotes`` keeps both store revisions at the last sync: when
+neither moved and the last sync left both sides equal, status/push/pull answer
+without reading any rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from promptdeck.config import redact, to_url
+from promptdeck.errors import PromptDeckError, ValidationError
+from promptdeck.model import (
+    AuditEventRow,
+    DeploymentRow,
+    FeatureRow,
+    RollbackEntryRow,
+    StoreIdentityRow,
+    StoreStateRow,
+    SyncPointerRow,
+    SyncRemoteRow,
+    VersionRow,
+)
+from promptdeck.store import PromptStore, utcnow
+
+Choice = Literal["local", "remote", "renumber"]
+CHOICES: tuple[Choice, ...] = ("local", "remote", "renumber")
+Direction = Literal["push", "pull"]
+ConflictKind = Literal["version", "active", "canary"]
+Component = Literal["active", "canary"]
+# (phase, done, total): phases are "versions" and "events".
+Progress = Callable[[str, int, int], None]
+
+# Audit actions that are local changes a push would send (for pending_changes()).
+PENDING_ACTIONS = (
+    "create",
+    "create-feature",
+    "import",
+    "activate",
+    "rollback",
+    "canary",
+    "canary-off",
+    "promote",
+)
+_BATCH = 1000
+_IN_CHUNK = 2000
+# A baseline value no real pointer has: "this side moved" (remembered choices).
+_MOVED = "*"
+
+
+class SyncConflictError(PromptDeckError):
+    """A sync left conflicts unresolved: the rest was synced, these were not."""
+
+    def __init__(self, message: str, result: SyncResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+# --- public records -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    kind: ConflictKind
+    feature: str
+    environment: str | None  # pointer conflicts
+    number: int | None  # version conflicts
+    local: str  # what the local side holds, for people
+    remote: str
+
+    @property
+    def key(self) -> str:
+        """What ``--resolve`` names: FEATURE, or FEATURE:ENVIRONMENT for pointers."""
+        return self.feature if self.environment is None else f"{self.feature}:{self.environment}"
+
+    @property
+    def choices(self) -> tuple[Choice, ...]:
+        return CHOICES if self.kind == "version" else ("local", "remote")
+
+    def describe(self) -> str:
+        if self.kind == "version":
+            return f"{self.feature} version {self.number}: local {self.local}, remote {self.remote}"
+        return (
+            f"{self.feature} {self.kind} in {self.environment}: local {self.local}, "
+            f"remote {self.remote}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureSyncStatus:
+    feature: str
+    ahead: tuple[int, ...] = ()  # version numbers only the local store has
+    behind: tuple[int, ...] = ()  # version numbers only the remote has
+    push_moves: tuple[str, ...] = ()  # pointer moves a push would make on the remote
+    pull_moves: tuple[str, ...] = ()  # pointer moves a pull would make locally
+    conflicts: tuple[Conflict, ...] = ()
+
+    @property
+    def in_sync(self) -> bool:
+        return not (
+            self.ahead or self.behind or self.push_moves or self.pull_moves or self.conflicts
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStatus:
+    remote: str  # redacted
+    features: tuple[FeatureSyncStatus, ...]  # only the features with a difference
+    unchanged: bool = False  # answered from the bookkeeping alone
+    first_sync: bool = False
+
+    @property
+    def ahead(self) -> int:
+        return sum(len(f.ahead) + len(f.push_moves) for f in self.features)
+
+    @property
+    def behind(self) -> int:
+        return sum(len(f.behind) + len(f.pull_moves) for f in self.features)
+
+    @property
+    def conflicts(self) -> tuple[Conflict, ...]:
+        return tuple(c for f in self.features for c in f.conflicts)
+
+    @property
+    def in_sync(self) -> bool:
+        return all(f.in_sync for f in self.features)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    direction: Direction
+    remote: str  # redacted
+    features_created: int = 0
+    versions: int = 0
+    events: int = 0
+    moves: tuple[str, ...] = ()
+    renumbered: tuple[str, ...] = ()
+    discarded: tuple[str, ...] = ()
+    remembered: tuple[str, ...] = ()  # choices kept for the sync in the other direction
+    unresolved: tuple[Conflict, ...] = ()
+    skipped_moves: tuple[str, ...] = ()  # --versions-only
+    left_for_other_direction: int = 0  # e.g. what a pull would still bring after a push
+    noop: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.features_created
+            or self.versions
+            or self.events
+            or self.moves
+            or self.renumbered
+            or self.discarded
+        )
+
+    def summary(self) -> str:
+        if self.noop or not (self.changed or self.remembered):
+            text = f"{self.direction}: nothing to {self.direction}"
+        else:
+            parts = [
+                f"{self.versions} version{_s(self.versions)}",
+                f"{self.events} audit event{_s(self.events)}",
+                f"{len(self.moves)} pointer move{_s(len(self.moves))}",
+            ]
+            if self.features_created:
+                parts.insert(0, f"{self.features_created} new feature{_s(self.features_created)}")
+            if self.renumbered:
+                parts.append(f"{len(self.renumbered)} renumbered")
+            if self.discarded:
+                parts.append(f"{len(self.discarded)} discarded")
+            text = f"{self.direction}: " + ", ".join(parts)
+        if self.unresolved:
+            text += f"; {len(self.unresolved)} conflict{_s(len(self.unresolved))} unresolved"
+        if self.left_for_other_direction:
+            other = "pull" if self.direction == "push" else "push"
+            n = self.left_for_other_direction
+            text += f"; {n} change{_s(n)} left to {other}"
+        return text
+
+
+def remote_key(remote_url: str) -> str:
+    """The bookkeeping key of a remote: a hash of its URL without the password."""
+    return hashlib.sha256(redact(to_url(remote_url)).encode("utf-8")).hexdigest()
+
+
+def parse_resolution(text: str) -> tuple[str, Choice]:
+    """``FEATURE=CHOICE`` or ``FEATURE:ENV=CHOICE`` -> (key, choice)."""
+    key, sep, choice = text.partition("=")
+    key, choice = key.strip(), choice.strip().lower()
+    if not sep or not key or choice not in CHOICES:
+        raise ValidationError(
+            f"cannot read resolution {text!r}: write FEATURE=local|remote|renumber "
+            "(or FEATURE:ENVIRONMENT=local|remote for an active/canary conflict)"
+        )
+    return key, choice
+
+
+def open_remote(local: PromptStore, remote_url: str) -> PromptStore:
+    """Open (and migrate) the remote store as the local store's user."""
+    return PromptStore(to_url(remote_url), user=local.user)
+
+
+# --- snapshots ------------------------------------------------------------------------
+
+Value = tuple[str | None, int]  # (version uid or None, percent; 0 for active)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pointer:
+    active: str | None = None
+    canary: str | None = None
+    percent: int = 0
+
+    def value(self, component: Component) -> Value:
+        if component == "active":
+            return (self.active, 0)
+        return (self.canary, self.percent if self.canary is not None else 0)
+
+    def with_value(self, component: Component, value: Value) -> _Pointer:
+        if component == "active":
+            return _Pointer(value[0], self.canary, self.percent)
+        return _Pointer(self.active, value[0], value[1])
+
+
+_COMPONENTS: tuple[Component, ...] = ("active", "canary")
+_NONE = _Pointer()
+
+
+@dataclass(frozen=True, slots=True)
+class _V:
+    uid: str
+    number: int
+    author: str
+
+
+@dataclass(slots=True)
+class _F:
+    name: str
+    id: int
+    by_uid: dict[str, _V] = field(default_factory=dict)
+    by_number: dict[int, _V] = field(default_factory=dict)
+    pointers: dict[str, _Pointer] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Side:
+    revision: int
+    identity: str
+    max_audit_id: int
+    features: dict[str, _F]
+    audit: dict[str, str | None] | None = None  # event uid -> feature
+    numbers: dict[str, int] = field(default_factory=dict)  # version uid -> number
+
+    def number_of(self, uid: str | None) -> int | None:
+        return None if uid is None else self.numbers.get(uid)
+
+
+def _read_side(session: Session, *, events: bool) -> _Side:
+    revision = session.scalar(select(StoreStateRow.revision).where(StoreStateRow.id == 1)) or 0
+    identity = session.scalar(select(StoreIdentityRow.uid).where(StoreIdentityRow.id == 1)) or ""
+    max_audit = session.scalar(select(func.max(AuditEventRow.id))) or 0
+    features: dict[str, _F] = {}
+    by_id: dict[int, _F] = {}
+    numbers: dict[str, int] = {}
+    for feature_id, name in session.execute(select(FeatureRow.id, FeatureRow.name)):
+        features[name] = by_id[feature_id] = _F(name, feature_id)
+    for uid, feature_id, number, author in session.execute(
+        select(VersionRow.uid, VersionRow.feature_id, VersionRow.number, VersionRow.author)
+    ):
+        version = _V(uid, number, author)
+        numbers[uid] = number
+        owner = by_id[feature_id]
+        owner.by_uid[uid] = version
+        owner.by_number[number] = version
+    active = aliased(VersionRow)
+    canary = aliased(VersionRow)
+    for feature_id, environment, active_uid, canary_uid, percent in session.execute(
+        select(
+            DeploymentRow.feature_id,
+            DeploymentRow.environment,
+            active.uid,
+            canary.uid,
+            DeploymentRow.canary_percent,
+        )
+        .outerjoin(active, active.id == DeploymentRow.active_version_id)
+        .outerjoin(canary, canary.id == DeploymentRow.canary_version_id)
+    ):
+        pointer = _Pointer(active_uid, canary_uid, percent if canary_uid else 0)
+        if pointer != _NONE:
+            by_id[feature_id].pointers[environment] = pointer
+    audit: dict[str, str | None] | None = None
+    if events:
+        audit = {
+            uid: feature
+            for uid, feature in session.execute(select(AuditEventRow.uid, AuditEventRow.feature))
+        }
+    return _Side(revision, identity, max_audit, features, audit, numbers)
+
+
+@contextmanager
+def _snapshot(store: PromptStore) -> Iterator[Session]:
+    """A read transaction that sees one consistent state of the store."""
+    with store._translate_errors(), store.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execution_options(isolation_level="REPEATABLE READ")
+        with connection.begin():
+            session = Session(bind=connection)
+            try:
+                yield session
+            finally:
+                session.close()
+
+
+def _head(store: PromptStore) -> tuple[int, str]:
+    """The store's revision and identity: two one-row reads."""
+    with store._read() as session:
+        revision = session.scalar(select(StoreStateRow.revision).where(StoreStateRow.id == 1))
+        identity = session.scalar(select(StoreIdentityRow.uid).where(StoreIdentityRow.id == 1))
+        return revision or 0, identity or ""
+
+
+Bases = dict[tuple[str, str], tuple[_Pointer, _Pointer]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Book:
+    """A detached copy of one ``sync_remotes`` row."""
+
+    remote_uid: str
+    local_revision: int
+    remote_revision: int
+    local_audit_id: int
+    pending: int
+    clean: bool
+
+
+def _read_bookkeeping(session: Session, key: str) -> tuple[_Book | None, Bases]:
+    found = session.get(SyncRemoteRow, key)
+    bases: Bases = {}
+    row = None
+    if found is not None:
+        row = _Book(
+            found.remote_uid,
+            found.local_revision,
+            found.remote_revision,
+            found.local_audit_id,
+            found.pending,
+            found.clean,
+        )
+        for p in session.scalars(select(SyncPointerRow).where(SyncPointerRow.remote_key == key)):
+            bases[(p.feature, p.environment)] = (
+                _Pointer(p.local_active, p.local_canary, p.local_percent),
+                _Pointer(p.remote_active, p.remote_canary, p.remote_percent),
+            )
+    return row, bases
+
+
+# --- comparison -----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _PointerItem:
+    environment: str
+    component: Component
+    local: Value
+    remote: Value
+    state: Literal["push", "pull", "conflict"]
+
+
+@dataclass(slots=True)
+class _Diff:
+    name: str
+    local: _F | None
+    remote: _F | None
+    ahead: list[_V] = field(default_factory=list)
+    behind: list[_V] = field(default_factory=list)
+    clash_local: list[_V] = field(default_factory=list)
+    clash_remote: list[_V] = field(default_factory=list)
+    mismatched: list[tuple[_V, _V]] = field(default_factory=list)  # same uid, other numbers
+    pointers: list[_PointerItem] = field(default_factory=list)
+
+    @property
+    def version_conflict(self) -> bool:
+        return bool(self.clash_local or self.clash_remote or self.mismatched)
+
+    @property
+    def local_only(self) -> list[_V]:
+        return self.ahead + self.clash_local
+
+
+def _compare(local: _Side, remote: _Side, bases: Bases) -> list[_Diff]:
+    diffs: list[_Diff] = []
+    for name in sorted(set(local.features) | set(remote.features)):
+        lf, rf = local.features.get(name), remote.features.get(name)
+        diff = _Diff(name, lf, rf)
+        l_uid = lf.by_uid if lf else {}
+        r_uid = rf.by_uid if rf else {}
+        l_num = lf.by_number if lf else {}
+        r_num = rf.by_number if rf else {}
+        if l_uid.keys() != r_uid.keys() or any(
+            r_uid[u].number != v.number for u, v in l_uid.items()
+        ):
+            for uid, version in sorted(l_uid.items(), key=lambda item: item[1].number):
+                other = r_uid.get(uid)
+                if other is not None:
+                    if other.number != version.number:
+                        diff.mismatched.append((version, other))
+                elif version.number in r_num:
+                    diff.clash_local.append(version)
+                else:
+                    diff.ahead.append(version)
+            for uid, version in sorted(r_uid.items(), key=lambda item: item[1].number):
+                if uid in l_uid:
+                    continue
+                if version.number in l_num:
+                    diff.clash_remote.append(version)
+                else:
+                    diff.behind.append(version)
+        environments = set(lf.pointers if lf else ()) | set(rf.pointers if rf else ())
+        for environment in sorted(environments):
+            lp = lf.pointers.get(environment, _NONE) if lf else _NONE
+            rp = rf.pointers.get(environment, _NONE) if rf else _NONE
+            base_l, base_r = bases.get((name, environment), (_NONE, _NONE))
+            for component in _COMPONENTS:
+                lv, rv = lp.value(component), rp.value(component)
+                if lv == rv:
+                    continue
+                local_moved = lv != base_l.value(component)
+                remote_moved = rv != base_r.value(component)
+                state: Literal["push", "pull", "conflict"] = (
+                    "push"
+                    if local_moved and not remote_moved
+                    else "pull"
+                    if remote_moved and not local_moved
+                    else "conflict"
+                )
+                diff.pointers.append(_PointerItem(environment, component, lv, rv, state))
+        if (
+            diff.ahead
+            or diff.behind
+            or diff.version_conflict
+            or diff.pointers
+            or (lf is None)
+            or (rf is None)
+        ):
+            diffs.append(diff)
+    return diffs
+
+
+def _describe_value(side: _Side, component: Component, value: Value) -> str:
+    uid, percent = value
+    if uid is None:
+        return "none"
+    number = side.number_of(uid)
+    label = f"v{number}" if number is not None else f"version {uid[:8]}"
+    return f"{label} at {percent}%" if component == "canary" else label
+
+
+def _describe_version(version: _V | None) -> str:
+    if version is None:
+        return "none"
+    return f"v{version.number} by {version.author} ({version.uid[:8]})"
+
+
+def _conflicts(diff: _Diff, local: _Side, remote: _Side) -> list[Conflict]:
+    found: list[Conflict] = []
+    l_num = diff.local.by_number if diff.local else {}
+    r_num = diff.remote.by_number if diff.remote else {}
+    numbers = sorted({v.number for v in diff.clash_local} | {v.number for v in diff.clash_remote})
+    for number in numbers:
+        found.append(
+            Conflict(
+                "version",
+                diff.name,
+                None,
+                number,
+                _describe_version(l_num.get(number)),
+                _describe_version(r_num.get(number)),
+            )
+        )
+    for mine, theirs in diff.mismatched:
+        found.append(
+            Conflict(
+                "version",
+                diff.name,
+                None,
+                mine.number,
+                f"{mine.uid[:8]} is v{mine.number}",
+                f"the same version is v{theirs.number}",
+            )
+        )
+    for item in diff.pointers:
+        if item.state == "conflict":
+            found.append(
+                Conflict(
+                    item.component,
+                    diff.name,
+                    item.environment,
+                    None,
+                    _describe_value(local, item.component, item.local),
+                    _describe_value(remote, item.component, item.remote),
+                )
+            )
+    return found
+
+
+def _move_text(diff: _Diff, item: _PointerItem, local: _Side, remote: _Side, to: str) -> str:
+    if to == "remote":
+        before, after = (
+            _describe_value(remote, item.component, item.remote),
+            _describe_value(local, item.component, item.local),
+        )
+    else:
+        before, after = (
+            _describe_value(local, item.component, item.local),
+            _describe_value(remote, item.component, item.remote),
+        )
+    return f"{diff.name} {item.component} in {item.environment}: {before} -> {after}"
+
+
+def _status_of(
+    diffs: Sequence[_Diff], local: _Side, remote: _Side, url: str, first: bool
+) -> SyncStatus:
+    features = []
+    for diff in diffs:
+        entry = FeatureSyncStatus(
+            feature=diff.name,
+            ahead=tuple(v.number for v in diff.ahead),
+            behind=tuple(v.number for v in diff.behind),
+            push_moves=tuple(
+                _move_text(diff, p, local, remote, "remote")
+                for p in diff.pointers
+                if p.state == "push"
+            ),
+            pull_moves=tuple(
+                _move_text(diff, p, local, remote, "local")
+                for p in diff.pointers
+                if p.state == "pull"
+            ),
+            conflicts=tuple(_conflicts(diff, local, remote)),
+        )
+        if not entry.in_sync:
+            features.append(entry)
+    return SyncStatus(url, tuple(features), first_sync=first)
+
+
+# --- status ---------------------------------------------------------------------------
+
+
+def _unchanged(local: PromptStore, remote: PromptStore, key: str) -> bool:
+    """True when neither store moved since a sync that left them equal (O(1))."""
+    with local._read() as session:
+        row = session.get(SyncRemoteRow, key)
+        if row is None or not row.clean:
+            return False
+        local_revision = session.scalar(select(StoreStateRow.revision).where(StoreStateRow.id == 1))
+        recorded = (row.local_revision, row.remote_revision, row.remote_uid)
+    if local_revision != recorded[0]:
+        return False
+    return _head(remote) == (recorded[1], recorded[2])
+
+
+def status(local: PromptStore, remote: PromptStore) -> SyncStatus:
+    """What a push and a pull would do, per feature, and the conflicts; changes nothing."""
+    url = remote.display_url
+    key = remote_key(remote.url)
+    if _unchanged(local, remote, key):
+        return SyncStatus(url, (), unchanged=True)
+    with local._read() as session:
+        row, bases = _read_bookkeeping(session, key)
+    with _snapshot(local) as session:
+        local_side = _read_side(session, events=False)
+    with _snapshot(remote) as session:
+        remote_side = _read_side(session, events=False)
+    if row is not None and row.remote_uid != remote_side.identity:
+        bases = {}
+    diffs = _compare(local_side, remote_side, bases)
+    return _status_of(diffs, local_side, remote_side, url, row is None)
+
+
+def pending_changes(local: PromptStore, remote_url: str) -> int:
+    """Local changes not pushed to ``remote_url``: reads local bookkeeping only."""
+    key = remote_key(remote_url)
+    with local._read() as session:
+        row = session.get(SyncRemoteRow, key)
+        since = row.local_audit_id if row is not None else 0
+        carried = row.pending if row is not None else 0
+        count = session.scalar(
+            select(func.count())
+            .select_from(AuditEventRow)
+            .where(AuditEventRow.id > since, AuditEventRow.action.in_(PENDING_ACTIONS))
+        )
+        return carried + (count or 0)
+
+
+# --- resolutions ----------------------------------------------------------------------
+
+
+def _choice_for_versions(resolve: Mapping[str, Choice], feature: str) -> Choice | None:
+    return resolve.get(feature)
+
+
+def _choice_for_pointer(
+    resolve: Mapping[str, Choice], feature: str, environment: str
+) -> Choice | None:
+    choice = resolve.get(f"{feature}:{environment}") or resolve.get(feature)
+    return choice if choice in ("local", "remote") else None
+
+
+def _check_resolutions(resolve: Mapping[str, Choice], names: set[str]) -> None:
+    for key, choice in resolve.items():
+        feature, _sep, environment = key.partition(":")
+        if choice not in CHOICES:
+            raise ValidationError(f"unknown choice {choice!r}: use local, remote or renumber")
+        if feature not in names:
+            raise ValidationError(f"--resolve names unknown feature {feature!r}")
+        if environment and choice == "renumber":
+            raise ValidationError(
+                f"{key}=renumber: renumber applies to version conflicts; for an active or "
+                "canary conflict choose local or remote"
+            )
+
+
+# --- writing --------------------------------------------------------------------------
+
+
+def _chunks(items: Sequence[str], size: int = _IN_CHUNK) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+_VERSION_COLUMNS = (
+    "uid",
+    "number",
+    "system_prompt",
+    "model",
+    "parameters",
+    "author",
+    "reason",
+    "created_at",
+    "parent_number",
+    "content_hash",
+)
+
+
+def _fetch_versions(session: Session, uids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    columns = [getattr(VersionRow, name) for name in _VERSION_COLUMNS]
+    found: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(uids):
+        for row in session.execute(select(*columns).where(VersionRow.uid.in_(chunk))):
+            values = dict(zip(_VERSION_COLUMNS, row, strict=True))
+            found[values["uid"]] = values
+    return found
+
+
+_EVENT_COLUMNS = (
+    "uid",
+    "at",
+    "actor",
+    "action",
+    "feature",
+    "environment",
+    "from_version",
+    "to_version",
+    "reason",
+    "details",
+)
+
+
+def _fetch_events(session: Session, uids: Sequence[str]) -> list[dict[str, Any]]:
+    columns = [getattr(AuditEventRow, name) for name in _EVENT_COLUMNS]
+    rows: list[tuple[int, dict[str, Any]]] = []
+    for chunk in _chunks(uids):
+        for row in session.execute(
+            select(AuditEventRow.id, *columns).where(AuditEventRow.uid.in_(chunk))
+        ):
+            rows.append((row[0], dict(zip(_EVENT_COLUMNS, row[1:], strict=True))))
+    rows.sort(key=lambda item: item[0])  # keep the source's order
+    return [values for _id, values in rows]
+
+
+def _insert_batches(
+    session: Session,
+    table: type[VersionRow] | type[AuditEventRow],
+    rows: Sequence[dict[str, Any]],
+    phase: str,
+    progress: Progress | None,
+) -> None:
+    for start in range(0, len(rows), _BATCH):
+        session.execute(insert(table), list(rows[start : start + _BATCH]))
+        if progress is not None:
+            progress(phase, min(start + _BATCH, len(rows)), len(rows))
+
+
+@dataclass(slots=True)
+class _Work:
+    """What one push or pull writes on its target side."""
+
+    features: list[str] = field(default_factory=list)  # to create
+    versions: list[tuple[str, str]] = field(default_factory=list)  # (feature, uid)
+    discard: list[tuple[str, _V]] = field(default_factory=list)  # target-side versions
+    renumber: list[_Diff] = field(default_factory=list)  # pull: local renumbering
+    moves: list[tuple[_Diff, _PointerItem]] = field(default_factory=list)
+    remembered: list[tuple[_Diff, _PointerItem]] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+    unresolved: list[Conflict] = field(default_factory=list)
+    skipped_features: set[str] = field(default_factory=set)
+    skipped_moves: list[str] = field(default_factory=list)
+    other_direction: int = 0
+
+    @property
+    def writes(self) -> bool:
+        return bool(
+            self.features
+            or self.versions
+            or self.discard
+            or self.renumber
+            or self.moves
+            or self.events
+        )
+
+
+def _plan(
+    direction: Direction,
+    diffs: Sequence[_Diff],
+    local: _Side,
+    remote: _Side,
+    resolve: Mapping[str, Choice],
+    *,
+    versions_only: bool = False,
+) -> _Work:
+    """What to write on the target side (remote for push, local for pull)."""
+    work = _Work()
+    for diff in diffs:
+        src_f = diff.local if direction == "push" else diff.remote
+        dst_f = diff.remote if direction == "push" else diff.local
+        sending = diff.ahead if direction == "push" else diff.behind
+        coming_back = diff.behind if direction == "push" else diff.ahead
+        work.other_direction += len(coming_back)
+        conflicts = _conflicts(diff, local, remote)
+        choice = _choice_for_versions(resolve, diff.name)
+        if diff.version_conflict:
+            ok = not diff.mismatched and (
+                (direction == "push" and choice == "local")
+                or (direction == "pull" and choice in ("remote", "renumber"))
+            )
+            if not ok:
+                # The whole feature waits for a choice; its other changes too.
+                work.unresolved.extend(conflicts)
+                work.skipped_features.add(diff.name)
+                continue
+            if direction == "push" or choice == "remote":
+                losers = diff.clash_remote if direction == "push" else diff.clash_local
+                work.discard.extend((diff.name, v) for v in losers)
+            else:
+                work.renumber.append(diff)
+            winners = diff.clash_local if direction == "push" else diff.clash_remote
+            sending = sending + winners
+        if src_f is not None and dst_f is None:
+            work.features.append(diff.name)
+        work.versions.extend((diff.name, v.uid) for v in sending)
+        for item in diff.pointers:
+            to = "remote" if direction == "push" else "local"
+            if item.state == ("pull" if direction == "push" else "push"):
+                work.other_direction += 1
+                continue
+            if item.state == "conflict":
+                pointer_choice = _choice_for_pointer(resolve, diff.name, item.environment)
+                conflict = next(
+                    c
+                    for c in conflicts
+                    if c.kind == item.component and c.environment == item.environment
+                )
+                wins = "local" if direction == "push" else "remote"
+                if pointer_choice is None:
+                    work.unresolved.append(conflict)
+                    continue
+                if pointer_choice != wins:
+                    work.remembered.append((diff, item))
+                    work.other_direction += 1
+                    continue
+            if versions_only:
+                work.skipped_moves.append(_move_text(diff, item, local, remote, to))
+                continue
+            work.moves.append((diff, item))
+    return work
+
+
+def _apply(
+    store: PromptStore,
+    session: Session,
+    revision: int,
+    direction: Direction,
+    work: _Work,
+    source_session: Session,
+    remote_url: str,
+    progress: Progress | None,
+) -> tuple[list[str], list[str], dict[tuple[str, str], _Pointer]]:
+    """Write ``work`` on ``store`` (the target side). Returns renumbered, discarded, and
+    the target's pointers after the moves (per feature and environment that moved)."""
+    if work.versions or work.features or work.events:
+        store._require(session, "editor", f"{direction} versions to {_side_name(direction)}")
+    if work.moves:
+        store._require(
+            session,
+            "admin",
+            f"move active versions or canaries of {_side_name(direction)} by a {direction}"
+            + (
+                " (push with --versions-only to send only the versions)"
+                if direction == "push"
+                else ""
+            ),
+        )
+    if work.discard:
+        store._require(session, "admin", f"discard versions of {_side_name(direction)}")
+    renumbered: list[str] = []
+    discarded: list[str] = []
+    features = {name: fid for fid, name in session.execute(select(FeatureRow.id, FeatureRow.name))}
+
+    # 1. Local renumbering (pull with renumber) and discards on the target side.
+    for diff in work.renumber:
+        renumbered.extend(_renumber(store, session, features[diff.name], diff, remote_url))
+    for name, version in work.discard:
+        discarded.append(_discard(store, session, features[name], name, version, direction))
+
+    # 2. Features, then versions, then audit events, in batches.
+    if work.features:
+        wanted = [n for n in work.features if n not in features]
+        src_rows = {
+            name: (created_at, created_by)
+            for name, created_at, created_by in source_session.execute(
+                select(FeatureRow.name, FeatureRow.created_at, FeatureRow.created_by).where(
+                    FeatureRow.name.in_(wanted)
+                )
+            )
+        }
+        if wanted:
+            session.execute(
+                insert(FeatureRow),
+                [
+                    {"name": n, "created_at": src_rows[n][0], "created_by": src_rows[n][1]}
+                    for n in wanted
+                ],
+            )
+            features = {
+                name: fid for fid, name in session.execute(select(FeatureRow.id, FeatureRow.name))
+            }
+    if work.versions:
+        fetched = _fetch_versions(source_session, [uid for _name, uid in work.versions])
+        rows = []
+        for name, uid in work.versions:
+            values = dict(fetched[uid])
+            values["feature_id"] = features[name]
+            rows.append(values)
+        _insert_batches(session, VersionRow, rows, "versions", progress)
+    if work.events:
+        _insert_batches(
+            session, AuditEventRow, _fetch_events(source_session, work.events), "events", progress
+        )
+    session.flush()
+
+    # 3. Pointer moves, one deployment at a time, with the rollback stack kept sensible.
+    after: dict[tuple[str, str], _Pointer] = {}
+    if work.moves:
+        needed = sorted(
+            {
+                uid
+                for _diff, item in work.moves
+                for uid in (item.local[0], item.remote[0])
+                if uid is not None
+            }
+        )
+        ids: dict[str, int] = {}
+        for chunk in _chunks(needed):
+            for version_uid, version_id in session.execute(
+                select(VersionRow.uid, VersionRow.id).where(VersionRow.uid.in_(chunk))
+            ):
+                ids[version_uid] = version_id
+        grouped: dict[tuple[str, str], list[_PointerItem]] = {}
+        for diff, item in work.moves:
+            grouped.setdefault((diff.name, item.environment), []).append(item)
+        for (name, environment), items in grouped.items():
+            after[(name, environment)] = _move_deployment(
+                store, session, revision, features[name], environment, items, ids, direction
+            )
+    return renumbered, discarded, after
+
+
+def _side_name(direction: Direction) -> str:
+    return "the remote" if direction == "push" else "the local store"
+
+
+def _move_deployment(
+    store: PromptStore,
+    session: Session,
+    revision: int,
+    feature_id: int,
+    environment: str,
+    items: Sequence[_PointerItem],
+    ids: Mapping[str, int],
+    direction: Direction,
+) -> _Pointer:
+    feature_row = session.get(FeatureRow, feature_id)
+    assert feature_row is not None
+    deployment = store._deployment_row(session, feature_row, environment, create=True)
+    assert deployment is not None
+    uid_of = {v: k for k, v in ids.items()}
+    for item in sorted(items, key=lambda i: i.component):  # active before canary
+        value = item.local if direction == "push" else item.remote
+        target = ids[value[0]] if value[0] is not None else None
+        if item.component == "active":
+            if deployment.active_version_id == target:
+                continue
+            stack = store._stack(session, deployment)
+            if target is not None and stack and stack[-1].version_id == target:
+                session.delete(stack[-1])  # the source rolled back: so does the target
+                session.flush()
+            elif deployment.active_version_id is not None:
+                store._push(session, deployment, deployment.active_version_id)
+            store._move(deployment, revision, active=target)
+            if target is not None and deployment.canary_version_id == target:
+                store._move(deployment, revision, canary=None, percent=0)
+        else:
+            if target is not None and target == deployment.active_version_id:
+                target = None  # a canary is never the active version
+            store._move(deployment, revision, canary=target, percent=value[1] if target else 0)
+    session.flush()
+
+    def uid(version_id: int | None) -> str | None:
+        if version_id is None:
+            return None
+        known = uid_of.get(version_id)
+        if known is not None:
+            return known
+        return session.scalar(select(VersionRow.uid).where(VersionRow.id == version_id))
+
+    canary = uid(deployment.canary_version_id)
+    return _Pointer(
+        uid(deployment.active_version_id), canary, deployment.canary_percent if canary else 0
+    )
+
+
+def _referenced(session: Session, version_id: int) -> bool:
+    in_deployment = session.scalar(
+        select(func.count())
+        .select_from(DeploymentRow)
+        .where(
+            or_(
+                DeploymentRow.active_version_id == version_id,
+                DeploymentRow.canary_version_id == version_id,
+            )
+        )
+    )
+    in_stack = session.scalar(
+        select(func.count())
+        .select_from(RollbackEntryRow)
+        .where(RollbackEntryRow.version_id == version_id)
+    )
+    return bool(in_deployment or in_stack)
+
+
+def _discard(
+    store: PromptStore,
+    session: Session,
+    feature_id: int,
+    feature: str,
+    version: _V,
+    direction: Direction,
+) -> str:
+    row = session.scalars(select(VersionRow).where(VersionRow.uid == version.uid)).one()
+    where = "the remote" if direction == "push" else "the local store"
+    if _referenced(session, row.id):
+        raise ValidationError(
+            f"cannot keep the {'local' if direction == 'push' else 'remote'} version "
+            f"{row.number} of {feature}: the one it replaces is (or was) active or a canary "
+            f"in {where}; choose renumber instead"
+        )
+    kept = {name: getattr(row, name) for name in _VERSION_COLUMNS}
+    kept["created_at"] = row.created_at.isoformat()
+    session.execute(delete(VersionRow).where(VersionRow.id == row.id))
+    store._audit(
+        session,
+        "discard",
+        feature,
+        from_version=row.number,
+        reason=f"version conflict resolved by sync: version {row.number} replaced "
+        f"by the {'local' if direction == 'push' else 'remote'} one",
+        details={"version": kept},
+    )
+    del feature_id
+    return f"{feature} v{row.number}"
+
+
+def _renumber(
+    store: PromptStore, session: Session, feature_id: int, diff: _Diff, remote_url: str
+) -> list[str]:
+    """Give the feature's local-only versions numbers above the remote's."""
+    local_only = sorted(diff.local_only, key=lambda v: v.number)
+    if not local_only:
+        return []
+    only = {v.uid for v in local_only}
+    shared = [
+        v.number for v in (diff.local.by_uid.values() if diff.local else ()) if v.uid not in only
+    ]
+    remote_numbers = list(diff.remote.by_number) if diff.remote else []
+    top = max([0, *shared, *remote_numbers])
+    mapping = {v.number: top + i for i, v in enumerate(local_only, start=1)}
+    if all(old == new for old, new in mapping.items()):
+        return []
+    rows = list(session.scalars(select(VersionRow).where(VersionRow.uid.in_(sorted(only)))))
+    for row in rows:  # two steps: the unique (feature, number) never sees a duplicate
+        row.number = -mapping[row.number]
+    session.flush()
+    for row in rows:
+        row.number = -row.number
+        if row.parent_number in mapping:
+            row.parent_number = mapping[row.parent_number]
+    session.flush()
+    moved = [{"uid": v.uid, "from": v.number, "to": mapping[v.number]} for v in local_only]
+    store._audit(
+        session,
+        "renumber",
+        diff.name,
+        from_version=local_only[0].number,
+        to_version=mapping[local_only[0].number],
+        reason=f"local-only versions renumbered on top of {redact(remote_url)} to resolve a "
+        "version conflict",
+        details={"renumbered": moved},
+    )
+    del feature_id
+    return [f"{diff.name} v{m['from']} -> v{m['to']}" for m in moved]
+
+
+# --- bookkeeping ----------------------------------------------------------------------
+
+
+def _new_bases(
+    diffs_by_name: Mapping[str, _Diff],
+    local: _Side,
+    remote: _Side,
+    old: Bases,
+    direction: Direction,
+    after_target: Mapping[tuple[str, str], _Pointer],
+    remembered: Sequence[tuple[_Diff, _PointerItem]],
+) -> Bases:
+    """Baselines after the sync: equal pointers become the baseline on both sides."""
+    bases: Bases = {}
+    remember = {(d.name, i.environment, i.component) for d, i in remembered}
+    names = set(local.features) | set(remote.features)
+    for name in names:
+        lf, rf = local.features.get(name), remote.features.get(name)
+        environments = set(lf.pointers if lf else ()) | set(rf.pointers if rf else ())
+        environments |= {env for (feature, env) in old if feature == name}
+        environments |= {env for (feature, env) in after_target if feature == name}
+        for environment in environments:
+            lp = lf.pointers.get(environment, _NONE) if lf else _NONE
+            rp = rf.pointers.get(environment, _NONE) if rf else _NONE
+            if (name, environment) in after_target:
+                if direction == "push":
+                    rp = after_target[(name, environment)]
+                else:
+                    lp = after_target[(name, environment)]
+            base_l, base_r = old.get((name, environment), (_NONE, _NONE))
+            for component in _COMPONENTS:
+                lv, rv = lp.value(component), rp.value(component)
+                if lv == rv:
+                    base_l = base_l.with_value(component, lv)
+                    base_r = base_r.with_value(component, rv)
+                elif (name, environment, component) in remember:
+                    if direction == "push":  # keep remote: the next pull takes it
+                        base_l = base_l.with_value(component, lv)
+                        if base_r.value(component) == rv:
+                            base_r = base_r.with_value(component, (_MOVED, -1))
+                    else:  # keep local: the next push sends it
+                        base_r = base_r.with_value(component, rv)
+                        if base_l.value(component) == lv:
+                            base_l = base_l.with_value(component, (_MOVED, -1))
+            if (base_l, base_r) != (_NONE, _NONE):
+                bases[(name, environment)] = (base_l, base_r)
+    del diffs_by_name
+    return bases
+
+
+def _record(
+    session: Session,
+    key: str,
+    url: str,
+    remote_uid: str,
+    local_revision: int,
+    remote_revision: int,
+    local_audit_id: int,
+    pending: int,
+    clean: bool,
+    bases: Bases,
+    old: Bases,
+) -> None:
+    row = session.get(SyncRemoteRow, key)
+    if row is None:
+        row = SyncRemoteRow(key=key)
+        session.add(row)
+    row.url = url
+    row.remote_uid = remote_uid
+    row.local_revision = local_revision
+    row.remote_revision = remote_revision
+    row.local_audit_id = local_audit_id
+    row.pending = pending
+    row.clean = clean
+    row.synced_at = utcnow()
+    session.flush()
+    gone = [k for k in old if k not in bases]
+    for feature, environment in gone:
+        session.execute(
+            delete(SyncPointerRow).where(
+                SyncPointerRow.remote_key == key,
+                SyncPointerRow.feature == feature,
+                SyncPointerRow.environment == environment,
+            )
+        )
+    for (feature, environment), (base_l, base_r) in bases.items():
+        if old.get((feature, environment)) == (base_l, base_r):
+            continue
+        values = {
+            "local_active": base_l.active,
+            "local_canary": base_l.canary,
+            "local_percent": base_l.percent,
+            "remote_active": base_r.active,
+            "remote_canary": base_r.canary,
+            "remote_percent": base_r.percent,
+        }
+        if (feature, environment) in old:
+            session.execute(
+                update(SyncPointerRow)
+                .where(
+                    SyncPointerRow.remote_key == key,
+                    SyncPointerRow.feature == feature,
+                    SyncPointerRow.environment == environment,
+                )
+                .values(**values)
+            )
+        else:
+            session.add(
+                SyncPointerRow(remote_key=key, feature=feature, environment=environment, **values)
+            )
+    session.flush()
+
+
+def _bookkeeping_unchanged(
+    row: _Book | None,
+    remote_uid: str,
+    local_revision: int,
+    remote_revision: int,
+    pending: int,
+    clean: bool,
+    bases: Bases,
+    old: Bases,
+) -> bool:
+    return (
+        row is not None
+        and row.remote_uid == remote_uid
+        and row.local_revision == local_revision
+        and row.remote_revision == remote_revision
+        and row.pending == pending
+        and row.clean == clean
+        and bases == old
+    )
+
+
+# --- push and pull --------------------------------------------------------------------
+
+
+class _Rollback(Exception):
+    """Internal: a write transaction that found nothing to write rolls back."""
+
+
+def _pending_after(work: _Work, diffs: Sequence[_Diff], direction: Direction) -> int:
+    """Local changes the next push would still have to send."""
+    if direction == "push":
+        skipped = sum(
+            len(d.local_only) + sum(1 for p in d.pointers if p.state != "pull")
+            for d in diffs
+            if d.name in work.skipped_features
+        )
+        unresolved_pointers = sum(1 for c in work.unresolved if c.kind != "version")
+        return skipped + unresolved_pointers + len(work.skipped_moves)
+    return (
+        sum(len(d.local_only) + sum(1 for p in d.pointers if p.state == "push") for d in diffs)
+        + sum(1 for c in work.unresolved if c.kind != "version")
+        + len(work.remembered)
+    )
+
+
+def _finish(result: SyncResult, work: _Work) -> SyncResult:
+    if work.unresolved:
+        keys = sorted({c.key for c in work.unresolved})
+        raise SyncConflictError(
+            f"{len(work.unresolved)} conflict{_s(len(work.unresolved))} left unresolved "
+            f"({', '.join(keys)}); the rest was {result.direction}ed. Choose with "
+            f"--resolve FEATURE=local|remote|renumber (FEATURE:ENVIRONMENT=local|remote "
+            "for an active/canary conflict)",
+            result,
+        )
+    return result
+
+
+def push(
+    local: PromptStore,
+    remote: PromptStore,
+    *,
+    resolve: Mapping[str, Choice] | None = None,
+    versions_only: bool = False,
+    progress: Progress | None = None,
+) -> SyncResult:
+    """Send what the remote lacks; move its pointers where only the local side moved.
+
+    Raises SyncConflictError (after pushing everything else) when conflicts remain,
+    and PermissionDeniedError, with nothing written, when the remote refuses a role.
+    """
+    resolve = dict(resolve or {})
+    url = remote.display_url
+    key = remote_key(remote.url)
+    if not resolve and _unchanged(local, remote, key):
+        return SyncResult("push", url, noop=True)
+
+    # A local transaction first, only for resolutions that change local versions.
+    fixed_locally: tuple[list[str], list[str]] = ([], [])
+    if resolve:
+        fixed_locally = _prepare_local(local, remote, key, resolve)
+
+    with local._read() as session:
+        row, old_bases = _read_bookkeeping(session, key)
+    with _snapshot(local) as local_session:
+        local_side = _read_side(local_session, events=True)
+        with _snapshot(remote) as session:
+            remote_side = _read_side(session, events=True)
+        bases = old_bases if row is None or row.remote_uid == remote_side.identity else {}
+        _check_resolutions(resolve, set(local_side.features) | set(remote_side.features))
+        diffs = _compare(local_side, remote_side, bases)
+        work = _plan("push", diffs, local_side, remote_side, resolve, versions_only=versions_only)
+        work.events = _events_to_send(local_side, remote_side, work)
+        after: dict[tuple[str, str], _Pointer] = {}
+        renumbered: list[str] = []
+        discarded: list[str] = []
+        remote_revision = remote_side.revision
+        if work.writes:
+            with remote._write() as (session, revision):
+                # Under the remote's write lock: plan again on what it holds now.
+                fresh = _read_side(session, events=True)
+                fresh.revision -= 1  # as it was before this transaction's bump
+                if (fresh.revision, fresh.identity) != (
+                    remote_side.revision,
+                    remote_side.identity,
+                ):
+                    remote_side = fresh
+                    diffs = _compare(local_side, remote_side, bases)
+                    work = _plan(
+                        "push",
+                        diffs,
+                        local_side,
+                        remote_side,
+                        resolve,
+                        versions_only=versions_only,
+                    )
+                    work.events = _events_to_send(local_side, remote_side, work)
+                renumbered, discarded, after = _apply(
+                    remote, session, revision, "push", work, local_session, url, progress
+                )
+                remote._audit(
+                    session,
+                    "push",
+                    None,
+                    reason=f"push from {local.user}: {len(work.versions)} versions, "
+                    f"{len(work.events)} audit events, {len(work.moves)} pointer moves",
+                    details={
+                        "store": local_side.identity,
+                        "features": len(work.features),
+                        "versions": len(work.versions),
+                        "events": len(work.events),
+                        "moves": len(work.moves),
+                        "discarded": discarded,
+                    },
+                )
+                remote_revision = revision
+
+    result = SyncResult(
+        "push",
+        url,
+        features_created=len(work.features),
+        versions=len(work.versions),
+        events=len(work.events),
+        moves=tuple(_move_text(d, i, local_side, remote_side, "remote") for d, i in work.moves),
+        discarded=tuple(fixed_locally[1] + discarded),
+        renumbered=tuple(fixed_locally[0] + renumbered),
+        remembered=tuple(
+            _remember_text(d, i, "push", local_side, remote_side) for d, i in work.remembered
+        ),
+        unresolved=tuple(work.unresolved),
+        skipped_moves=tuple(work.skipped_moves),
+        left_for_other_direction=work.other_direction,
+        noop=not work.writes and not work.remembered,
+    )
+    new_bases = _new_bases(
+        {d.name: d for d in diffs}, local_side, remote_side, bases, "push", after, work.remembered
+    )
+    clean = (
+        not work.unresolved
+        and not work.skipped_moves
+        and work.other_direction == 0
+        and not work.remembered
+    )
+    pending = _pending_after(work, diffs, "push")
+    if not _bookkeeping_unchanged(
+        row,
+        remote_side.identity,
+        local_side.revision,
+        remote_revision,
+        pending,
+        clean,
+        new_bases,
+        old_bases,
+    ):
+        with local._write() as (session, revision):
+            # Record our own bookkeeping write as seen, unless someone else wrote too.
+            local_revision = (
+                revision if local_side.revision == revision - 1 else local_side.revision
+            )
+            _record(
+                session,
+                key,
+                url,
+                remote_side.identity,
+                local_revision,
+                remote_revision,
+                local_side.max_audit_id,
+                pending,
+                clean,
+                new_bases,
+                old_bases,
+            )
+    return _finish(result, work)
+
+
+def _events_to_send(source: _Side, target: _Side, work: _Work) -> list[str]:
+    """Audit events the target lacks; those of a feature held back by a conflict wait."""
+    assert source.audit is not None and target.audit is not None
+    held = work.skipped_features
+    return sorted(
+        uid
+        for uid, feature in source.audit.items()
+        if uid not in target.audit and (feature is None or feature not in held)
+    )
+
+
+def _remember_text(
+    diff: _Diff, item: _PointerItem, direction: Direction, local: _Side, remote: _Side
+) -> str:
+    if direction == "push":
+        kept = _describe_value(remote, item.component, item.remote)
+        return (
+            f"{diff.name} {item.component} in {item.environment}: keeping the remote's "
+            f"{kept}; pull to take it"
+        )
+    kept = _describe_value(local, item.component, item.local)
+    return (
+        f"{diff.name} {item.component} in {item.environment}: keeping the local {kept}; "
+        "push to send it"
+    )
+
+
+def _prepare_local(
+    local: PromptStore, remote: PromptStore, key: str, resolve: Mapping[str, Choice]
+) -> tuple[list[str], list[str]]:
+    """Push with renumber/remote for version conflicts: fix the local versions first.
+
+    Returns what was renumbered and what was discarded."""
+    renumbered: list[str] = []
+    discarded: list[str] = []
+    wanted = {k for k, c in resolve.items() if ":" not in k and c in ("renumber", "remote")}
+    if not wanted:
+        return renumbered, discarded
+    with local._read() as session:
+        _row, bases = _read_bookkeeping(session, key)
+    with _snapshot(remote) as remote_session:
+        remote_side = _read_side(remote_session, events=False)
+    try:
+        with local._write() as (session, _revision):
+            local_side = _read_side(session, events=False)
+            _check_resolutions(resolve, set(local_side.features) | set(remote_side.features))
+            diffs = [
+                d
+                for d in _compare(local_side, remote_side, bases)
+                if d.name in wanted and (d.clash_local or d.clash_remote) and not d.mismatched
+            ]
+            if not diffs:
+                raise _Rollback()
+            local._require(session, "editor", "renumber or discard local versions")
+            for diff in diffs:
+                assert diff.local is not None
+                if resolve[diff.name] == "renumber":
+                    renumbered += _renumber(local, session, diff.local.id, diff, remote.url)
+                else:
+                    for version in diff.clash_local:
+                        discarded.append(
+                            _discard(local, session, diff.local.id, diff.name, version, "pull")
+                        )
+    except _Rollback:
+        pass
+    return renumbered, discarded
+
+
+def pull(
+    local: PromptStore,
+    remote: PromptStore,
+    *,
+    resolve: Mapping[str, Choice] | None = None,
+    progress: Progress | None = None,
+) -> SyncResult:
+    """Bring what the local store lacks, in one local transaction; move local pointers
+    where only the remote moved. Conflicts without a choice are left for later."""
+    resolve = dict(resolve or {})
+    url = remote.display_url
+    key = remote_key(remote.url)
+    if not resolve and _unchanged(local, remote, key):
+        return SyncResult("pull", url, noop=True)
+    outcome: list[SyncResult] = []
+    works: list[_Work] = []
+    try:
+        with _snapshot(remote) as remote_session:
+            remote_side = _read_side(remote_session, events=True)
+            with local._write() as (session, revision):
+                local_side = _read_side(session, events=True)
+                row, old_bases = _read_bookkeeping(session, key)
+                bases = old_bases if row is None or row.remote_uid == remote_side.identity else {}
+                local_side.revision -= 1  # as it was before this transaction's bump
+                names = set(local_side.features) | set(remote_side.features)
+                _check_resolutions(resolve, names)
+                diffs = _compare(local_side, remote_side, bases)
+                for diff in diffs:
+                    if diff.version_conflict and resolve.get(diff.name) == "local":
+                        raise ValidationError(
+                            f"{diff.name}=local keeps the local versions by replacing the "
+                            "remote's: that is done by push "
+                            f"(`promptdeck sync push --resolve {diff.name}=local`)"
+                        )
+                work = _plan("pull", diffs, local_side, remote_side, resolve)
+                work.events = _events_to_send(remote_side, local_side, work)
+                works.append(work)
+                after: dict[tuple[str, str], _Pointer] = {}
+                renumbered: list[str] = []
+                discarded: list[str] = []
+                if work.writes:
+                    renumbered, discarded, after = _apply(
+                        local, session, revision, "pull", work, remote_session, url, progress
+                    )
+                    local._audit(
+                        session,
+                        "pull",
+                        None,
+                        reason=f"pull from {url}: {len(work.versions)} versions, "
+                        f"{len(work.events)} audit events, {len(work.moves)} pointer moves",
+                        details={
+                            "store": remote_side.identity,
+                            "features": len(work.features),
+                            "versions": len(work.versions),
+                            "events": len(work.events),
+                            "moves": len(work.moves),
+                            "renumbered": renumbered,
+                            "discarded": discarded,
+                        },
+                    )
+                new_bases = _new_bases(
+                    {d.name: d for d in diffs},
+                    local_side,
+                    remote_side,
+                    bases,
+                    "pull",
+                    after,
+                    work.remembered,
+                )
+                clean = (
+                    not work.unresolved
+                    and work.other_direction == 0
+                    and not work.remembered
+                    and not renumbered
+                )
+                pending = max(0, _pending_after(work, diffs, "pull") - len(discarded))
+                result = SyncResult(
+                    "pull",
+                    url,
+                    features_created=len(work.features),
+                    versions=len(work.versions),
+                    events=len(work.events),
+                    moves=tuple(
+                        _move_text(d, i, local_side, remote_side, "local") for d, i in work.moves
+                    ),
+                    renumbered=tuple(renumbered),
+                    discarded=tuple(discarded),
+                    remembered=tuple(
+                        _remember_text(d, i, "pull", local_side, remote_side)
+                        for d, i in work.remembered
+                    ),
+                    unresolved=tuple(work.unresolved),
+                    left_for_other_direction=work.other_direction + len(renumbered),
+                    noop=not work.writes and not work.remembered,
+                )
+                outcome.append(result)
+                max_audit = session.scalar(select(func.max(AuditEventRow.id))) or 0
+                if not work.writes and _bookkeeping_unchanged(
+                    row,
+                    remote_side.identity,
+                    local_side.revision,
+                    remote_side.revision,
+                    pending,
+                    clean,
+                    new_bases,
+                    old_bases,
+                ):
+                    raise _Rollback()
+                _record(
+                    session,
+                    key,
+                    url,
+                    remote_side.identity,
+                    revision,
+                    remote_side.revision,
+                    max_audit,
+                    pending,
+                    clean,
+                    new_bases,
+                    old_bases,
+                )
+    except _Rollback:
+        pass
+    return _finish(outcome[0], works[0])
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+__all__ = [
+    "CHOICES",
+    "PENDING_ACTIONS",
+    "Choice",
+    "Conflict",
+    "Direction",
+    "FeatureSyncStatus",
+    "Progress",
+    "SyncConflictError",
+    "SyncResult",
+    "SyncStatus",
+    "open_remote",
+    "parse_resolution",
+    "pending_changes",
+    "pull",
+    "push",
+    "remote_key",
+    "status",
+]

@@ -1,0 +1,313 @@
+"""Sync against a real PostgreSQL remote (the server from tests/pgserver.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from pgserver import PostgresServer
+from sqlalchemy import event, func, insert, select
+from sqlalchemy.engine import make_url
+
+from promptdeck import sync, yamlio
+from promptdeck.errors import PermissionDeniedError, StoreError
+from promptdeck.model import AuditEventRow, SyncRemoteRow, VersionRow
+from promptdeck.records import content_hash
+from promptdeck.store import PromptStore
+
+pytestmark = pytest.mark.postgres
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_prompts"
+SRC = Path(__file__).resolve().parent.parent / "src"
+
+
+def make_store(path: Path, user: str = "alice") -> PromptStore:
+    store = PromptStore(path, user=user)
+    store.import_documents_if_new(yamlio.read_files([SAMPLES]))
+    return store
+
+
+def add_versions(store: PromptStore, feature: str, count: int) -> None:
+    """Many versions at once (as a long editing history would leave them)."""
+    with store._write() as (session, _revision):
+        row = store._feature_row(session, feature)
+        top = session.scalar(
+            select(func.max(VersionRow.number)).where(VersionRow.feature_id == row.id)
+        )
+        now = datetime.now(UTC)
+        rows: list[dict[str, Any]] = []
+        for i in range(1, count + 1):
+            text = f"Version {i} of {feature}: answer briefly and politely."
+            rows.append(
+                {
+                    "uid": str(uuid.uuid4()),
+                    "feature_id": row.id,
+                    "number": (top or 0) + i,
+                    "system_prompt": text,
+                    "model": "gpt-4o",
+                    "parameters": {"temperature": 0.2},
+                    "author": store.user,
+                    "reason": f"step {i}",
+                    "created_at": now,
+                    "parent_number": (top or 0) + i - 1,
+                    "content_hash": content_hash(text, "gpt-4o", {"temperature": 0.2}),
+                }
+            )
+        session.execute(insert(VersionRow), rows)
+
+
+def version_count(store: PromptStore) -> int:
+    with store._read() as session:
+        return session.scalar(select(func.count()).select_from(VersionRow)) or 0
+
+
+@pytest.fixture
+def remote_url(pg_url: str) -> str:
+    return pg_url
+
+
+@pytest.fixture
+def alice(tmp_path: Path) -> Iterator[PromptStore]:
+    with make_store(tmp_path / "alice.db", "alice") as store:
+        yield store
+
+
+def test_two_local_stores_share_one_postgresql_remote(
+    tmp_path: Path, alice: PromptStore, remote_url: str
+) -> None:
+    with make_store(tmp_path / "bob.db", "bob") as bob:
+        with sync.open_remote(alice, remote_url) as remote:
+            assert sync.push(alice, remote).versions > 0
+        with sync.open_remote(bob, remote_url) as remote:
+            sync.pull(bob, remote)  # bob's first sync: the same samples, nothing to bring
+        alice.save("customer-support", "Be brief. Be kind. [/INST]", reason="tighter")
+        alice.activate("customer-support", 7, reason="ship")
+        with sync.open_remote(alice, remote_url) as remote:
+            pushed = sync.push(alice, remote)
+            assert pushed.versions == 1 and pushed.moves
+            again = sync.push(alice, remote)
+            assert again.noop
+            assert sync.status(alice, remote).unchanged
+        with sync.open_remote(bob, remote_url) as remote:
+            before = remote.revision()
+            status = sync.status(bob, remote)
+            assert remote.revision() == before
+            assert [f.feature for f in status.features] == ["customer-support"]
+            sync.pull(bob, remote)
+        active = bob.version("customer-support", "active")
+        assert (active.number, active.author, active.system_prompt) == (
+            7,
+            "alice",
+            "Be brief. Be kind. [/INST]",
+        )
+
+
+def test_conflicts_and_choices_on_postgresql(
+    tmp_path: Path, alice: PromptStore, remote_url: str
+) -> None:
+    with (
+        make_store(tmp_path / "bob.db", "bob") as bob,
+        sync.open_remote(alice, remote_url) as ra,
+        sync.open_remote(bob, remote_url) as rb,
+    ):
+        sync.push(alice, ra)
+        sync.pull(bob, rb)
+        alice.save("summarizer", "Alice's.", reason="a")
+        bob.save("summarizer", "Bob's.", reason="b")
+        bob.activate("summarizer", 2, reason="bob")
+        alice.activate("summarizer", 3, reason="alice")
+        sync.push(bob, rb)
+        kinds = sorted(c.kind for c in sync.status(alice, ra).conflicts)
+        assert kinds == ["active", "version"]
+        with pytest.raises(sync.SyncConflictError):
+            sync.push(alice, ra)
+        sync.push(alice, ra, resolve={"summarizer": "renumber", "summarizer:production": "local"})
+        assert ra.version("summarizer", 5).author == "bob"
+        assert ra.version("summarizer", 6).system_prompt == "Alice's."
+        assert ra.deployment("summarizer").active == 3
+        sync.pull(bob, rb)
+        assert bob.deployment("summarizer").active == 3
+        assert sync.status(bob, rb).in_sync
+
+
+def test_push_of_10000_versions_batches_and_nothing_to_do_is_fast(
+    alice: PromptStore, remote_url: str
+) -> None:
+    import time
+
+    add_versions(alice, "summarizer", 10_000)
+    with sync.open_remote(alice, remote_url) as remote:
+        started = time.perf_counter()
+        result = sync.push(alice, remote)
+        pushed_in = time.perf_counter() - started
+        assert result.versions == 10_000 + 32
+        started = time.perf_counter()
+        assert sync.push(alice, remote).noop
+        assert sync.status(alice, remote).in_sync
+        idle_in = time.perf_counter() - started
+    assert pushed_in < 30, pushed_in  # a few seconds in practice (see bench/bench_sync.py)
+    assert idle_in < 1, idle_in
+
+
+KILLED_PUSH = """
+import sys, time
+from sqlalchemy import event
+from promptdeck import sync
+from promptdeck.store import PromptStore
+
+local = PromptStore(sys.argv[1], user="alice", create=False)
+remote = sync.open_remote(local, sys.argv[2])
+inserted = []
+
+@event.listens_for(remote.engine, "before_cursor_execute")
+def _seen(conn, cursor, statement, *args):
+    if statement.lstrip().upper().startswith("INSERT INTO VERSIONS"):
+        inserted.append(1)
+
+@event.listens_for(remote.engine, "commit")
+def _hold(conn):
+    if inserted:
+        print("COMMITTING", flush=True)
+        time.sleep(120)
+
+sync.push(local, remote)
+print("DONE", flush=True)
+"""
+
+
+def test_a_push_killed_midway_leaves_the_remote_unchanged(
+    tmp_path: Path, alice: PromptStore, remote_url: str
+) -> None:
+    add_versions(alice, "translator", 3000)
+    with sync.open_remote(alice, remote_url) as remote:
+        assert remote.revision() == 0
+    script = tmp_path / "killed_push.py"
+    script.write_text(KILLED_PUSH, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "alice.db"), remote_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.strip() == "COMMITTING", process.stderr.read() if process.stderr else ""
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == -signal.SIGKILL
+    with sync.open_remote(alice, remote_url) as remote:
+        assert remote.revision() == 0
+        assert remote.features() == []
+        assert version_count(remote) == 0
+        result = sync.push(alice, remote)  # running it again completes it
+        assert result.versions == version_count(alice) == version_count(remote)
+        assert sync.status(alice, remote).in_sync
+
+
+def test_the_remote_stopped_during_a_sync_gives_a_clear_error_and_loses_nothing(
+    pg_server: PostgresServer, alice: PromptStore, remote_url: str
+) -> None:
+    add_versions(alice, "translator", 500)
+    local_revision = alice.revision()
+    remote = sync.open_remote(alice, remote_url)
+    stopped: list[bool] = []
+
+    @event.listens_for(remote.engine, "before_cursor_execute")
+    def _stop(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not stopped and statement.lstrip().upper().startswith("INSERT INTO VERSIONS"):
+            stopped.append(True)
+            pg_server.stop(mode="immediate")
+
+    try:
+        with pytest.raises(StoreError) as caught:
+            sync.push(alice, remote)
+    finally:
+        remote.close()
+        if not pg_server.is_running():
+            pg_server.start()
+    message = str(caught.value)
+    assert stopped
+    assert message.startswith(("cannot use store", "database error")), message
+    assert pg_server.password not in message
+    assert "***" in message
+    assert alice.revision() == local_revision  # nothing local was written
+    with alice._read() as session:
+        assert session.scalar(select(func.count()).select_from(SyncRemoteRow)) == 0
+    with sync.open_remote(alice, remote_url) as again:
+        assert version_count(again) == 0
+        sync.push(alice, again)
+        assert version_count(again) == version_count(alice)
+
+
+def test_a_stopped_remote_is_a_clear_error(
+    pg_server: PostgresServer, alice: PromptStore, remote_url: str
+) -> None:
+    pg_server.stop()
+    try:
+        with pytest.raises(StoreError, match="cannot use store postgresql") as caught:
+            sync.open_remote(alice, remote_url)
+        assert pg_server.password not in str(caught.value)
+    finally:
+        pg_server.start()
+
+
+def test_a_wrong_password_is_a_clear_error_that_does_not_echo_it(
+    alice: PromptStore, remote_url: str, tmp_path: Path
+) -> None:
+    secret = "Wr0ng-Pa55word-xyzzy"
+    wrong = make_url(remote_url).set(password=secret).render_as_string(hide_password=False)
+    with pytest.raises(StoreError) as caught:
+        sync.open_remote(alice, wrong)
+    assert "password authentication failed" in str(caught.value)
+    assert secret not in str(caught.value)
+
+    from promptdeck.cli import main
+
+    for command in ("status", "push", "pull"):
+        result = CliRunner().invoke(
+            main, ["--db", str(tmp_path / "alice.db"), "sync", command, "--remote", wrong]
+        )
+        assert result.exit_code == 1
+        assert "password authentication failed" in result.stderr
+        assert secret not in result.stdout + result.stderr
+
+
+def test_role_refusal_on_the_postgresql_remote(
+    tmp_path: Path, alice: PromptStore, remote_url: str
+) -> None:
+    with sync.open_remote(alice, remote_url) as remote:
+        sync.push(alice, remote)
+        remote.set_role("alice", "admin")
+        remote.set_role("bob", "editor")
+    with make_store(tmp_path / "bob.db", "bob") as bob, sync.open_remote(bob, remote_url) as rb:
+        sync.pull(bob, rb)
+        bob.save("summarizer", "Bob's change.", reason="b")
+        bob.activate("summarizer", 5, reason="b")
+        events = rb.history()
+        with pytest.raises(PermissionDeniedError, match="must be an admin"):
+            sync.push(bob, rb)
+        assert rb.history() == events
+        assert sync.push(bob, rb, versions_only=True).versions == 1
+        assert rb.deployment("summarizer").active == 4
+        with rb._read() as session:
+            pushes = session.scalar(
+                select(func.count())
+                .select_from(AuditEventRow)
+                .where(AuditEventRow.action == "push")
+            )
+        assert pushes == 2
