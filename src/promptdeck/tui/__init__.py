@@ -1,0 +1,1 @@
+"""The promptdeck terminal app (Textual). Loaded only when the app is opened."""

@@ -1,0 +1,188 @@
+"""The promptdeck terminal app: browse, diff, edit with a reason, activate and roll back.
+
+The app talks to a :class:`~promptdeck.store.PromptStore` only, and every store call
+runs in a thread worker; results come back as messages or through ``call_from_thread``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.dom import DOMNode
+from textual.screen import Screen
+
+from promptdeck.records import DEFAULT_ENVIRONMENT, ROLES, Role
+from promptdeck.store import PromptStore
+
+NO_REMOTE = "No remote configured: start with --remote URL or set PROMPTDECK_REMOTE"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@runtime_checkable
+class Explains(Protocol):
+    """A screen that says why a greyed-out action is not available."""
+
+    def why_disabled(self, action: str) -> str | None: ...
+
+
+@runtime_checkable
+class OffersCommands(Protocol):
+    """A screen whose actions also appear in the command palette."""
+
+    def palette_commands(self) -> Iterable[tuple[str, str, str]]:
+        """(title, help, action) triples."""
+        ...
+
+
+class PromptDeckApp(App[None]):
+    """Browse features and versions, diff, edit, activate, roll back."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "promptdeck"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("s", "sync", "Sync", show=False, id="app.sync"),
+    ]
+
+    def __init__(
+        self,
+        store: PromptStore,
+        *,
+        environment: str = DEFAULT_ENVIRONMENT,
+        remote_url: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.environment = environment
+        self.remote_url = remote_url
+        self.user = store.user
+        self.role: Role | None = None  # known after the first load
+        self.unpushed: int | None = None  # local changes not pushed to the remote
+        # The clock used for relative ages; tests replace it for stable pictures.
+        self.now: Callable[[], datetime] = utcnow
+
+    # -- start -----------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        from promptdeck.tui.screens.main import MainScreen
+
+        self.update_header()
+        self.push_screen(MainScreen())
+
+    def update_header(self) -> None:
+        role = f" ({self.role})" if self.role else ""
+        unpushed = f" · {self.unpushed} unpushed" if self.unpushed else ""
+        self.sub_title = f"env: {self.environment} · {self.user}{role}{unpushed}"
+
+    # -- roles -----------------------------------------------------------------------
+
+    def allows(self, needed: Role) -> bool:
+        if self.role is None:
+            return True  # not known yet: the store refuses what is not allowed anyway
+        return ROLES.index(self.role) >= ROLES.index(needed)
+
+    def refusal(self, needed: Role, what: str) -> str:
+        def article(word: str) -> str:
+            return "an" if word[:1] in "aeiou" else "a"
+
+        role = self.role or "viewer"
+        return (
+            f"{self.user} is {article(role)} {role}; "
+            f"to {what} you must be {article(needed)} {needed}"
+        )
+
+    async def run_action(
+        self,
+        action: str | Any,
+        default_namespace: DOMNode | None = None,
+        namespaces: Mapping[str, DOMNode] | None = None,
+    ) -> bool:
+        """Run an action; a greyed-out one says why instead of doing nothing."""
+        target, name, params = self._parse_action(
+            action, self if default_namespace is None else default_namespace, namespaces
+        )
+        if isinstance(target, Explains) and target.check_action(name, params) is None:
+            reason = target.why_disabled(name)
+            if reason:
+                self.notify(reason, title="Not available", severity="warning", markup=False)
+                return True
+        return await super().run_action(action, default_namespace, namespaces)
+
+    # -- palette ---------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        if isinstance(screen, OffersCommands):
+            for title, help_text, action in screen.palette_commands():
+                yield SystemCommand(
+                    title, help_text, partial(self.call_later, self.run_action, action, screen)
+                )
+        yield SystemCommand("Help", "Keys and what they do", self.action_help)
+        yield SystemCommand("Sync", "Push and pull with the remote store", self.action_sync)
+        yield SystemCommand("Quit", "Leave promptdeck", self.action_quit)
+        yield from super().get_system_commands(screen)
+
+    # -- app actions -----------------------------------------------------------------
+
+    def action_help(self) -> None:
+        from promptdeck.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_sync(self) -> None:
+        if self.remote_url is None:
+            self.notify(NO_REMOTE, title="Sync", severity="warning", markup=False)
+            return
+        from promptdeck.tui.screens.main import MainScreen
+        from promptdeck.tui.sync_screen import SyncScreen
+
+        def synced(_changed: bool | None) -> None:
+            # Reload either way: a push changes the unpushed count, a pull the lists.
+            for screen in self.screen_stack:
+                if isinstance(screen, MainScreen):
+                    screen.reload()
+
+        self.push_screen(SyncScreen(self.store, self.remote_url), synced)
+
+    async def action_quit(self) -> None:
+        from promptdeck.tui.screens.dialogs import ConfirmDialog
+        from promptdeck.tui.screens.editor import EditorScreen
+
+        dirty = [s for s in self.screen_stack if isinstance(s, EditorScreen) and s.dirty]
+        if not dirty:
+            self.exit()
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.exit()
+
+        self.push_screen(
+            ConfirmDialog(
+                "Quit with unsaved changes?",
+                f"Your edit of {dirty[0].feature} is not saved. Quit and lose it?",
+                confirm="Quit, discard edits",
+                cancel="Keep editing",
+            ),
+            answered,
+        )
+
+
+def run_app(
+    store: PromptStore,
+    environment: str = DEFAULT_ENVIRONMENT,
+    remote_url: str | None = None,
+) -> None:
+    """Open the terminal app on ``store`` (blocks until the user quits)."""
+    PromptDeckApp(store, environment=environment, remote_url=remote_url).run()

@@ -1,0 +1,55 @@
+"""What a change does, in a few plain lines: text, model, parameters, variables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.text import Text
+
+from promptdeck.templates import variable_changes
+from promptdeck.tui.text import parameter_changes, visible
+from promptdeck.tui.widgets.diff_view import DiffData
+
+
+def summary_text(data: DiffData) -> Text:
+    """``text: +4 −2 lines`` (or ``text unchanged``), with a note when word level was cut."""
+    result = data.result
+    if result.identical:
+        return Text("text: unchanged", style="dim")
+    line = Text.assemble(
+        "text: ",
+        (f"+{result.added}", "bold green"),
+        " ",
+        (f"−{result.removed}", "bold red"),
+        f" lines in {len(result.hunks)} change{'s' if len(result.hunks) != 1 else ''}",
+    )
+    if not result.word_level:
+        line.append(" (line level only: too large for word level)", "dim")
+    return line
+
+
+def describe_change(
+    old_text: str,
+    old_model: str,
+    old_parameters: Mapping[str, Any],
+    new_text: str,
+    new_model: str,
+    new_parameters: Mapping[str, Any],
+    data: DiffData,
+) -> list[Text]:
+    """Lines describing going from old to new (model and parameters first)."""
+    lines = [summary_text(data)]
+    if old_model != new_model:
+        lines.append(Text(f"model: {visible(old_model)} -> {visible(new_model)}", style="bold"))
+    for change in parameter_changes(old_parameters, new_parameters):
+        lines.append(Text(f"parameter {change}", style="bold"))
+    added, removed = variable_changes(old_text, new_text)
+    if added or removed:
+        line = Text("variables: ")
+        for name in added:
+            line.append(f"+{{{{{name}}}}} ", "green")
+        for name in removed:
+            line.append(f"−{{{{{name}}}}} ", "red")
+        lines.append(line)
+    return lines

@@ -1,0 +1,399 @@
+"""Modal dialogs: a reason for every change, confirmations, conflicts, choices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.validation import Function, Integer, ValidationResult, Validator
+from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from promptdeck.records import NAME_RE
+from promptdeck.tui.widgets.diff_view import DiffData, DiffView
+
+REASON_REQUIRED = "A reason is required: say why (it cannot be empty)"
+
+
+class NotBlank(Validator):
+    """Refuses empty and whitespace-only values."""
+
+    def __init__(self, message: str = REASON_REQUIRED) -> None:
+        super().__init__(failure_description=message)
+
+    def validate(self, value: str) -> ValidationResult:
+        return self.success() if value.strip() else self.failure()
+
+
+def reason_input(placeholder: str = "Why? (required)") -> Input:
+    return Input(
+        placeholder=placeholder,
+        validators=[NotBlank()],
+        validate_on=["changed", "submitted"],
+        id="reason",
+        select_on_focus=False,
+    )
+
+
+class ChangeDialog(ModalScreen[str | None]):
+    """Confirm a change with a reason: shows what changes, refuses an empty reason.
+
+    Enter confirms (with a reason), escape cancels. Dismisses with the reason or None.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
+        Binding("ctrl+s", "confirm", "Confirm", show=False, id="dialog.confirm"),
+    ]
+
+    def __init__(
+        self,
+        title: str,
+        details: list[Text],
+        *,
+        confirm: str,
+        diff: DiffData | None = None,
+        reason: str = "",
+    ) -> None:
+        super().__init__(classes="dialog")
+        self._title = title
+        self._details = details
+        self._confirm = confirm
+        self._diff = diff
+        self._reason = reason
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog-box") as box:
+            box.border_title = self._title
+            for line in self._details:
+                yield Static(line, classes="dialog-line")
+            if self._diff is not None:
+                yield DiffView(self._diff, id="dialog-diff")
+            yield Label("Reason", classes="dialog-label")
+            yield reason_input()
+            yield Static("", id="dialog-error")
+            yield Static(
+                Text.assemble(
+                    ("enter", "bold"), f" {self._confirm} · ", ("escape", "bold"), " cancel"
+                ),
+                classes="dialog-hint",
+            )
+
+    def on_mount(self) -> None:
+        self.query_one("#dialog-error").display = False
+        reason = self.query_one("#reason", Input)
+        reason.cursor_blink = False
+        if self._reason:
+            reason.value = self._reason
+        reason.focus()
+
+    @on(Input.Submitted, "#reason")
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_confirm()
+
+    def action_confirm(self) -> None:
+        value = self.query_one("#reason", Input).value
+        if not value.strip():
+            error = self.query_one("#dialog-error", Static)
+            error.update(Text(REASON_REQUIRED))
+            error.display = True
+            return
+        self.dismiss(value.strip())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """A yes/no question; enter or y confirms, escape or n cancels."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,n", "answer(False)", "Cancel", id="confirm.no"),
+        Binding("enter,y", "answer(True)", "Confirm", id="confirm.yes"),
+    ]
+
+    def __init__(self, title: str, message: str, *, confirm: str, cancel: str) -> None:
+        super().__init__(classes="dialog")
+        self._title = title
+        self._message = message
+        self._confirm = confirm
+        self._cancel = cancel
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog-box", classes="small") as box:
+            box.border_title = self._title
+            yield Static(Text(self._message), classes="dialog-line")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self._confirm} (y)", id="yes", variant="error")
+                yield Button(f"{self._cancel} (n)", id="no", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+
+ConflictChoice = Literal["force", "back"]
+
+
+class ConflictDialog(ModalScreen[ConflictChoice]):
+    """Someone saved meanwhile: see what changed, then save on top or go back."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,b", "choose('back')", "Back to editing", id="conflict.back"),
+        Binding("f", "choose('force')", "Save on top", id="conflict.force"),
+    ]
+
+    def __init__(self, message: str, diff: DiffData, label: str) -> None:
+        super().__init__(classes="dialog")
+        self._message = message
+        self._diff = diff
+        self._label = label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog-box") as box:
+            box.border_title = "Someone saved a newer version"
+            yield Static(Text(self._message), classes="dialog-line")
+            yield Static(Text(self._label, style="bold"), classes="dialog-line")
+            yield DiffView(self._diff, id="dialog-diff")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Save on top (f)", id="force", variant="warning")
+                yield Button("Back to editing (b)", id="back", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#back", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss("force" if event.button.id == "force" else "back")
+
+    def action_choose(self, choice: ConflictChoice) -> None:
+        self.dismiss(choice)
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryRequest:
+    action: Literal["set", "stop", "promote"]
+    reason: str
+    version: int = 0
+    percent: int = 0
+
+
+class CanaryDialog(ModalScreen[CanaryRequest | None]):
+    """Start or change a canary, stop it, or promote it to active."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="canary.cancel"),
+    ]
+
+    def __init__(
+        self,
+        feature: str,
+        environment: str,
+        *,
+        version: int,
+        current: int | None,
+        percent: int,
+    ) -> None:
+        super().__init__(classes="dialog")
+        self._feature = feature
+        self._environment = environment
+        self._version = version
+        self._current = current
+        self._percent = percent
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog-box", classes="medium") as box:
+            box.border_title = f"Canary · {self._feature} · {self._environment}"
+            now = (
+                f"Current canary: v{self._current} at {self._percent}%"
+                if self._current is not None
+                else "No canary running."
+            )
+            yield Static(Text(now), classes="dialog-line")
+            with Horizontal(classes="dialog-row"):
+                yield Label("Version", classes="dialog-label")
+                yield Input(
+                    str(self._version),
+                    id="canary-version",
+                    validators=[Integer(minimum=1)],
+                    type="integer",
+                )
+                yield Label("Percent", classes="dialog-label")
+                yield Input(
+                    str(self._percent or 10),
+                    id="canary-percent",
+                    validators=[Integer(minimum=0, maximum=100)],
+                    type="integer",
+                )
+            yield Label("Reason", classes="dialog-label")
+            yield reason_input()
+            yield Static("", id="dialog-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Set canary", id="set", variant="primary")
+                yield Button("Stop canary", id="stop", disabled=self._current is None)
+                yield Button("Promote", id="promote", disabled=self._current is None)
+
+    def on_mount(self) -> None:
+        self.query_one("#dialog-error").display = False
+        for widget in self.query(Input):
+            widget.cursor_blink = False
+        self.query_one("#reason", Input).focus()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._finish("set")
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "stop":
+            self._finish("stop")
+        elif event.button.id == "promote":
+            self._finish("promote")
+        else:
+            self._finish("set")
+
+    def _finish(self, action: Literal["set", "stop", "promote"]) -> None:
+        reason = self.query_one("#reason", Input).value.strip()
+        error = self.query_one("#dialog-error", Static)
+        if not reason:
+            error.update(Text(REASON_REQUIRED))
+            error.display = True
+            return
+        if action != "set":
+            self.dismiss(CanaryRequest(action, reason))
+            return
+        try:
+            version = int(self.query_one("#canary-version", Input).value)
+            percent = int(self.query_one("#canary-percent", Input).value)
+        except ValueError:
+            error.update(Text("Version and percent must be whole numbers"))
+            error.display = True
+            return
+        if not 0 <= percent <= 100:
+            error.update(Text("Percent must be from 0 to 100"))
+            error.display = True
+            return
+        self.dismiss(CanaryRequest("set", reason, version, percent))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+@dataclass(frozen=True, slots=True)
+class NewFeature:
+    name: str
+    model: str
+
+
+class NewFeatureDialog(ModalScreen[NewFeature | None]):
+    """Name and model of a new feature; its first prompt is written in the editor next."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="new.cancel")]
+
+    def __init__(self, names: frozenset[str], model: str) -> None:
+        super().__init__(classes="dialog")
+        self._names = names
+        self._model = model
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog-box", classes="medium") as box:
+            box.border_title = "New feature"
+            yield Label("Name (letters, digits, '.', '_', '-')", classes="dialog-label")
+            yield Input(
+                placeholder="e.g. churn-email",
+                id="new-name",
+                validators=[
+                    Function(lambda v: bool(NAME_RE.match(v)) and len(v) <= 200, "Invalid name"),
+                    Function(lambda v: v not in self._names, "That feature exists already"),
+                ],
+            )
+            yield Label("Model", classes="dialog-label")
+            yield Input(self._model, id="new-model", validators=[NotBlank("A model is required")])
+            yield Static("", id="dialog-error")
+            yield Static(
+                Text.assemble(
+                    ("enter", "bold"), " write its prompt · ", ("escape", "bold"), " cancel"
+                ),
+                classes="dialog-hint",
+            )
+
+    def on_mount(self) -> None:
+        self.query_one("#dialog-error").display = False
+        for widget in self.query(Input):
+            widget.cursor_blink = False
+        self.query_one("#new-name", Input).focus()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        name = self.query_one("#new-name", Input)
+        model = self.query_one("#new-model", Input)
+        error = self.query_one("#dialog-error", Static)
+        for field in (name, model):
+            result = field.validate(field.value)
+            if result is not None and not result.is_valid:
+                error.update(Text("; ".join(result.failure_descriptions)))
+                error.display = True
+                field.focus()
+                return
+        self.dismiss(NewFeature(name.value.strip(), model.value.strip()))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class EnvironmentDialog(ModalScreen[str | None]):
+    """Pick an environment the store knows, or type a new name."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="env.cancel")]
+
+    def __init__(self, environments: list[str], current: str) -> None:
+        super().__init__(classes="dialog")
+        self._environments = environments
+        self._current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog-box", classes="medium") as box:
+            box.border_title = "Environment"
+            yield OptionList(
+                *[Option(Text(name), id=name) for name in self._environments], id="env-list"
+            )
+            yield Label("Or a new environment", classes="dialog-label")
+            yield Input(
+                placeholder="e.g. staging",
+                id="env-new",
+                validators=[Function(lambda v: bool(NAME_RE.match(v)), "Invalid name")],
+            )
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        if self._current in self._environments:
+            options.highlighted = self._environments.index(self._current)
+        options.focus()
+        self.query_one(Input).cursor_blink = False
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    @on(Input.Submitted)
+    def _typed(self, event: Input.Submitted) -> None:
+        if event.validation_result is None or event.validation_result.is_valid:
+            self.dismiss(event.value.strip())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

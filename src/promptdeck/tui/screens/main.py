@@ -1,0 +1,695 @@
+"""The main screen: features, the selected feature's versions, and a preview."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.coordinate import Coordinate
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from promptdeck.errors import PromptDeckError
+from promptdeck.records import Deployment, FeatureSummary, Role, Version, VersionSummary
+from promptdeck.tui.changes import describe_change
+from promptdeck.tui.screens.dialogs import (
+    CanaryDialog,
+    CanaryRequest,
+    ChangeDialog,
+    EnvironmentDialog,
+    NewFeature,
+    NewFeatureDialog,
+)
+from promptdeck.tui.text import age, highlight_prompt, one_line, parameters_text, visible
+from promptdeck.tui.widgets.diff_view import DiffData
+from promptdeck.tui.widgets.feature_list import FeatureList
+
+if TYPE_CHECKING:
+    from promptdeck.tui.app import PromptDeckApp
+
+DEBOUNCE = 0.06  # seconds: rapid cursor moves load only where the cursor stops
+CACHE_SIZE = 64
+# Fixed widths of the versions table; the reason takes what is left.
+VERSION_COLUMNS = {"number": 4, "state": 10, "author": 9, "age": 8}
+
+# action -> (role needed, what it does, for the refusal message)
+NEEDS: dict[str, tuple[Role, str]] = {
+    "edit": ("editor", "edit a prompt"),
+    "new_feature": ("editor", "create a feature"),
+    "activate": ("admin", "activate a version"),
+    "rollback": ("admin", "roll back"),
+    "canary": ("admin", "manage a canary"),
+}
+
+
+class MainScreen(Screen[None]):
+    """Browse features and versions; every action is one key away."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter", show=False, id="main.filter"),
+        Binding("e", "edit", "Edit", id="main.edit"),
+        Binding("d", "diff", "Diff", id="main.diff"),
+        Binding("space", "mark", "Mark", show=False, id="main.mark"),
+        Binding("a", "activate", "Activate", id="main.activate"),
+        Binding("r", "rollback", "Rollback", id="main.rollback"),
+        Binding("c", "canary", "Canary", show=False, id="main.canary"),
+        Binding("h", "history", "History", id="main.history"),
+        Binding("n", "new_feature", "New", id="main.new"),
+        Binding("E", "environment", "Env", show=False, id="main.environment"),
+        Binding("tab", "app.focus_next", "Next pane", show=False, id="main.next-pane"),
+        Binding("left", "focus_features", "Features", show=False, id="main.features"),
+        Binding("right", "focus_versions", "Versions", show=False, id="main.versions"),
+    ]
+
+    # -- messages from workers --------------------------------------------------------
+
+    class FeaturesLoaded(Message):
+        def __init__(
+            self,
+            features: list[FeatureSummary],
+            role: Role,
+            environments: list[str],
+            keep: str | None,
+            select: int | None,
+            unpushed: int | None = None,
+        ) -> None:
+            super().__init__()
+            self.features = features
+            self.role = role
+            self.unpushed = unpushed
+            self.environments = environments
+            self.keep = keep
+            self.select = select
+
+    class VersionsLoaded(Message):
+        def __init__(
+            self,
+            feature: str,
+            versions: list[VersionSummary],
+            deployment: Deployment,
+            select: int | None,
+        ) -> None:
+            super().__init__()
+            self.feature = feature
+            self.versions = versions
+            self.deployment = deployment
+            self.select = select
+
+    class PreviewLoaded(Message):
+        def __init__(self, version: Version, text: Text) -> None:
+            super().__init__()
+            self.version = version
+            self.text = text
+
+    class Failed(Message):
+        def __init__(self, message: str) -> None:
+            super().__init__()
+            self.message = message
+
+    # -- state -----------------------------------------------------------------------
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.feature: str | None = None
+        self.versions: list[VersionSummary] = []
+        self.deployment: Deployment | None = None
+        self.marked: list[int] = []
+        self.environments: list[str] = []
+        self._preview_for: tuple[str, int] | None = None
+        self._cache: OrderedDict[tuple[str, int], tuple[Version, Text]] = OrderedDict()
+        self._versions_timer: Timer | None = None
+        self._preview_timer: Timer | None = None
+        self._pending_select: int | None = None
+        self._table_width = 0
+
+    @property
+    def deck(self) -> PromptDeckApp:
+        return cast("PromptDeckApp", self.app)
+
+    @property
+    def selected_number(self) -> int | None:
+        table = self.query_one("#versions", DataTable)
+        if not self.versions or table.row_count == 0 or self.versions[0].feature != self.feature:
+            return None  # nothing shown, or still showing the previous feature's versions
+        row = table.cursor_row
+        return self.versions[row].number if 0 <= row < len(self.versions) else None
+
+    # -- layout ----------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◆")
+        with Horizontal(id="main"):
+            with Vertical(id="features-pane") as pane:
+                pane.border_title = "Features"
+                yield Input(placeholder="/ to filter", id="filter", select_on_focus=False)
+                yield FeatureList(id="features")
+            with Vertical(id="right-pane"):
+                table: DataTable[Text] = DataTable(
+                    id="versions", cursor_type="row", zebra_stripes=False
+                )
+                table.border_title = "Versions"
+                yield table
+                with VerticalScroll(id="preview-pane") as preview:
+                    preview.border_title = "Preview"
+                    yield Static(id="meta")
+                    yield Static(id="preview")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        filter_input = self.query_one("#filter", Input)
+        filter_input.cursor_blink = False
+        features = self.query_one(FeatureList)
+        features.empty_text = "Loading…"
+        features.focus()
+        self.load_features()
+
+    # -- loading (workers) -----------------------------------------------------------
+
+    def reload(self, keep: str | None = None, select: int | None = None) -> None:
+        """Reload everything after a write, keeping (or moving to) a feature and version."""
+        self._cache.clear()
+        self.load_features(keep if keep is not None else self.feature, select)
+
+    @work(thread=True, exclusive=True, group="features")
+    def load_features(self, keep: str | None = None, select: int | None = None) -> None:
+        store = self.deck.store
+        try:
+            features = store.features(self.deck.environment)
+            role = store.role()
+            environments = store.environments()
+            unpushed = None
+            if self.deck.remote_url is not None:
+                from promptdeck.sync import pending_changes  # local bookkeeping, no network
+
+                unpushed = pending_changes(store, self.deck.remote_url)
+        except PromptDeckError as exc:
+            self.post_message(self.Failed(str(exc)))
+            return
+        self.post_message(self.FeaturesLoaded(features, role, environments, keep, select, unpushed))
+
+    @on(FeaturesLoaded)
+    def _features_loaded(self, message: FeaturesLoaded) -> None:
+        self.deck.role = message.role
+        self.deck.unpushed = message.unpushed
+        self.deck.update_header()
+        self.environments = message.environments
+        features = self.query_one(FeatureList)
+        features.empty_text = "No features yet: press n to create one"
+        self._pending_select = message.select
+        if message.keep is not None and message.keep == self.feature:
+            # Same feature: reload its versions explicitly (the highlight will not change).
+            features.set_features(message.features, keep=message.keep)
+            self.load_versions(message.keep, message.select)
+        else:
+            features.set_features(message.features, keep=message.keep)
+        self.refresh_bindings()
+
+    @on(FeatureList.Highlighted)
+    def _feature_highlighted(self, message: FeatureList.Highlighted) -> None:
+        name = message.feature.name if message.feature else None
+        if name == self.feature and self.versions:
+            return
+        self.feature = name
+        self.marked.clear()
+        if self._versions_timer is not None:
+            self._versions_timer.stop()
+        if name is None:
+            self._show_versions([], None)
+            return
+        select = self._pending_select
+        self._pending_select = None
+        self._versions_timer = self.set_timer(
+            DEBOUNCE, lambda: self.load_versions(name, select), name="load-versions"
+        )
+
+    @work(thread=True, exclusive=True, group="versions")
+    def load_versions(self, feature: str, select: int | None = None) -> None:
+        store = self.deck.store
+        try:
+            versions = store.versions(feature)
+            deployment = store.deployment(feature, self.deck.environment)
+        except PromptDeckError as exc:
+            self.post_message(self.Failed(str(exc)))
+            return
+        self.post_message(self.VersionsLoaded(feature, versions, deployment, select))
+
+    @on(VersionsLoaded)
+    def _versions_loaded(self, message: VersionsLoaded) -> None:
+        if message.feature != self.feature:
+            return  # the cursor moved on meanwhile
+        self._show_versions(message.versions, message.deployment, message.select)
+
+    def _show_versions(
+        self,
+        versions: list[VersionSummary],
+        deployment: Deployment | None,
+        select: int | None = None,
+    ) -> None:
+        table = self.query_one("#versions", DataTable)
+        previous = self.selected_number if self.versions else None
+        same_feature = bool(
+            self.versions and versions and self.versions[0].feature == versions[0].feature
+        )
+        self.versions = versions
+        self.deployment = deployment
+        self._fill_table()
+        target = select if select is not None else (previous if same_feature else None)
+        if target is not None:
+            for index, summary in enumerate(versions):
+                if summary.number == target:
+                    table.move_cursor(row=index, animate=False)
+                    break
+        table.border_title = f"Versions · {versions[0].feature}" if versions else "Versions"
+        table.border_subtitle = (
+            f"{len(versions)} version{'s' if len(versions) != 1 else ''}" if versions else ""
+        )
+        if not versions:
+            self._preview_for = None
+            self.query_one("#meta", Static).update(Text("No feature selected", style="dim"))
+            self.query_one("#preview", Static).update("")
+        else:
+            self._schedule_preview()
+        self.refresh_bindings()
+
+    def _fill_table(self) -> None:
+        """(Re)build the versions table; the reason column takes the width that is left."""
+        table = self.query_one("#versions", DataTable)
+        row = table.cursor_row
+        table.clear(columns=True)
+        fixed = sum(VERSION_COLUMNS.values()) + 2 * table.cell_padding * (len(VERSION_COLUMNS) + 1)
+        reason_width = max(10, table.scrollable_content_region.width - fixed - 1)
+        self._table_width = table.scrollable_content_region.width
+        for key, width in VERSION_COLUMNS.items():
+            table.add_column(key if key != "number" else "#", key=key, width=width)
+        table.add_column("reason", key="reason", width=reason_width)
+        now = self.deck.now()
+        for summary in self.versions:
+            table.add_row(*self._version_cells(summary, now), key=str(summary.number))
+        if 0 < row < len(self.versions):
+            table.move_cursor(row=row, animate=False)
+
+    def on_resize(self) -> None:
+        table = self.query_one("#versions", DataTable)
+        if self.versions and table.scrollable_content_region.width != self._table_width:
+            self.call_after_refresh(self._fill_table)
+
+    def _version_cells(self, summary: VersionSummary, now: Any) -> list[Text]:
+        deployment = self.deployment
+        state, style = "", ""
+        if deployment is not None:
+            if deployment.active == summary.number:
+                state, style = "active", "bold green"
+            elif deployment.canary == summary.number:
+                state, style = f"canary {deployment.canary_percent}%", "bold yellow"
+            elif deployment.active is None or summary.number > deployment.active:
+                state, style = "new", "yellow"
+            elif summary.number in deployment.previous:
+                state, style = "previous", "dim"
+        mark = "●" if summary.number in self.marked else " "
+        return [
+            Text.assemble((mark, "bold"), f"v{summary.number}"),
+            Text(state, style=style),
+            Text(one_line(summary.author, 16), no_wrap=True, overflow="ellipsis"),
+            Text(age(summary.created_at, now), style="dim"),
+            Text(one_line(summary.reason, 300), no_wrap=True, overflow="ellipsis"),
+        ]
+
+    @on(DataTable.RowHighlighted, "#versions")
+    def _version_highlighted(self, _message: DataTable.RowHighlighted) -> None:
+        self._schedule_preview()
+        self.refresh_bindings()
+
+    def _schedule_preview(self) -> None:
+        if self._preview_timer is not None:
+            self._preview_timer.stop()
+        number = self.selected_number
+        if self.feature is None or number is None:
+            return
+        key = (self.feature, number)
+        if key in self._cache:
+            version, text = self._cache[key]
+            self._show_preview(version, text)
+            return
+        self._preview_timer = self.set_timer(
+            DEBOUNCE, lambda: self.load_preview(*key), name="load-preview"
+        )
+
+    @work(thread=True, exclusive=True, group="preview")
+    def load_preview(self, feature: str, number: int) -> None:
+        try:
+            version = self.deck.store.version(feature, number)
+        except PromptDeckError as exc:
+            self.post_message(self.Failed(str(exc)))
+            return
+        self.post_message(self.PreviewLoaded(version, highlight_prompt(version.system_prompt)))
+
+    @on(PreviewLoaded)
+    def _preview_loaded(self, message: PreviewLoaded) -> None:
+        version = message.version
+        key = (version.feature, version.number)
+        self._cache[key] = (version, message.text)
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        if key == (self.feature, self.selected_number):
+            self._show_preview(version, message.text)
+
+    def _show_preview(self, version: Version, text: Text) -> None:
+        key = (version.feature, version.number)
+        if self._preview_for == key:
+            return
+        self._preview_for = key
+        now = self.deck.now()
+        variables = version.variables
+        meta = Text.assemble(
+            (f"v{version.number}", "bold"),
+            " · ",
+            (visible(version.model), "bold"),
+            " · ",
+            (parameters_text(version.parameters), ""),
+            "\n",
+            ("by ", "dim"),
+            visible(one_line(version.author, 40)),
+            (f", {age(version.created_at, now)}", "dim"),
+            (f" (from v{version.parent})" if version.parent else "", "dim"),
+            ": ",
+            one_line(version.reason, 300),
+            "\n",
+            ("variables: ", "dim"),
+            (" ".join(f"{{{{{name}}}}}" for name in variables) or "none", "green"),
+        )
+        self.query_one("#meta", Static).update(meta)
+        self.query_one("#preview", Static).update(text)
+        pane = self.query_one("#preview-pane", VerticalScroll)
+        pane.scroll_home(animate=False)
+        pane.border_subtitle = f"v{version.number}"
+
+    @on(Failed)
+    def _failed(self, message: Failed) -> None:
+        self.notify(message.message, severity="error", markup=False)
+
+    # -- filter ----------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_one(FeatureList).set_filter(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        """Enter in the filter: the feature is found, go to its versions."""
+        self.query_one("#versions", DataTable).focus()
+
+    def key_escape(self) -> None:
+        filter_input = self.query_one("#filter", Input)
+        if filter_input.has_focus:
+            self.query_one(FeatureList).focus()
+        elif filter_input.value:
+            filter_input.value = ""
+
+    @on(FeatureList.Selected)
+    def _feature_selected(self) -> None:
+        self.query_one("#versions", DataTable).focus()
+
+    def action_focus_features(self) -> None:
+        self.query_one(FeatureList).focus()
+
+    def action_focus_versions(self) -> None:
+        self.query_one("#versions", DataTable).focus()
+
+    # -- enabling --------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("focus_features", "focus_versions"):
+            return not isinstance(self.focused, Input)
+        return None if self.why_disabled(action) else True
+
+    def why_disabled(self, action: str) -> str | None:
+        if action in NEEDS:
+            needed, what = NEEDS[action]
+            if not self.deck.allows(needed):
+                return self.deck.refusal(needed, what)
+        if action in ("edit", "diff", "mark", "activate", "canary") and (
+            self.selected_number is None
+        ):
+            return "Select a version first"
+        env = self.deck.environment
+        active = self.deployment.active if self.deployment else None
+        if action == "activate" and active is not None and active == self.selected_number:
+            return f"v{self.selected_number} is already active in {env}"
+        if action == "rollback":
+            if self.feature is None:
+                return "Select a feature first"
+            if self.deployment is None or not self.deployment.previous:
+                return f"Nothing to roll back to: no earlier active version in {env}"
+        if action == "history" and self.feature is None:
+            return "Select a feature first"
+        return None
+
+    def palette_commands(self) -> Iterable[tuple[str, str, str]]:
+        yield ("Filter features", "Type to narrow the features list (/)", "filter")
+        yield ("Edit version", "Edit a new version from the selected one (e)", "edit")
+        yield ("Diff", "Compare with the active version or the two marked ones (d)", "diff")
+        yield ("Mark version", "Mark a version to diff two versions (space)", "mark")
+        yield ("Activate version", "Make the selected version active (a)", "activate")
+        yield ("Roll back", "Return to the previously active version (r)", "rollback")
+        yield ("Canary", "Start, stop or promote a canary (c)", "canary")
+        yield ("History", "The feature's audit log (h)", "history")
+        yield ("New feature", "Create a feature with its first prompt (n)", "new_feature")
+        yield ("Switch environment", "production, staging, ... (E)", "environment")
+
+    # -- actions ---------------------------------------------------------------------
+
+    def action_mark(self) -> None:
+        number = self.selected_number
+        if number is None:
+            return
+        if number in self.marked:
+            self.marked.remove(number)
+        else:
+            self.marked.append(number)
+            del self.marked[:-2]
+        table = self.query_one("#versions", DataTable)
+        for index, summary in enumerate(self.versions):
+            mark = "●" if summary.number in self.marked else " "
+            cell = Text.assemble((mark, "bold"), f"v{summary.number}")
+            table.update_cell_at(Coordinate(index, 0), cell)
+        if len(self.marked) == 2:
+            self.notify(
+                f"Marked v{self.marked[0]} and v{self.marked[1]}: press d to diff them",
+                timeout=3,
+                markup=False,
+            )
+
+    def action_diff(self) -> None:
+        from promptdeck.tui.screens.diff import DiffScreen
+
+        feature, number = self.feature, self.selected_number
+        if feature is None or number is None:
+            return
+        active = self.deployment.active if self.deployment else None
+        if len(self.marked) == 2:
+            old, new = sorted(self.marked)
+        elif active is not None and active != number:
+            old, new = active, number
+        else:
+            summary = next(s for s in self.versions if s.number == number)
+            if summary.parent is None and number == self.versions[-1].number:
+                self.notify("v1 has nothing before it to compare with", markup=False)
+                return
+            old, new = summary.parent or number - 1, number
+        self.app.push_screen(DiffScreen(feature, old, new, active=active))
+
+    def action_history(self) -> None:
+        from promptdeck.tui.screens.history import HistoryScreen
+
+        if self.feature is not None:
+            self.app.push_screen(HistoryScreen(self.feature))
+
+    def action_environment(self) -> None:
+        def chosen(environment: str | None) -> None:
+            if environment and environment != self.deck.environment:
+                self.deck.environment = environment
+                self.deck.update_header()
+                self.versions = []
+                self.reload()
+
+        self.app.push_screen(EnvironmentDialog(self.environments, self.deck.environment), chosen)
+
+    def action_edit(self) -> None:
+        if self.feature is not None and self.selected_number is not None:
+            self.open_editor(self.feature, self.selected_number)
+
+    @work(thread=True, group="open")
+    def open_editor(self, feature: str, number: int) -> None:
+        from promptdeck.tui.screens.editor import EditorScreen
+
+        try:
+            base = self._cached_version(feature, number)
+            latest = self.deck.store.version(feature, "latest")
+        except PromptDeckError as exc:
+            self.post_message(self.Failed(str(exc)))
+            return
+        self.app.call_from_thread(
+            self.app.push_screen,
+            EditorScreen(feature, base=base, latest=latest.number),
+            self._after_edit,
+        )
+
+    def _after_edit(self, saved: int | None) -> None:
+        if saved is not None:
+            self.reload(select=saved)
+
+    def action_new_feature(self) -> None:
+        from promptdeck.tui.screens.editor import EditorScreen
+
+        names = frozenset(f.name for f in self.query_one(FeatureList).rows)
+        model = self._cache[next(reversed(self._cache))][0].model if self._cache else ""
+
+        def chosen(new: NewFeature | None) -> None:
+            if new is None:
+                return
+
+            def created(saved: int | None) -> None:
+                if saved is not None:
+                    self.query_one("#filter", Input).value = ""
+                    self.reload(keep=new.name, select=saved)
+
+            self.app.push_screen(EditorScreen(new.name, model=new.model), created)
+
+        self.app.push_screen(NewFeatureDialog(names, model), chosen)
+
+    def _cached_version(self, feature: str, number: int) -> Version:
+        """In a worker: the version from the preview cache, else from the store."""
+        cached = self._cache.get((feature, number))
+        return cached[0] if cached else self.deck.store.version(feature, number)
+
+    def action_activate(self) -> None:
+        if self.feature is None or self.selected_number is None:
+            return
+        active = self.deployment.active if self.deployment else None
+        self.confirm_move("activate", self.feature, active, self.selected_number)
+
+    def action_rollback(self) -> None:
+        if self.feature is None or self.deployment is None or not self.deployment.previous:
+            return
+        target = self.deployment.previous[-1]
+        self.confirm_move("rollback", self.feature, self.deployment.active, target)
+
+    @work(thread=True, group="confirm")
+    def confirm_move(self, kind: str, feature: str, current: int | None, target: int) -> None:
+        """Load both versions, describe the move, ask for a reason, then do it."""
+        env = self.deck.environment
+        try:
+            new = self._cached_version(feature, target)
+            old = self._cached_version(feature, current) if current is not None else None
+        except PromptDeckError as exc:
+            self.post_message(self.Failed(str(exc)))
+            return
+        old_text = old.system_prompt if old else ""
+        data = DiffData.compute(old_text, new.system_prompt)
+        details = [
+            Text.assemble(
+                ("from ", "dim"),
+                (f"v{current}" if current is not None else "(none)", "bold"),
+                ("  →  to ", "dim"),
+                (f"v{target}", "bold"),
+                (f"  in {env}", "dim"),
+            ),
+            *describe_change(
+                old_text,
+                old.model if old else new.model,
+                old.parameters if old else {},
+                new.system_prompt,
+                new.model,
+                new.parameters,
+                data,
+            ),
+        ]
+        verb = "Activate" if kind == "activate" else "Roll back"
+        title = (
+            f"Activate {feature} v{target}"
+            if kind == "activate"
+            else f"Roll back {feature} to v{target}"
+        )
+        dialog = ChangeDialog(title, details, confirm=verb.lower(), diff=data)
+        store = self.deck.store
+
+        def confirmed(reason: str | None) -> None:
+            if reason is None:
+                return
+            if kind == "activate":
+                self.write(
+                    f"Activated v{target} in {env}",
+                    lambda: store.activate(feature, target, reason=reason, environment=env),
+                    select=target,
+                )
+            else:
+                self.write(
+                    f"Rolled back to v{target} in {env}",
+                    lambda: store.rollback(feature, reason=reason, environment=env),
+                    select=target,
+                )
+
+        self.app.call_from_thread(self.app.push_screen, dialog, confirmed)
+
+    def action_canary(self) -> None:
+        if self.feature is None or self.selected_number is None:
+            return
+        feature, env, store = self.feature, self.deck.environment, self.deck.store
+        deployment = self.deployment or Deployment(feature, env)
+
+        def chosen(request: CanaryRequest | None) -> None:
+            if request is None:
+                return
+            reason = request.reason
+            if request.action == "set":
+                self.write(
+                    f"Canary v{request.version} at {request.percent}% in {env}",
+                    lambda: store.set_canary(
+                        feature, request.version, request.percent, reason=reason, environment=env
+                    ),
+                )
+            elif request.action == "stop":
+                self.write(
+                    f"Canary stopped in {env}",
+                    lambda: store.clear_canary(feature, reason=reason, environment=env),
+                )
+            else:
+                self.write(
+                    f"Canary promoted to active in {env}",
+                    lambda: store.promote(feature, reason=reason, environment=env),
+                )
+
+        self.app.push_screen(
+            CanaryDialog(
+                feature,
+                env,
+                version=self.selected_number,
+                current=deployment.canary,
+                percent=deployment.canary_percent,
+            ),
+            chosen,
+        )
+
+    @work(thread=True, group="write")
+    def write(self, done: str, call: Callable[[], object], select: int | None = None) -> None:
+        """Run one store write; report the result; reload."""
+        try:
+            call()
+        except PromptDeckError as exc:
+            self.app.call_from_thread(
+                self.notify, str(exc), title="Refused", severity="error", markup=False
+            )
+            return
+        self.app.call_from_thread(self.notify, done, markup=False)
+        self.app.call_from_thread(self.reload, None, select)

@@ -1,0 +1,352 @@
+"""The sync view: ahead/behind/conflicts per feature, push, pull and conflict choices.
+
+All database and network work runs in thread workers; results come back as messages.
+Feature names, authors and conflict descriptions are user text: drawn as Text, never
+markup.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Header, OptionList, ProgressBar, Static
+from textual.widgets.option_list import Option
+
+from promptdeck import sync
+from promptdeck.config import redact
+from promptdeck.errors import PromptDeckError
+from promptdeck.store import PromptStore
+
+CHOICE_LABELS: dict[sync.Choice, str] = {
+    "local": "Keep local — push replaces the remote's (remembered on pull)",
+    "remote": "Keep remote — pull replaces yours (remembered on push)",
+    "renumber": "Renumber — your local-only versions go on top of the remote's",
+}
+
+
+class ChoiceDialog(ModalScreen["sync.Choice | None"]):
+    """How to resolve the conflicts of one feature."""
+
+    DEFAULT_CSS = """
+    ChoiceDialog { align: center middle; }
+    ChoiceDialog > Vertical {
+        width: 76; max-width: 100%; height: auto; max-height: 90%;
+        border: thick $warning; background: $surface; padding: 0 1;
+    }
+    ChoiceDialog #choice-conflicts { height: auto; max-height: 10; margin-bottom: 1; }
+    ChoiceDialog OptionList { height: auto; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="sync.choice.cancel"),
+    ]
+
+    def __init__(self, feature: sync.FeatureSyncStatus) -> None:
+        super().__init__()
+        self.feature = feature
+
+    def compose(self) -> ComposeResult:
+        versions = any(c.kind == "version" for c in self.feature.conflicts)
+        text = Text()
+        for conflict in self.feature.conflicts:
+            text.append("• ", style="bold yellow")
+            text.append(conflict.describe())
+            text.append("\n")
+        with Vertical() as box:
+            box.border_title = f"Resolve {self.feature.feature}"
+            yield Static(text, id="choice-conflicts")
+            choices: list[sync.Choice] = ["local", "remote"]
+            if versions:
+                choices.append("renumber")
+            yield OptionList(
+                *(Option(Text(CHOICE_LABELS[c]), id=c) for c in choices), id="choice-list"
+            )
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, message: OptionList.OptionSelected) -> None:
+        choice = message.option.id
+        if choice in sync.CHOICES:
+            self.dismiss(choice)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SyncScreen(Screen[bool]):
+    """Compare with the remote, push, pull, and choose for conflicts.
+
+    Dismissed with True when the local store changed (the caller reloads).
+    """
+
+    DEFAULT_CSS = """
+    SyncScreen #sync-head { height: auto; padding: 0 1; }
+    SyncScreen #sync-table { height: 1fr; }
+    SyncScreen #sync-progress { height: 1; padding: 0 1; }
+    SyncScreen #sync-progress.idle { display: none; }
+    SyncScreen #sync-result { height: auto; max-height: 8; padding: 0 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "push", "Push", id="sync.push"),
+        Binding("l", "pull", "Pull", id="sync.pull"),
+        Binding("c", "choose", "Resolve", id="sync.choose"),
+        Binding("r", "refresh", "Refresh", id="sync.refresh"),
+        Binding("escape,q", "close", "Back", id="sync.close"),
+    ]
+
+    class StatusLoaded(Message):
+        def __init__(self, status: sync.SyncStatus) -> None:
+            super().__init__()
+            self.status = status
+
+    class Progressed(Message):
+        def __init__(self, phase: str, done: int, total: int) -> None:
+            super().__init__()
+            self.phase, self.done, self.total = phase, done, total
+
+    class Finished(Message):
+        def __init__(self, result: sync.SyncResult, error: str | None) -> None:
+            super().__init__()
+            self.result = result
+            self.error = error
+
+    class Failed(Message):
+        def __init__(self, message: str) -> None:
+            super().__init__()
+            self.message = message
+
+    def __init__(self, store: PromptStore, remote_url: str) -> None:
+        super().__init__()
+        self.store = store
+        self.remote_url = remote_url
+        self.status: sync.SyncStatus | None = None
+        self.resolutions: dict[str, sync.Choice] = {}
+        self.busy = False
+        self.changed = False
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◆")
+        yield Static(Text(f"remote {redact(self.remote_url)}", style="bold"), id="sync-head")
+        table: DataTable[Text] = DataTable(id="sync-table", cursor_type="row")
+        table.border_title = "Sync"
+        yield table
+        yield ProgressBar(id="sync-progress", show_eta=False, classes="idle")
+        yield Static(id="sync-result")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for key, label in (
+            ("feature", "feature"),
+            ("push", "only local (push)"),
+            ("pull", "only remote (pull)"),
+            ("conflicts", "conflicts"),
+            ("choice", "choice"),
+        ):
+            table.add_column(label, key=key)
+        table.focus()
+        self.action_refresh()
+
+    # -- actions -----------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("push", "pull", "refresh", "choose") and self.busy:
+            return None  # shown greyed out while a sync runs
+        if action == "choose" and self._selected() is None:
+            return None
+        return True
+
+    def action_refresh(self) -> None:
+        self._set_busy(True, "comparing with the remote…")
+        self.load_status()
+
+    def action_push(self) -> None:
+        self._start("push")
+
+    def action_pull(self) -> None:
+        self._start("pull")
+
+    def action_choose(self) -> None:
+        feature = self._selected()
+        if feature is None:
+            return
+
+        def chosen(choice: sync.Choice | None) -> None:
+            if choice is None:
+                return
+            self.resolutions[feature.feature] = choice
+            self._fill_table()
+
+        self.app.push_screen(ChoiceDialog(feature), chosen)
+
+    def action_close(self) -> None:
+        if not self.busy:
+            self.dismiss(self.changed)
+
+    # -- workers -----------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="sync")
+    def load_status(self) -> None:
+        try:
+            with sync.open_remote(self.store, self.remote_url) as remote:
+                status = sync.status(self.store, remote)
+        except PromptDeckError as exc:
+            self.post_message(self.Failed(str(exc)))
+            return
+        self.post_message(self.StatusLoaded(status))
+
+    @work(thread=True, exclusive=True, group="sync")
+    def run_sync(self, direction: sync.Direction, resolve: dict[str, sync.Choice]) -> None:
+        def progress(phase: str, done: int, total: int) -> None:
+            self.post_message(self.Progressed(phase, done, total))
+
+        try:
+            with sync.open_remote(self.store, self.remote_url) as remote:
+                if direction == "push":
+                    result = sync.push(self.store, remote, resolve=resolve, progress=progress)
+                else:
+                    result = sync.pull(self.store, remote, resolve=resolve, progress=progress)
+            self.post_message(self.Finished(result, None))
+        except sync.SyncConflictError as exc:
+            self.post_message(self.Finished(exc.result, str(exc)))
+        except PromptDeckError as exc:
+            self.post_message(self.Failed(str(exc)))
+            return
+        try:
+            with sync.open_remote(self.store, self.remote_url) as remote:
+                status = sync.status(self.store, remote)
+        except PromptDeckError as exc:
+            self.post_message(self.Failed(str(exc)))
+            return
+        self.post_message(self.StatusLoaded(status))
+
+    # -- messages ----------------------------------------------------------------------
+
+    @on(StatusLoaded)
+    def _status_loaded(self, message: StatusLoaded) -> None:
+        self.status = message.status
+        known = {f.feature for f in message.status.features if f.conflicts}
+        self.resolutions = {k: v for k, v in self.resolutions.items() if k in known}
+        self._fill_table()
+        self._set_busy(False)
+        head = Text(f"remote {message.status.remote}\n", style="bold")
+        if message.status.in_sync:
+            head.append("in sync: nothing to push or pull", style="green")
+        else:
+            head.append(f"{message.status.ahead} to push", style="cyan")
+            head.append(" · ")
+            head.append(f"{message.status.behind} to pull", style="magenta")
+            head.append(" · ")
+            conflicts = len(message.status.conflicts)
+            head.append(f"{conflicts} conflicts", style="bold yellow" if conflicts else "")
+        self.query_one("#sync-head", Static).update(head)
+
+    @on(Progressed)
+    def _progressed(self, message: Progressed) -> None:
+        bar = self.query_one(ProgressBar)
+        bar.remove_class("idle")
+        bar.update(total=message.total, progress=message.done)
+        self._show_result(Text(f"sending {message.phase}: {message.done}/{message.total}"))
+
+    @on(Finished)
+    def _finished(self, message: Finished) -> None:
+        result = message.result
+        if result.direction == "pull" and result.changed:
+            self.changed = True
+        text = Text(result.summary(), style="bold green" if message.error is None else "bold")
+        for title, lines in (
+            ("moved", result.moves),
+            ("renumbered", result.renumbered),
+            ("discarded (kept in the audit log)", result.discarded),
+            ("remembered", result.remembered),
+        ):
+            for line in lines:
+                text.append(f"\n{title}: ", style="dim")
+                text.append(line)
+        if message.error is not None:
+            for conflict in result.unresolved:
+                text.append("\nconflict: ", style="bold yellow")
+                text.append(conflict.describe())
+            text.append("\nchoose with c, then push or pull again", style="yellow")
+        self._show_result(text)
+        self.notify(
+            Text(result.summary()).plain,
+            severity="information" if message.error is None else "warning",
+            markup=False,
+        )
+
+    @on(Failed)
+    def _failed(self, message: Failed) -> None:
+        self._set_busy(False)
+        self._show_result(Text(message.message, style="bold red"))
+        self.notify(message.message, severity="error", markup=False)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _start(self, direction: sync.Direction) -> None:
+        if self.busy:
+            return
+        self._set_busy(True, f"{direction}ing…")
+        self.run_sync(direction, dict(self.resolutions))
+
+    def _set_busy(self, busy: bool, note: str | None = None) -> None:
+        self.busy = busy
+        bar = self.query_one(ProgressBar)
+        if busy:
+            bar.update(total=None, progress=0)
+            bar.remove_class("idle")
+            if note:
+                self._show_result(Text(note, style="dim"))
+        else:
+            bar.add_class("idle")
+        self.refresh_bindings()
+
+    def _show_result(self, text: Text) -> None:
+        self.query_one("#sync-result", Static).update(text)
+
+    def _selected(self) -> sync.FeatureSyncStatus | None:
+        if self.status is None:
+            return None
+        table = self.query_one(DataTable)
+        index = table.cursor_row
+        features = self.status.features
+        if not 0 <= index < len(features) or not features[index].conflicts:
+            return None
+        return features[index]
+
+    def _fill_table(self) -> None:
+        table = self.query_one(DataTable)
+        row = table.cursor_row
+        table.clear()
+        if self.status is None:
+            return
+        for feature in self.status.features:
+            table.add_row(
+                Text(feature.feature),
+                Text(_cell(feature.ahead, len(feature.push_moves)), style="cyan"),
+                Text(_cell(feature.behind, len(feature.pull_moves)), style="magenta"),
+                Text(str(len(feature.conflicts)) if feature.conflicts else "-",
+                     style="bold yellow" if feature.conflicts else "dim"),
+                Text(self.resolutions.get(feature.feature, "")),
+            )  # fmt: skip
+        table.border_subtitle = f"{len(self.status.features)} features differ"
+        if self.status.features:
+            table.move_cursor(row=min(max(row, 0), len(self.status.features) - 1))
+        self.refresh_bindings()
+
+
+def _cell(numbers: tuple[int, ...], moves: int) -> str:
+    parts = []
+    if numbers:
+        parts.append(", ".join(f"v{n}" for n in numbers[:4]) + ("…" if len(numbers) > 4 else ""))
+    if moves:
+        parts.append(f"{moves} move{'' if moves == 1 else 's'}")
+    return "; ".join(parts) or "-"

@@ -1,0 +1,535 @@
+"""Pilot tests: every flow of the terminal app, asserted on the widgets and on the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import AppFactory
+from rich.text import Text
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, Static, TextArea
+from tui_helpers import run_async, settle
+
+from promptdeck.store import PromptStore
+from promptdeck.tui.app import NO_REMOTE, PromptDeckApp
+from promptdeck.tui.screens.dialogs import (
+    CanaryDialog,
+    ChangeDialog,
+    ConfirmDialog,
+    ConflictDialog,
+    NewFeatureDialog,
+)
+from promptdeck.tui.screens.diff import DiffScreen
+from promptdeck.tui.screens.editor import EditorScreen
+from promptdeck.tui.screens.help import HelpScreen
+from promptdeck.tui.screens.history import HistoryScreen
+from promptdeck.tui.screens.main import MainScreen
+from promptdeck.tui.widgets.diff_view import DiffView
+from promptdeck.tui.widgets.feature_list import FeatureList
+
+SIZE = (80, 24)
+
+
+async def open_feature(pilot: Pilot[None], name: str) -> MainScreen:
+    await settle(pilot)
+    await pilot.press("slash", *name, "enter")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, MainScreen)
+    assert screen.feature == name
+    return screen
+
+
+def notifications(app: PromptDeckApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+def preview_text(screen: MainScreen) -> str:
+    content = screen.query_one("#preview", Static).content
+    return content.plain if isinstance(content, Text) else str(content)
+
+
+async def type_text(pilot: Pilot[None], text: str) -> None:
+    for char in text:
+        await pilot.press("space" if char == " " else char)
+
+
+@run_async
+async def test_main_screen_lists_features_versions_and_preview(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        features = screen.query_one(FeatureList)
+        assert len(features.rows) == 9
+        assert screen.feature == "code-reviewer"
+        assert screen.query_one("#versions", DataTable).row_count == 4
+        assert "senior engineer" in preview_text(screen)
+        assert app.role == "admin"
+        assert "production" in app.sub_title
+
+
+@run_async
+async def test_filter_narrows_the_list(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"summ")
+        await settle(pilot)
+        features = app.screen.query_one(FeatureList)
+        assert [f.name for f in features.rows] == ["summarizer"]
+        await pilot.press("escape", "escape")  # leave the filter, then clear it
+        await settle(pilot)
+        assert len(features.rows) == 9
+
+
+@run_async
+async def test_cursor_moves_load_the_versions(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("down")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        assert screen.feature == "customer-support"
+        assert [v.number for v in screen.versions] == [6, 5, 4, 3, 2, 1]
+
+
+@run_async
+async def test_edit_and_save_requires_a_reason(make_app: AppFactory, tui_db: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_feature(pilot, "summarizer")
+        await pilot.press("e")
+        await settle(pilot)
+        editor = app.screen
+        assert isinstance(editor, EditorScreen)
+        await type_text(pilot, "Be brief. ")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, ChangeDialog)
+        await pilot.press("enter")  # empty reason
+        await settle(pilot)
+        assert isinstance(app.screen, ChangeDialog)
+        await type_text(pilot, "   ")
+        await pilot.press("enter")  # whitespace only
+        await settle(pilot)
+        assert isinstance(app.screen, ChangeDialog)
+        assert app.store.version("summarizer").number == 4
+        await type_text(pilot, "shorter answers")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        saved = app.store.version("summarizer")
+        assert saved.number == 5
+        assert saved.reason == "shorter answers"
+        assert saved.parent == 4
+        assert saved.system_prompt.startswith("Be brief. ")
+        assert app.screen.selected_number == 5
+
+
+@run_async
+async def test_cancelled_reason_keeps_the_editor(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_feature(pilot, "summarizer")
+        await pilot.press("e")
+        await settle(pilot)
+        await type_text(pilot, "X")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, EditorScreen)
+        assert app.screen.text.startswith("X")
+
+
+@run_async
+async def test_stale_base_conflict(make_app: AppFactory, tui_db: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_feature(pilot, "summarizer")
+        await pilot.press("e")
+        await settle(pilot)
+        await type_text(pilot, "Mine. ")
+        with PromptStore(tui_db, user="bob") as other:
+            theirs = other.version("summarizer")
+            other.save("summarizer", theirs.system_prompt + "\nTheirs.", reason="bob's change")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await type_text(pilot, "my reason")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ConflictDialog)
+        dialog_text = " ".join(
+            str(s.content) for s in app.screen.query(Static) if s.has_class("dialog-line")
+        )
+        assert "bob" in dialog_text
+        assert app.screen.query_one(DiffView).data is not None
+        await pilot.press("b")  # back to editing
+        await settle(pilot)
+        editor = app.screen
+        assert isinstance(editor, EditorScreen)
+        assert editor.text.startswith("Mine. ")
+        assert app.store.version("summarizer").number == 5
+        # Save again and choose to save on top.
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await type_text(pilot, "mine on top")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ConflictDialog)
+        await pilot.press("f")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        saved = app.store.version("summarizer")
+        assert saved.number == 6
+        assert saved.parent == 4
+        assert saved.system_prompt.startswith("Mine. ")
+        assert saved.reason == "mine on top"
+
+
+@run_async
+async def test_diff_navigation_and_toggles(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_feature(pilot, "customer-support")
+        await pilot.press("d")  # v6 (latest, canary) against v5 (active)
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, DiffScreen)
+        assert (screen.old_number, screen.new_number) == (5, 6)
+        view = screen.query_one(DiffView)
+        assert view.data is not None
+        hunks = len(view.data.result.hunks)
+        assert hunks >= 2
+        await pilot.press("n")
+        assert view.current == 0
+        await pilot.press("right_square_bracket")
+        assert view.current == 1
+        await pilot.press("p")
+        assert view.current == 0
+        await pilot.press("left_square_bracket")
+        assert view.current == 0
+        await pilot.press("u")
+        assert view.unified
+        assert view.row_count == len(view.data.unified)
+        await pilot.press("n")
+        assert view.current == 1
+        await pilot.press("w")
+        await settle(pilot)
+        assert screen.ignore_whitespace
+        summary = str(screen.query_one("#diff-summary", Static).content)
+        assert "ignored" in summary
+        meta = str(screen.query_one("#diff-meta", Static).content)
+        assert "max_tokens 800 -> 900" in meta
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+
+
+@run_async
+async def test_two_marked_versions_diff(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_feature(pilot, "customer-support")
+        await pilot.press("space", "down", "down", "down", "space", "d")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, DiffScreen)
+        assert (screen.old_number, screen.new_number) == (3, 6)
+
+
+@run_async
+async def test_activate_with_reason(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_feature(pilot, "customer-support")
+        await pilot.press("down")  # v5: already active, greyed out
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert any("already active" in n for n in notifications(app))
+        await pilot.press("up", "a")  # v6
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ChangeDialog)
+        lines = " ".join(str(s.content) for s in dialog.query(".dialog-line").results(Static))
+        assert "v5" in lines and "v6" in lines and "max_tokens" in lines
+        await pilot.press("enter")  # no reason: refused
+        await settle(pilot)
+        assert isinstance(app.screen, ChangeDialog)
+        await type_text(pilot, "canary looked fine")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        deployment = app.store.deployment("customer-support")
+        assert deployment.active == 6
+        assert app.store.history("customer-support")[0].reason == "canary looked fine"
+
+
+@run_async
+async def test_activate_escape_cancels(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_feature(pilot, "customer-support")
+        await pilot.press("a")
+        await settle(pilot)
+        assert isinstance(app.screen, ChangeDialog)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert app.store.deployment("customer-support").active == 5
+
+
+@run_async
+async def test_rollback_with_reason(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_feature(pilot, "customer-support")
+        before = app.store.deployment("customer-support")
+        assert before.previous
+        await pilot.press("r")
+        await settle(pilot)
+        assert isinstance(app.screen, ChangeDialog)
+        await type_text(pilot, "v5 misbehaves")
+        await pilot.press("enter")
+        await settle(pilot)
+        after = app.store.deployment("customer-support")
+        assert after.active == before.previous[-1]
+        assert app.screen is screen
+        event = app.store.history("customer-support")[0]
+        assert (event.action, event.reason) == ("rollback", "v5 misbehaves")
+
+
+@run_async
+async def test_canary_set_and_stop(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_feature(pilot, "summarizer")
+        await pilot.press("down", "c")  # v3
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, CanaryDialog)
+        dialog.query_one("#canary-percent", Input).value = "25"
+        await type_text(pilot, "try v3 on a quarter")
+        await pilot.press("enter")
+        await settle(pilot)
+        deployment = app.store.deployment("summarizer")
+        assert (deployment.canary, deployment.canary_percent) == (3, 25)
+        await pilot.press("c")
+        await settle(pilot)
+        await type_text(pilot, "enough")
+        await pilot.click("#stop")
+        await settle(pilot)
+        assert app.store.deployment("summarizer").canary is None
+
+
+@run_async
+async def test_viewer_cannot_edit_and_is_told_why(make_app: AppFactory, tui_db: Path) -> None:
+    with PromptStore(tui_db, user="alice") as admin:
+        admin.set_role("alice", "admin")
+        admin.set_role("victor", "viewer")
+    app = make_app(user="victor")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_feature(pilot, "summarizer")
+        assert app.role == "viewer"
+        assert screen.check_action("edit", ()) is None
+        await pilot.press("e")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert any("victor is a viewer" in n and "editor" in n for n in notifications(app))
+        await pilot.press("n")
+        await settle(pilot)
+        assert not isinstance(app.screen, NewFeatureDialog)
+
+
+@run_async
+async def test_editor_cannot_activate(make_app: AppFactory, tui_db: Path) -> None:
+    with PromptStore(tui_db, user="alice") as admin:
+        admin.set_role("alice", "admin")
+        admin.set_role("erin", "editor")
+    app = make_app(user="erin")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_feature(pilot, "customer-support")
+        await pilot.press("a")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert any("erin is a editor" in n or "erin is an editor" in n for n in notifications(app))
+        await pilot.press("e")  # editing is allowed
+        await settle(pilot)
+        assert isinstance(app.screen, EditorScreen)
+    assert app.store.deployment("customer-support").active == 5
+
+
+@run_async
+async def test_unsaved_changes_guard_on_escape_and_quit(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_feature(pilot, "summarizer")
+        await pilot.press("e")
+        await settle(pilot)
+        await type_text(pilot, "draft")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("n")  # keep editing
+        await settle(pilot)
+        assert isinstance(app.screen, EditorScreen)
+        assert app.screen.text.startswith("draft")
+        await pilot.press("ctrl+q")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        assert app.is_running
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("y")  # discard
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+    assert app.store.version("summarizer").number == 4
+
+
+@run_async
+async def test_editor_closes_without_asking_when_unchanged(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_feature(pilot, "summarizer")
+        await pilot.press("e")
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+
+
+@run_async
+async def test_editor_lists_variables_live(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_feature(pilot, "summarizer")
+        await pilot.press("e")
+        await settle(pilot)
+        editor = app.screen
+        assert isinstance(editor, EditorScreen)
+        editor.query_one(TextArea).insert("{{audience}} ")
+        await pilot.pause(0.3)
+        assert "+ {{audience}}" in str(editor.query_one("#variables", Static).content)
+
+
+@run_async
+async def test_new_feature(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        assert isinstance(app.screen, NewFeatureDialog)
+        await type_text(pilot, "churn-email")
+        await pilot.press("enter")
+        await settle(pilot)
+        editor = app.screen
+        assert isinstance(editor, EditorScreen)
+        await type_text(pilot, "Write to {{name}}")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await type_text(pilot, "new feature")
+        await pilot.press("enter")
+        await settle(pilot)
+        version = app.store.version("churn-email")
+        assert version.number == 1
+        assert version.system_prompt == "Write to {{name}}"
+        assert app.screen.feature == "churn-email"
+
+
+@run_async
+async def test_history_screen(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_feature(pilot, "customer-support")
+        await pilot.press("h")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen)
+        assert screen.query_one(DataTable).row_count == len(app.store.history("customer-support"))
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+
+
+@run_async
+async def test_help_and_sync_without_remote(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.press("s")
+        await settle(pilot)
+        assert NO_REMOTE in notifications(app)
+
+
+@run_async
+async def test_command_palette_offers_the_actions(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        for title in ("Edit version", "Diff", "Activate version", "Roll back", "History"):
+            assert title in titles
+
+
+@run_async
+async def test_environment_switch(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("E")
+        await settle(pilot)
+        await pilot.press("tab", *"staging", "enter")
+        await settle(pilot)
+        assert app.environment == "staging"
+        assert "staging" in app.sub_title
+
+
+NASTY = (
+    "[bold]not bold[/] [/INST] [link=https://example.com]x[/link] \x1b[31mred\x1b[0m\n"
+    "\ttabbed\tline\n"
+    "漢字とかな 🎉🚀 emoji\n"
+    "{{var}} [red]\n" + "A" * 200_000 + "\n"
+)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 60)])
+@run_async
+async def test_nasty_text_shows_literally(
+    make_app: AppFactory, tui_db: Path, size: tuple[int, int]
+) -> None:
+    with PromptStore(tui_db, user="alice") as store:
+        store.create_feature("aaa-nasty", NASTY, model="m", reason="[bold]why[/] \x1b[2J")
+        store.save("aaa-nasty", NASTY.replace("red", "blue") + "[/]\n", reason="more [/INST]")
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        screen = await open_feature(pilot, "aaa-nasty")
+        text = preview_text(screen)
+        assert "[bold]not bold[/] [/INST] [link=https://example.com]" in text
+        assert "\u241b[31m" in text  # the escape character is shown, not sent
+        assert "\x1b" not in text
+        assert "漢字とかな 🎉🚀" in text
+        await pilot.press("d")
+        await settle(pilot)
+        assert isinstance(app.screen, DiffScreen)
+        await pilot.press("n", "u", "right", "n", "w")
+        await settle(pilot)
+        await pilot.press("escape", "e")
+        await settle(pilot)
+        assert isinstance(app.screen, EditorScreen)
+        assert app.screen.text.startswith("[bold]not bold[/]")
+        await pilot.press("escape", "h")
+        await settle(pilot)
+        assert isinstance(app.screen, HistoryScreen)

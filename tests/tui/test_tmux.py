@@ -1,0 +1,116 @@
+"""End to end: the real `promptdeck` command in tmux, driven by keys, read by capture-pane."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tui_helpers import SAMPLES
+
+from promptdeck import yamlio
+from promptdeck.store import PromptStore
+
+pytestmark = [
+    pytest.mark.tmux,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
+
+COMMAND = Path(sys.executable).with_name("promptdeck")
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True).stdout
+
+
+class Terminal:
+    def __init__(self, session: str) -> None:
+        self.session = session
+
+    def screen(self) -> str:
+        return tmux("capture-pane", "-p", "-t", self.session)
+
+    def wait_for(self, text: str, timeout: float = 15.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not on screen after {timeout}s:\n{screen}")
+            time.sleep(0.1)
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:
+            tmux("send-keys", "-t", self.session, key)
+            time.sleep(0.05)
+
+    def type(self, text: str) -> None:
+        tmux("send-keys", "-t", self.session, "-l", text)
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Iterator[tuple[Terminal, Path]]:
+    if not COMMAND.exists():
+        pytest.skip("the promptdeck command is not installed in this environment")
+    db = tmp_path / "demo.db"
+    with PromptStore(db, user="alice") as store:
+        store.import_documents(yamlio.read_files([SAMPLES]))
+    session = f"pd-{uuid.uuid4().hex[:8]}"
+    env = {
+        "PROMPTDECK_DB": str(db),
+        "PROMPTDECK_USER": "alice",
+        "PROMPTDECK_CONFIG": str(tmp_path / "config.toml"),
+        "TERM": "xterm-256color",
+    }
+    exports = " ".join(f"{key}={value}" for key, value in env.items())
+    tmux(
+        "new-session", "-d", "-s", session, "-x", "100", "-y", "30",
+        f"env {exports} {COMMAND}; sleep 5",
+    )  # fmt: skip
+    # A fresh tmux server may ignore -x/-y (window-size); make the size certain.
+    subprocess.run(["tmux", "set-option", "-t", session, "window-size", "manual"], check=False)
+    subprocess.run(["tmux", "resize-window", "-t", session, "-x", "100", "-y", "30"], check=False)
+    try:
+        yield Terminal(session), db
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_edit_save_and_activate_in_a_real_terminal(terminal: tuple[Terminal, Path]) -> None:
+    term, db = terminal
+    term.wait_for("Versions · code-reviewer")
+    time.sleep(0.5)  # let the app finish starting before keys arrive
+    term.keys("/")
+    term.type("summarizer")
+    term.keys("Enter")
+    term.wait_for("Versions · summarizer")
+    term.keys("e")
+    term.wait_for("Editing summarizer")
+    term.type("Be brief. ")
+    term.keys("C-s")
+    term.wait_for("Reason")
+    term.keys("Enter")  # an empty reason is refused
+    term.wait_for("A reason is required")
+    term.type("shorter summaries")
+    term.keys("Enter")
+    term.wait_for("5 versions")
+    term.wait_for("shorter summaries")
+    term.keys("a")
+    term.wait_for("Activate summarizer v5")
+    term.type("ship it")
+    term.keys("Enter")
+    term.wait_for("Activated v5")
+    term.keys("q")
+    with PromptStore(db, user="alice", create=False) as store:
+        version = store.version("summarizer", "active")
+        assert version.number == 5
+        assert version.reason == "shorter summaries"
+        assert version.system_prompt.startswith("Be brief. ")
+        assert store.history("summarizer")[0].reason == "ship it"
