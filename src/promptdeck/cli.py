@@ -16,6 +16,7 @@ import click
 
 from promptdeck import yamlio
 from promptdeck.cli_common import CliState, ErrorHandlingGroup, emit_json, fail, table
+from promptdeck.cli_sync import sync
 from promptdeck.config import resolve_remote
 from promptdeck.errors import NotFoundError, ValidationError
 from promptdeck.records import DEFAULT_ENVIRONMENT, AuditEvent, Deployment, Version
@@ -40,9 +41,16 @@ REASON_OPTION = click.option("--reason", "-m", required=True, help="Why (require
     show_default=True,
     help="Environment the terminal app opens on.",
 )
+@click.option(
+    "--remote",
+    metavar="URL",
+    help="Remote store the app syncs with (default: PROMPTDECK_REMOTE or the config file).",
+)
 @click.version_option(package_name="promptdeck")
 @click.pass_context
-def main(ctx: click.Context, db: str | None, user: str | None, environment: str) -> None:
+def main(
+    ctx: click.Context, db: str | None, user: str | None, environment: str, remote: str | None
+) -> None:
     """Manage LLM prompts: versioned, reviewed, activated without a deploy.
 
     With no command, opens the terminal app on the configured store.
@@ -54,7 +62,7 @@ def main(ctx: click.Context, db: str | None, user: str | None, environment: str)
         store = state.store(create=True)
         from promptdeck.tui.app import run_app  # the CLI alone never loads Textual
 
-        run_app(store, environment=environment, remote_url=resolve_remote(None))
+        run_app(store, environment=environment, remote_url=resolve_remote(remote))
 
 
 @main.command()
@@ -206,7 +214,8 @@ def show(state: CliState, feature: str, version: str, environment: str, as_json:
     if found.variables:
         click.echo("variables: " + ", ".join(found.variables))
     click.echo("")
-    click.echo(_visible(found.system_prompt))
+    # color=True: click must not strip ANSI escapes that are part of the prompt text.
+    click.echo(_visible(found.system_prompt), color=True)
 
 
 def _version_json(version: Version) -> dict[str, Any]:
@@ -525,6 +534,8 @@ def _visible(text: str) -> str:
         for ch in text
     )
 
+
+main.add_command(sync)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

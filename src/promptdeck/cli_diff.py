@@ -63,6 +63,7 @@ def print_diff(old: Version, new: Version, *, unified: bool, ignore_whitespace: 
                 new_label=f"v{new.number}",
             ),
             nl=False,
+            color=True,  # keep ANSI escapes that are part of the prompt text
         )
         return
     result = diff_texts(old.system_prompt, new.system_prompt, ignore_whitespace=ignore_whitespace)

@@ -61,7 +61,7 @@ from promptdeck.records import (
 )
 
 # The newest migration this code knows. A test checks it against migrations/.
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 
 VersionRef = int | str  # a number, "active" or "latest"
 _RANK: dict[str, int] = {role: rank for rank, role in enumerate(ROLES)}
@@ -347,11 +347,7 @@ class PromptStore:
         return role if role in _RANK else "viewer"  # type: ignore[return-value]
 
     def _require(self, session: Session, needed: Role, action: str) -> None:
-        role = self._role_of(session, self.user)
-        if _RANK[role] < _RANK[needed]:
-            raise PermissionDeniedError(
-                f"{self.user} is a {role}; to {action} you must be {_article(needed)} {needed}"
-            )
+        _require_role(self._role_of(session, self.user), needed, self.user, action)
 
     def role(self, user: str | None = None) -> Role:
         """The effective role of ``user`` (default: this store's user)."""
@@ -405,7 +401,10 @@ class PromptStore:
         with self._read() as session:
             return session.scalar(select(StoreStateRow.revision).where(StoreStateRow.id == 1)) or 0
 
-    def features(self, environment: str = DEFAULT_ENVIRONMENT) -> list[FeatureSummary]:
+    def features(
+        self, environment: str = DEFAULT_ENVIRONMENT, *, name: str | None = None
+    ) -> list[FeatureSummary]:
+        """Every feature (or the one called ``name``) with its state in ``environment``."""
         stats = (
             select(
                 VersionRow.feature_id,
@@ -438,6 +437,8 @@ class PromptStore:
             .outerjoin(canary, canary.id == DeploymentRow.canary_version_id)
             .order_by(FeatureRow.name)
         )
+        if name is not None:
+            query = query.where(FeatureRow.name == name)
         with self._read() as session:
             return [
                 FeatureSummary(
@@ -454,13 +455,9 @@ class PromptStore:
             ]
 
     def feature(self, name: str, environment: str = DEFAULT_ENVIRONMENT) -> FeatureSummary:
-        for summary in self._features_named(name, environment):
+        for summary in self.features(environment, name=name):
             return summary
         raise NotFoundError(_unknown_feature(name))
-
-    def _features_named(self, name: str, environment: str) -> list[FeatureSummary]:
-        # Small enough to reuse the list query's logic on one feature.
-        return [f for f in self.features(environment) if f.name == name] if name else []
 
     def versions(self, feature: str) -> list[VersionSummary]:
         """The feature's versions without their texts, newest first."""
@@ -854,68 +851,88 @@ class PromptStore:
     # -- import and export -----------------------------------------------------------
 
     def import_documents(self, documents: Sequence[FeatureDocument]) -> ImportResult:
-        """Import all documents in one transaction: all of them, or nothing."""
+        """Import all documents in one transaction: all of them, or nothing.
+
+        Documents the store already holds change nothing: the result is empty, and no
+        audit event or revision bump is written.
+        """
         _check_documents_agree(documents)
+        try:
+            return self._import(documents)
+        except _NothingToImport:
+            return ImportResult((), (), ())
+
+    def _import(self, documents: Sequence[FeatureDocument]) -> ImportResult:
         created_features: list[str] = []
         created_versions: list[tuple[str, int]] = []
         deployments_set: list[tuple[str, str]] = []
         with self._write() as (session, revision):
             role = self._role_of(session, self.user)
             for document in documents:
-                feature_row = session.scalars(
-                    select(FeatureRow).where(FeatureRow.name == document.feature)
-                ).first()
-                if feature_row is None:
-                    _require_role(role, "editor", self.user, "import prompts")
-                    first = min(
-                        (spec.created_at for spec in document.versions if spec.created_at),
-                        default=None,
-                    )
-                    feature_row = FeatureRow(
-                        name=document.feature,
-                        created_at=first or utcnow(),
-                        created_by=next(
-                            (s.author for s in document.versions if s.author), self.user
-                        ),
-                    )
-                    session.add(feature_row)
-                    session.flush()
+                try:
+                    changes = self._import_document(session, document, revision, role)
+                except ValidationError as exc:
+                    message = str(exc)
+                    if not message.startswith(document.source):
+                        message = f"{document.source}: {message}"
+                    raise ValidationError(message) from None
+                if changes.features_created:
                     created_features.append(document.feature)
-                new_numbers = self._import_versions(session, feature_row, document, role)
-                created_versions.extend((document.feature, n) for n in new_numbers)
-                if new_numbers:
-                    self._audit(
-                        session,
-                        "import",
-                        document.feature,
-                        to_version=max(new_numbers),
-                        reason=f"Imported from {Path(document.source).name}",
-                        details={"versions": new_numbers, "source": document.source},
-                    )
-                deployments = document.deployments
-                if document.single and not deployments:
-                    spec = document.versions[0]
-                    deployments = (
-                        Deployment(document.feature, DEFAULT_ENVIRONMENT, active=spec.number),
-                    )
-                for wanted in deployments:
-                    if self._import_deployment(
-                        session, feature_row, wanted, document, revision, role
-                    ):
-                        deployments_set.append((document.feature, wanted.environment))
+                created_versions.extend(changes.versions_created)
+                deployments_set.extend(changes.deployments_set)
             if not (created_features or created_versions or deployments_set):
-                # Nothing new: roll back so the revision bump does not count as a change.
-                session.rollback()
-                raise _NothingToImport()
+                raise _NothingToImport()  # rolls back the revision bump
         return ImportResult(
             tuple(created_features), tuple(created_versions), tuple(deployments_set)
         )
 
+    def _import_document(
+        self, session: Session, document: FeatureDocument, revision: int, role: Role
+    ) -> ImportResult:
+        feature_row = session.scalars(
+            select(FeatureRow).where(FeatureRow.name == document.feature)
+        ).first()
+        created_feature = feature_row is None
+        if feature_row is None:
+            _require_role(role, "editor", self.user, "import prompts")
+            first = min(
+                (spec.created_at for spec in document.versions if spec.created_at),
+                default=None,
+            )
+            feature_row = FeatureRow(
+                name=document.feature,
+                created_at=first or utcnow(),
+                created_by=next((s.author for s in document.versions if s.author), self.user),
+            )
+            session.add(feature_row)
+            session.flush()
+        new_numbers = self._import_versions(session, feature_row, document, role)
+        if new_numbers:
+            self._audit(
+                session,
+                "import",
+                document.feature,
+                to_version=max(new_numbers),
+                reason=f"Imported from {Path(document.source).name}",
+                details={"versions": new_numbers, "source": document.source},
+            )
+        deployments = document.deployments
+        if document.single and not deployments:
+            spec = document.versions[0]
+            deployments = (Deployment(document.feature, DEFAULT_ENVIRONMENT, active=spec.number),)
+        moved = tuple(
+            (document.feature, wanted.environment)
+            for wanted in deployments
+            if self._import_deployment(session, feature_row, wanted, document, revision, role)
+        )
+        return ImportResult(
+            (document.feature,) if created_feature else (),
+            tuple((document.feature, n) for n in new_numbers),
+            moved,
+        )
+
     def import_documents_if_new(self, documents: Sequence[FeatureDocument]) -> ImportResult:
-        try:
-            return self.import_documents(documents)
-        except _NothingToImport:
-            return ImportResult((), (), ())
+        return self.import_documents(documents)
 
     def _import_versions(
         self, session: Session, feature_row: FeatureRow, document: FeatureDocument, role: Role
@@ -1261,7 +1278,8 @@ class _NothingToImport(Exception):
 def _require_role(role: Role, needed: Role, user: str, action: str) -> None:
     if _RANK[role] < _RANK[needed]:
         raise PermissionDeniedError(
-            f"{user} is a {role}; to {action} you must be {_article(needed)} {needed}"
+            f"{user} is {_article(role)} {role}; "
+            f"to {action} you must be {_article(needed)} {needed}"
         )
 
 

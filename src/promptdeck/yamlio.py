@@ -7,6 +7,7 @@ line where known, and what is wrong.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -152,7 +153,7 @@ def _parse_version(item: Mapping[str, Any], where: str) -> VersionSpec:
         number=number,
         system_prompt=system_prompt,
         model=_text(item, "model", where),
-        parameters=_plain(parameters),
+        parameters=_plain(parameters, _where(item, "parameters"), f"{where}parameters"),
         uid=_optional_text(item, "id", where),
         author=_optional_text(item, "author", where),
         reason=_optional_text(item, "reason", where),
@@ -276,13 +277,21 @@ def _optional_time(item: Mapping[str, Any], key: str, where: str) -> datetime | 
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _plain(value: Any) -> Any:
-    """Turn loader mappings into plain dicts (and keep lists and scalars)."""
+def _plain(value: Any, line: int | None, where: str) -> Any:
+    """Loader mappings as plain dicts; anything JSON cannot hold is refused."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, _where(value, str(k)), f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+        return [_plain(v, line, where) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _FileError(line, f"{where} must be a finite number, not {value}")
+    if value is None or isinstance(value, str | int | float):
+        return value
+    raise _FileError(
+        line,
+        f"{where} must be text, a number, true/false, a list or a mapping "
+        f"(quote it to keep it as text: {value!s})",
+    )
 
 
 # --- files ----------------------------------------------------------------------
@@ -327,9 +336,12 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    # Multi-line text as a literal block, when YAML can represent it faithfully.
+    # Multi-line text as a literal block, when YAML can represent it faithfully;
+    # line breaks YAML would fold (CR, NEL, LS, PS) force an escaped, quoted scalar.
     if "\n" in value and _block_safe(value):
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    if any(ch in value for ch in "\r\x85\u2028\u2029"):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
     return dumper.represent_scalar("tag:yaml.org,2002:str", value)
 
 
