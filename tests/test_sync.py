@@ -21,7 +21,7 @@ SAMPLES = Path(__file__).resolve().parent.parent / "sample_prompts"
 
 def make_store(path: Path | str, user: str = "alice") -> PromptStore:
     store = PromptStore(path, user=user)
-    store.import_documents_if_new(yamlio.read_files([SAMPLES]))
+    store.import_documents(yamlio.read_files([SAMPLES]))
     return store
 
 

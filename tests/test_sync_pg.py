@@ -32,7 +32,7 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 
 def make_store(path: Path, user: str = "alice") -> PromptStore:
     store = PromptStore(path, user=user)
-    store.import_documents_if_new(yamlio.read_files([SAMPLES]))
+    store.import_documents(yamlio.read_files([SAMPLES]))
     return store
 
 

@@ -80,7 +80,7 @@ def import_(state: CliState, paths: Sequence[Path]) -> None:
     """Import YAML prompt files or directories: all of them, or nothing."""
     documents = yamlio.read_files(paths)
     store = state.store(create=True)
-    result = store.import_documents_if_new(documents)
+    result = store.import_documents(documents)
     if not result.changed:
         click.echo("nothing to import: the store already has every version in these files")
         return

@@ -76,6 +76,8 @@ def utcnow() -> datetime:
 def check_reason(reason: str | None) -> str:
     if reason is None or not reason.strip():
         raise ValidationError("a reason is required: say why (it cannot be empty)")
+    if "\x00" in reason:  # PostgreSQL cannot store it; refuse alike on every backend
+        raise ValidationError("the reason contains a NUL character")
     return reason.strip()
 
 
@@ -92,7 +94,7 @@ def check_prompt(system_prompt: str) -> str:
 
 
 def check_model(model: str) -> str:
-    if not isinstance(model, str) or not model.strip() or len(model) > 200:
+    if not isinstance(model, str) or not model.strip() or len(model) > 200 or "\x00" in model:
         raise ValidationError("the model must be a non-empty name of at most 200 characters")
     return model.strip()
 
@@ -917,7 +919,9 @@ class PromptStore:
                 details={"versions": new_numbers, "source": document.source},
             )
         deployments = document.deployments
-        if document.single and not deployments:
+        if document.single and not deployments and _RANK[role] >= _RANK["admin"]:
+            # A file kept beside the code serves in production once imported, where
+            # nothing is active yet and the importer may activate; editors import only.
             spec = document.versions[0]
             deployments = (Deployment(document.feature, DEFAULT_ENVIRONMENT, active=spec.number),)
         moved = tuple(
@@ -931,38 +935,46 @@ class PromptStore:
             moved,
         )
 
-    def import_documents_if_new(self, documents: Sequence[FeatureDocument]) -> ImportResult:
-        return self.import_documents(documents)
-
     def _import_versions(
         self, session: Session, feature_row: FeatureRow, document: FeatureDocument, role: Role
     ) -> list[int]:
-        existing = {
-            row.number: row
-            for row in session.scalars(
-                select(VersionRow).where(VersionRow.feature_id == feature_row.id)
-            )
+        existing: dict[int, str] = dict(
+            session.execute(
+                select(VersionRow.number, VersionRow.content_hash).where(
+                    VersionRow.feature_id == feature_row.id
+                )
+            ).all()
+        )
+        specs = sorted(document.versions, key=lambda s: s.number)
+        uids = {
+            spec.number: spec.uid
+            or str(uuid.uuid5(_IMPORT_NAMESPACE, f"{document.feature}:{spec.content_hash}"))
+            for spec in specs
         }
+        # One query for every id this document would add, not one per version.
+        taken = set(
+            session.scalars(select(VersionRow.uid).where(VersionRow.uid.in_(set(uids.values()))))
+        )
         created: list[int] = []
-        for spec in sorted(document.versions, key=lambda s: s.number):
+        for spec in specs:
             digest = spec.content_hash
-            uid = spec.uid or str(uuid.uuid5(_IMPORT_NAMESPACE, f"{document.feature}:{digest}"))
+            uid = uids[spec.number]
             found = existing.get(spec.number)
             if found is not None:
-                if found.content_hash != digest:
+                if found != digest:
                     raise ValidationError(
                         f"{document.source}: version {spec.number} of {document.feature} already "
                         "exists in the store with other content"
                     )
                 continue
-            other = session.scalar(select(VersionRow.number).where(VersionRow.uid == uid))
-            if other is not None:
+            if uid in taken:
                 if spec.uid is None:  # same content under a new number: keep the number apart
                     uid = str(uuid.uuid4())
                 else:
                     raise ValidationError(
                         f"{document.source}: version id {uid} is already used by another version"
                     )
+            taken.add(uid)
             _require_role(role, "editor", self.user, "import prompts")
             row = VersionRow(
                 uid=uid,
@@ -972,13 +984,13 @@ class PromptStore:
                 model=check_model(spec.model),
                 parameters=check_parameters(spec.parameters),
                 author=spec.author or self.user,
-                reason=spec.reason or f"Imported from {Path(document.source).name}",
+                reason=check_reason(spec.reason or f"Imported from {Path(document.source).name}"),
                 created_at=spec.created_at or utcnow(),
                 parent_number=spec.parent,
                 content_hash=digest,
             )
             session.add(row)
-            existing[spec.number] = row
+            existing[spec.number] = digest
             created.append(spec.number)
         session.flush()
         return created
