@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -16,12 +17,16 @@ from tui_helpers import SAMPLES
 from promptdeck import yamlio
 from promptdeck.store import PromptStore
 
-pytestmark = [
-    pytest.mark.tmux,
-    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
-]
+pytestmark = pytest.mark.tmux
 
 COMMAND = Path(sys.executable).with_name("promptdeck")
+
+
+def skip_or_fail(reason: str) -> None:
+    """CI sets PROMPTDECK_REQUIRE_TMUX=1: there a missing tmux is a failure, not a skip."""
+    if os.environ.get("PROMPTDECK_REQUIRE_TMUX") == "1":
+        pytest.fail(f"{reason} (PROMPTDECK_REQUIRE_TMUX=1)")
+    pytest.skip(reason)
 
 
 def tmux(*args: str) -> str:
@@ -57,8 +62,10 @@ class Terminal:
 
 @pytest.fixture
 def terminal(tmp_path: Path) -> Iterator[tuple[Terminal, Path]]:
+    if shutil.which("tmux") is None:
+        skip_or_fail("tmux is not installed")
     if not COMMAND.exists():
-        pytest.skip("the promptdeck command is not installed in this environment")
+        skip_or_fail("the promptdeck command is not installed in this environment")
     db = tmp_path / "demo.db"
     with PromptStore(db, user="alice") as store:
         store.import_documents(yamlio.read_files([SAMPLES]))
