@@ -143,3 +143,17 @@ def test_restart_with_server_down_serves_the_snapshot(
     assert len(warnings) == 1
     assert "snapshot" in warnings[0]
     assert pg_server.password not in caplog.text
+
+
+def test_notify_makes_an_activation_visible_long_before_the_poll(
+    url: str, admin: PromptStore, snapshot: Path
+) -> None:
+    # Polling every 30 s cannot explain a change seen within seconds: LISTEN/NOTIFY does.
+    with Prompts(url, refresh_interval=30.0, snapshot_path=snapshot) as client:
+        time.sleep(0.5)  # let the refresh thread connect and LISTEN
+        assert client.get("translator").version == 2
+        admin.activate("translator", 3, reason="notify test")
+        elapsed = wait_until(lambda: client.get("translator").version == 3, timeout=5.0)
+        assert elapsed < 5.0
+        admin.rollback("translator", reason="notify test back")
+        wait_until(lambda: client.get("translator").version == 2, timeout=5.0)

@@ -46,7 +46,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import tempfile
 import threading
 import time
@@ -72,7 +71,7 @@ from promptdeck.records import (
     Version,
     check_name,
 )
-from promptdeck.store import PromptStore
+from promptdeck.store import NOTIFY_CHANNEL, PromptStore
 from promptdeck.templates import find_variables, render
 
 __all__ = ["Prompt", "Prompts", "RuntimeStatus", "default_snapshot_path"]
@@ -219,7 +218,7 @@ def default_snapshot_path(
     Under the user cache directory, named by a hash of the store URL with its password
     hidden and of the environment: each store and environment has its own file.
     """
-    url = _redact(to_url(url_or_path))
+    url = redact(to_url(url_or_path))
     key = hashlib.sha256(f"{url}\n{environment}".encode()).hexdigest()[:20]
     return Path(platformdirs.user_cache_dir(APP_NAME)) / "runtime" / f"{key}.json"
 
@@ -344,23 +343,12 @@ def _read_snapshot(path: Path, environment: str) -> _State:
 # --- the client -----------------------------------------------------------------------------
 
 
-_PASSWORD = re.compile(r"(://[^:/@\s]+:)([^@\s]*)(@)")
-
-
-def _redact(url: str) -> str:
-    """config.redact, also for URLs SQLAlchemy cannot parse (e.g. a non-numeric port)."""
-    try:
-        return redact(url)
-    except ValueError:
-        return _PASSWORD.sub(r"\1***\3", url)
-
-
 def _connect_url(url: str) -> str:
     """The URL to open: PostgreSQL gets a connect timeout so an outage cannot hang us."""
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
-        raise ValidationError(f"not a database URL or path: {_redact(url)}") from None
+        raise ValidationError(f"not a database URL or path: {redact(url)}") from None
     if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
         driver = parsed.get_driver_name()
         if driver in ("psycopg", "psycopg2"):
@@ -421,7 +409,7 @@ class Prompts:
         check_name(environment, "environment", MAX_ENVIRONMENT)
         self._url = to_url(url_or_path) if url_or_path is not None else resolve_db(None)
         self._connect = _connect_url(self._url)
-        self.display_url = _redact(self._url)
+        self.display_url = redact(self._url)
         self.environment = environment
         self.refresh_interval = refresh_interval
         if snapshot_path is False:
@@ -698,7 +686,7 @@ class Prompts:
         weakref.finalize(self, self._stop.set)
         self._thread = threading.Thread(
             target=_refresh_loop,
-            args=(weakref.ref(self), self._stop, self.refresh_interval),
+            args=(weakref.ref(self), self._stop, self.refresh_interval, _listen_url(self._connect)),
             name="promptdeck-refresh",
             daemon=True,
         )
@@ -739,22 +727,94 @@ class Prompts:
         return f"Prompts({self.display_url!r}, environment={self.environment!r})"
 
 
-def _refresh_loop(ref: weakref.ref[Prompts], stop: threading.Event, interval: float) -> None:
-    """Refresh at a fixed rate until stopped or until the client is garbage-collected."""
-    deadline = time.monotonic() + interval
-    while not stop.wait(max(0.0, deadline - time.monotonic())):
-        prompts = ref()
-        if prompts is None:
+class _Listener:
+    """LISTEN for the store's NOTIFY on PostgreSQL, so a change is seen at once.
+
+    Best effort: polling at the refresh interval stays the guarantee. A connection
+    that fails is dropped and tried again at most once per interval.
+    """
+
+    def __init__(self, url: str, stop: threading.Event) -> None:
+        self._conninfo = (
+            make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        )
+        self._stop = stop
+        self._connection: Any = None
+        self._next_attempt = 0.0
+
+    def wait(self, timeout: float) -> None:
+        """Return after ``timeout`` seconds, on a notification, or when stopped."""
+        connection = self._connect()
+        if connection is None:
+            self._stop.wait(timeout)
             return
         try:
-            prompts._refresh()
-        except Exception:  # pragma: no cover - _refresh already catches store errors
-            logger.exception("promptdeck refresh failed unexpectedly")
-        del prompts
-        now = time.monotonic()
-        deadline += interval
-        if deadline < now:  # a slow refresh: skip the missed ticks, do not burst
-            deadline = now + interval
+            for _notify in connection.notifies(timeout=timeout, stop_after=1):
+                break
+        except Exception:  # the server went away: poll until it is back
+            self.close()
+            self._stop.wait(timeout)
+
+    def _connect(self) -> Any:
+        if self._connection is not None or time.monotonic() < self._next_attempt:
+            return self._connection
+        self._next_attempt = time.monotonic() + 5.0
+        try:
+            import psycopg
+
+            connection = psycopg.connect(self._conninfo, autocommit=True)
+            connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        except Exception:
+            return None
+        self._connection = connection
+        return connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                self._connection.close()
+            self._connection = None
+
+
+def _listen_url(url: str) -> str | None:
+    """The URL to LISTEN on: PostgreSQL through psycopg 3 only."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg":
+        return url
+    return None
+
+
+def _refresh_loop(
+    ref: weakref.ref[Prompts], stop: threading.Event, interval: float, listen_url: str | None
+) -> None:
+    """Refresh at a fixed rate (and at once on a NOTIFY) until stopped or collected."""
+    listener = _Listener(listen_url, stop) if listen_url else None
+    deadline = time.monotonic() + interval
+    try:
+        while not stop.is_set():
+            remaining = max(0.0, deadline - time.monotonic())
+            if listener is not None:
+                listener.wait(remaining)
+            else:
+                stop.wait(remaining)
+            if stop.is_set():
+                return
+            prompts = ref()
+            if prompts is None:
+                return
+            try:
+                prompts._refresh()
+            except Exception:  # pragma: no cover - _refresh already catches store errors
+                logger.exception("promptdeck refresh failed unexpectedly")
+            del prompts
+            now = time.monotonic()
+            if now >= deadline:  # a poll tick (a notification keeps the next tick due)
+                deadline += interval
+                if deadline <= now:  # a slow refresh: skip the missed ticks, do not burst
+                    deadline = now + interval
+    finally:
+        if listener is not None:
+            listener.close()
 
 
 def _reinit_after_fork() -> None:

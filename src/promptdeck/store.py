@@ -60,6 +60,8 @@ from promptdeck.records import (
     content_hash,
 )
 
+# PostgreSQL stores NOTIFY this channel with the new revision after every write.
+NOTIFY_CHANNEL = "promptdeck"
 # The newest migration this code knows. A test checks it against migrations/.
 SCHEMA_HEAD = "0002"
 
@@ -296,6 +298,12 @@ class PromptStore:
                     assert revision is not None
                     yield session, revision
                     session.flush()
+                    if connection.dialect.name == "postgresql":
+                        # Delivered on commit: runtime clients listening refresh at once.
+                        session.execute(
+                            text("SELECT pg_notify(:channel, :revision)"),
+                            {"channel": NOTIFY_CHANNEL, "revision": str(revision)},
+                        )
                 finally:
                     session.close()
 
