@@ -502,7 +502,7 @@ def test_diff_shows_markup_and_escapes_literally(db: list[str]) -> None:
     result = ok(cli(*db, "diff", "translator", "3", "4", env={"COLUMNS": "200"}))
     assert "[bold]not markup[/bold]" in result.stdout
     assert "\x1b" not in result.stdout
-    assert "\\x1b[31m" in result.stdout
+    assert "␛[31m" in result.stdout
 
 
 def test_diff_of_metadata(db: list[str]) -> None:
@@ -753,3 +753,27 @@ def test_show_piped_prints_the_prompt_text_exactly(store_path: Path) -> None:
     done = run(*options, "show", "translator", "latest")
     assert done.returncode == 0
     assert AWKWARD.encode() in done.stdout
+
+
+# --- global --env before the command -----------------------------------------------------
+
+
+def test_global_env_before_the_command_is_the_commands_environment(db: list[str]) -> None:
+    result = ok(cli(*db, "--env", "staging", "activate", "translator", "1", "-m", "stage it"))
+    assert result.stdout.strip() == "translator: activated v1 in staging"
+    shown = json.loads(ok(cli(*db, "--env", "staging", "show", "translator", "--json")).stdout)
+    assert shown["version"] == 1
+    production = json.loads(ok(cli(*db, "show", "translator", "--json")).stdout)
+    assert production["version"] == 2  # production did not move
+    # The command's own --env wins over the global one.
+    result = ok(cli(*db, "--env", "staging", "features", "--env", "production", "--json"))
+    assert {f["feature"]: f["active"] for f in json.loads(result.stdout)}["translator"] == 2
+
+
+def test_metadata_with_escape_sequences_is_shown_not_obeyed(db: list[str]) -> None:
+    ok(cli("--db", db[1], "--user", "eve\x1b]52;c;aGk=\x07", "save", "translator", "-f", "-",
+           "-m", "x", input="new text"))  # fmt: skip
+    for args in (("versions", "translator"), ("history", "translator")):
+        result = ok(cli(*db, *args))
+        assert "\x1b" not in result.stdout
+        assert "eve␛]52" in result.stdout

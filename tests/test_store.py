@@ -974,3 +974,17 @@ def test_a_short_lock_is_waited_for_not_reported(lite: PromptStore, tmp_path: Pa
     finally:
         holder.join()
     assert time.monotonic() - started >= 0.3
+
+
+def test_a_database_of_someone_else_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="not a promptdeck store"):
+        PromptStore(path, user="alice", create=False)
+    assert path.read_bytes() == before
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "delete"

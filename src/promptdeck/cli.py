@@ -15,18 +15,26 @@ from typing import Any
 import click
 
 from promptdeck import yamlio
-from promptdeck.cli_common import CliState, ErrorHandlingGroup, emit_json, fail, table
+from promptdeck.cli_common import (
+    CliState,
+    ErrorHandlingGroup,
+    emit_json,
+    environment_default,
+    fail,
+    table,
+)
 from promptdeck.cli_sync import sync
 from promptdeck.config import resolve_remote
+from promptdeck.display import visible
 from promptdeck.errors import NotFoundError, ValidationError
 from promptdeck.records import DEFAULT_ENVIRONMENT, AuditEvent, Deployment, Version
 
 ENV_OPTION = click.option(
     "--env",
     "environment",
-    default=DEFAULT_ENVIRONMENT,
-    show_default=True,
-    help="Environment whose active version and canary to use.",
+    callback=environment_default,
+    help="Environment whose active version and canary to use (default: the global --env, "
+    "else production).",
 )
 REASON_OPTION = click.option("--reason", "-m", required=True, help="Why (required, not empty).")
 
@@ -39,12 +47,12 @@ REASON_OPTION = click.option("--reason", "-m", required=True, help="Why (require
     "environment",
     default=DEFAULT_ENVIRONMENT,
     show_default=True,
-    help="Environment the terminal app opens on.",
+    help="Environment for the app and, unless they say otherwise, for commands.",
 )
 @click.option(
     "--remote",
     metavar="URL",
-    help="Remote store the app syncs with (default: PROMPTDECK_REMOTE or the config file).",
+    help="Remote store for the app and `sync` (default: PROMPTDECK_REMOTE or the config file).",
 )
 @click.version_option(package_name="promptdeck")
 @click.pass_context
@@ -55,7 +63,7 @@ def main(
 
     With no command, opens the terminal app on the configured store.
     """
-    state = CliState(db=db, user=user)
+    state = CliState(db=db, user=user, environment=environment, remote=remote)
     ctx.obj = state
     ctx.call_on_close(state.close)
     if ctx.invoked_subcommand is None:
@@ -183,7 +191,7 @@ def versions(state: CliState, feature: str, environment: str, as_json: bool) -> 
                 (
                     f"v{v.number}",
                     _state(v.number, deployment),
-                    v.author,
+                    _one_line(v.author, 30),
                     _when(v.created_at),
                     _one_line(v.reason, 60),
                 )
@@ -206,9 +214,11 @@ def show(state: CliState, feature: str, version: str, environment: str, as_json:
     if as_json:
         emit_json(_version_json(found))
         return
-    click.echo(f"{found.feature} v{found.number}  {found.model}")
-    click.echo(f"parameters: {json.dumps(dict(found.parameters), ensure_ascii=False)}")
-    click.echo(f"by {found.author} at {_when(found.created_at)}: {_visible(found.reason)}")
+    click.echo(f"{found.feature} v{found.number}  {_visible(found.model)}")
+    click.echo(f"parameters: {json.dumps(dict(found.parameters), ensure_ascii=True)}")
+    click.echo(
+        f"by {_visible(found.author)} at {_when(found.created_at)}: {_visible(found.reason)}"
+    )
     if found.parent is not None:
         click.echo(f"edited from v{found.parent}")
     if found.variables:
@@ -283,7 +293,7 @@ def new(
     state: CliState, feature: str, file: str, reason: str, model: str, params: Sequence[str]
 ) -> None:
     """Create a feature with its first version."""
-    version = state.store().create_feature(
+    version = state.store(create=True).create_feature(
         feature, _read_text(file), model=model, reason=reason, parameters=_parse_params(params)
     )
     click.echo(f"created {version.feature} v{version.number}")
@@ -425,7 +435,7 @@ def promote(state: CliState, feature: str, reason: str, environment: str) -> Non
 
 @main.command()
 @click.argument("feature", required=False)
-@click.option("--limit", type=int, help="Show at most this many events.")
+@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many events.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 def history(state: CliState, feature: str | None, limit: int | None, as_json: bool) -> None:
@@ -439,7 +449,7 @@ def history(state: CliState, feature: str | None, limit: int | None, as_json: bo
             [
                 (
                     _when(e.at),
-                    e.actor,
+                    _one_line(e.actor, 30),
                     e.action,
                     e.feature or "",
                     e.environment or "",
@@ -521,18 +531,15 @@ def _when(value: datetime) -> str:
 
 
 def _one_line(text: str, width: int) -> str:
-    line = _visible(text.strip().splitlines()[0] if text.strip() else "")
+    # Table cells are for people (scripts read --json): always shown, never obeyed.
+    line = visible(text.strip().splitlines()[0] if text.strip() else "")
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def _visible(text: str) -> str:
-    """On a terminal, show control characters (ANSI escapes) instead of obeying them."""
-    if not sys.stdout.isatty():
-        return text
-    return "".join(
-        ch if ch in "\n\t" or (ord(ch) >= 32 and ord(ch) != 127) else f"\\x{ord(ch):02x}"
-        for ch in text
-    )
+    """On a terminal, show control characters (ANSI escapes) instead of obeying them;
+    piped output stays exact for scripts."""
+    return visible(text) if sys.stdout.isatty() else text
 
 
 main.add_command(sync)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NoReturn
@@ -13,15 +13,20 @@ import click
 
 from promptdeck.config import resolve_db, resolve_user
 from promptdeck.errors import PromptDeckError
+from promptdeck.records import DEFAULT_ENVIRONMENT
 from promptdeck.store import PromptStore
 
 
 @dataclass
 class CliState:
-    """The global options (``--db``, ``--user``) and the store opened from them."""
+    """The global options (``--db``, ``--user``, ``--env``, ``--remote``) and the stores
+    opened from them. ``--env`` and ``--remote`` before a command are that command's
+    defaults; the command's own option, if given, wins."""
 
     db: str | None = None
     user: str | None = None
+    environment: str = DEFAULT_ENVIRONMENT
+    remote: str | None = None
     _stores: list[PromptStore] = field(default_factory=list)
 
     @property
@@ -65,8 +70,12 @@ class ErrorHandlingGroup(click.Group):
             sys.exit(0)
 
 
-def pass_state(function: Callable[..., Any]) -> Callable[..., Any]:
-    return click.pass_obj(function)
+def environment_default(ctx: click.Context, _param: click.Parameter, value: str | None) -> str:
+    """A command's ``--env``, else the global ``--env`` given before the command."""
+    if value is not None:
+        return value
+    state = ctx.find_object(CliState)
+    return state.environment if state is not None else DEFAULT_ENVIRONMENT
 
 
 def emit_json(data: Any) -> None:

@@ -12,16 +12,14 @@ from rich.console import Console
 from rich.text import Text
 
 from promptdeck.diff import DiffResult, Segment, diff_texts, unified_text
+from promptdeck.display import visible
 from promptdeck.records import Version
 from promptdeck.templates import variable_changes
-
-_CONTROL = {i: f"\\x{i:02x}" for i in range(32) if i not in (9,)}
-_CONTROL[127] = "\\x7f"
 
 
 def _safe(text: str) -> str:
     """Tabs to spaces and control characters made visible: one cell per character."""
-    return text.replace("\t", "    ").translate(_CONTROL)
+    return visible(text).replace("\t", "    ")
 
 
 def metadata_changes(old: Version, new: Version) -> list[str]:
@@ -52,15 +50,19 @@ def _json(value: object) -> str:
 def print_diff(old: Version, new: Version, *, unified: bool, ignore_whitespace: bool) -> None:
     header = f"{old.feature}: v{old.number} -> v{new.number}"
     if unified:
-        click.echo(header)
+        # Exact text for scripts; on a terminal, escape sequences are shown, not obeyed.
+        shown = visible if sys.stdout.isatty() else str
+        click.echo(shown(header))
         for line in metadata_changes(old, new):
-            click.echo(line)
+            click.echo(shown(line))
         click.echo(
-            unified_text(
-                old.system_prompt,
-                new.system_prompt,
-                old_label=f"v{old.number}",
-                new_label=f"v{new.number}",
+            shown(
+                unified_text(
+                    old.system_prompt,
+                    new.system_prompt,
+                    old_label=f"v{old.number}",
+                    new_label=f"v{new.number}",
+                )
             ),
             nl=False,
             color=True,  # keep ANSI escapes that are part of the prompt text
@@ -76,7 +78,7 @@ def print_diff(old: Version, new: Version, *, unified: bool, ignore_whitespace: 
     )
     console.print(Text(header, style="bold"))
     for line in metadata_changes(old, new):
-        console.print(Text(line))
+        console.print(Text(_safe(line)))
     console.print(Text(f"+{result.added} -{result.removed} lines"))
     if result.identical:
         console.print(Text("the texts are identical"))

@@ -7,6 +7,7 @@ else a default.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import re
@@ -94,24 +95,31 @@ def resolve_user(option: str | None = None) -> str:
     return user
 
 
-_PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]+:)([^@\s]*)(@)")
+# scheme://user:PASSWORD@host...: the password runs to the LAST "@" of the authority, so
+# an unescaped "@" or ":" in it is masked whole (URL parsers split at the first "@").
+_PASSWORD_IN_URL = re.compile(
+    r"^(?P<head>[A-Za-z][\w+.-]*://[^:/@\s]*:)(?P<password>.*)@(?P<host>[^@]*)$"
+)
+
+
+def _url_password(url: str) -> str | None:
+    match = _PASSWORD_IN_URL.match(url.strip())
+    return match.group("password") if match else None
 
 
 def redact(url: str) -> str:
     """The URL with its password replaced by ***, safe for output, logs and errors."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):
-        return _PASSWORD_IN_URL.sub(r"\1***\3", url)
+    match = _PASSWORD_IN_URL.match(url.strip())
+    if match:
+        return f"{match.group('head')}***@{match.group('host')}"
+    return url
 
 
 def scrub(message: str, url: str) -> str:
     """Remove the URL's password from a message (driver errors may echo parts of it)."""
-    try:
-        password = make_url(url).password
-    except (ArgumentError, ValueError):
-        password = None
-    message = _PASSWORD_IN_URL.sub(r"\1***\3", message)
-    if password:
-        message = message.replace(str(password), "***")
+    passwords = {_url_password(url)}
+    with contextlib.suppress(ArgumentError, ValueError):
+        passwords.add(make_url(url).password)
+    for password in sorted((str(p) for p in passwords if p), key=len, reverse=True):
+        message = message.replace(password, "***")
     return message

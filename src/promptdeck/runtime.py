@@ -71,7 +71,7 @@ from promptdeck.records import (
     Version,
     check_name,
 )
-from promptdeck.store import NOTIFY_CHANNEL, PromptStore
+from promptdeck.store import NOTIFY_CHANNEL, PromptStore, sqlite_path
 from promptdeck.templates import find_variables, render
 
 __all__ = ["Prompt", "Prompts", "RuntimeStatus", "default_snapshot_path"]
@@ -357,16 +357,6 @@ def _connect_url(url: str) -> str:
     return url
 
 
-def _sqlite_file(url: str) -> Path | None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return None
-    database = parsed.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database)
-
-
 _instances: weakref.WeakSet[Prompts] = weakref.WeakSet()
 
 
@@ -418,7 +408,7 @@ class Prompts:
             self.snapshot_path = default_snapshot_path(self._url, environment)
         else:
             self.snapshot_path = Path(snapshot_path).expanduser()
-        self._sqlite = _sqlite_file(self._url)
+        self._sqlite = sqlite_path(self._url)
         self._state = _State(0, {}, "empty", None)
         self._store: PromptStore | None = None
         self._file_id: tuple[int, int] | None = None
@@ -544,7 +534,7 @@ class Prompts:
 
     def _read_store(self) -> tuple[int, list[ServingEntry], bool]:
         if self._sqlite is not None:
-            self._check_sqlite_file(self._sqlite)
+            self._checksqlite_path(self._sqlite)
         if self._store is None:
             self._store = PromptStore(
                 self._connect, user=_RUNTIME_USER, create=False, migrate=False
@@ -559,7 +549,7 @@ class Prompts:
             revision, entries = self._store.serving(self.environment, since_revision=0)
         return revision, entries, full
 
-    def _check_sqlite_file(self, path: Path) -> None:
+    def _checksqlite_path(self, path: Path) -> None:
         """A moved, deleted or replaced SQLite file is noticed, not read through an old
         open handle: gone means unreachable; replaced means reconnect and reload all."""
         try:
@@ -742,18 +732,18 @@ class _Listener:
         self._connection: Any = None
         self._next_attempt = 0.0
 
-    def wait(self, timeout: float) -> None:
-        """Return after ``timeout`` seconds, on a notification, or when stopped."""
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds; True if a notification arrived."""
         connection = self._connect()
         if connection is None:
             self._stop.wait(timeout)
-            return
+            return False
         try:
-            for _notify in connection.notifies(timeout=timeout, stop_after=1):
-                break
+            return any(True for _ in connection.notifies(timeout=timeout, stop_after=1))
         except Exception:  # the server went away: poll until it is back
             self.close()
             self._stop.wait(timeout)
+            return False
 
     def _connect(self) -> Any:
         if self._connection is not None or time.monotonic() < self._next_attempt:
@@ -792,11 +782,13 @@ def _refresh_loop(
     deadline = time.monotonic() + interval
     try:
         while not stop.is_set():
-            remaining = max(0.0, deadline - time.monotonic())
             if listener is not None:
-                listener.wait(remaining)
+                # Short slices, so that close() never waits a whole interval.
+                while not stop.is_set() and (remaining := deadline - time.monotonic()) > 0:
+                    if listener.wait(min(remaining, 0.25)):
+                        break
             else:
-                stop.wait(remaining)
+                stop.wait(max(0.0, deadline - time.monotonic()))
             if stop.is_set():
                 return
             prompts = ref()

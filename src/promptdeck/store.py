@@ -134,7 +134,8 @@ class ImportResult:
 # --- the store ----------------------------------------------------------------------
 
 
-def _sqlite_path(url: str) -> Path | None:
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for other databases and in-memory SQLite."""
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
@@ -154,7 +155,7 @@ def create_store_engine(url: str) -> Engine:
     except (ArgumentError, ValueError):
         raise StoreError(f"not a database URL or path: {redact(url)}") from None
     if parsed.get_backend_name() == "sqlite":
-        in_memory = _sqlite_path(url) is None
+        in_memory = sqlite_path(url) is None
         engine = create_engine(
             parsed,
             connect_args={"timeout": 30, "check_same_thread": False},
@@ -169,7 +170,6 @@ def create_store_engine(url: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout = 30000")
             cursor.execute("PRAGMA foreign_keys = ON")
             if not in_memory:
-                cursor.execute("PRAGMA journal_mode = WAL")
                 cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.close()
 
@@ -205,7 +205,7 @@ class PromptStore:
     ) -> None:
         self.url = to_url(location)
         self.user = resolve_user(user)
-        path = _sqlite_path(self.url)
+        path = sqlite_path(self.url)
         if path is not None:
             if not path.exists() and not create:
                 raise StoreError(
@@ -326,6 +326,9 @@ class PromptStore:
             config = Config()
             config.set_main_option("script_location", "promptdeck:migrations")
             script = ScriptDirectory.from_config(config)
+            if current is None:
+                self._refuse_foreign_database()
+                self._enable_wal()
             with self._engine.connect() as connection:
                 connection.execution_options(promptdeck_write=True)
                 with connection.begin():
@@ -339,6 +342,28 @@ class PromptStore:
                         )
                     config.attributes["connection"] = connection
                     command.upgrade(config, "head")
+
+    def _refuse_foreign_database(self) -> None:
+        """A database with tables but no promptdeck schema is someone else's: leave it."""
+        with self._engine.connect() as connection:
+            tables = inspect(connection).get_table_names()
+        # alembic_version present: another process has just created the schema.
+        if tables and "alembic_version" not in tables:
+            raise StoreError(
+                f"{self.display_url} is not a promptdeck store: it holds other tables "
+                f"({', '.join(sorted(tables)[:3])}{', ...' if len(tables) > 3 else ''})"
+            )
+
+    def _enable_wal(self) -> None:
+        # WAL is a property of the file: set once, when promptdeck creates its schema,
+        # outside any transaction (SQLite cannot switch journal mode inside one).
+        if sqlite_path(self.url) is None:
+            return
+        raw = self._engine.raw_connection()
+        try:
+            raw.driver_connection.execute("PRAGMA journal_mode = WAL")  # type: ignore[union-attr]
+        finally:
+            raw.close()
 
     def _schema_revision(self) -> str | None:
         with self._engine.connect() as connection:
