@@ -777,3 +777,12 @@ def test_metadata_with_escape_sequences_is_shown_not_obeyed(db: list[str]) -> No
         result = ok(cli(*db, *args))
         assert "\x1b" not in result.stdout
         assert "eve␛]52" in result.stdout
+
+
+def test_a_line_ending_change_is_not_called_identical(db: list[str]) -> None:
+    text = json.loads(ok(cli(*db, "show", "translator", "3", "--json")).stdout)["system_prompt"]
+    crlf = text.replace("\n", "\r\n")
+    ok(cli(*db, "save", "translator", "-f", "-", "-m", "windows editor", input=crlf.encode()))
+    result = ok(cli(*db, "diff", "translator", "3", "4", env={"COLUMNS": "120"}))
+    assert "line endings LF -> CRLF" in result.stdout
+    assert "the texts are identical" not in result.stdout

@@ -500,3 +500,12 @@ def test_random_small_diffs_keep_invariants() -> None:
         assert [u.old_no for u in unified if u.old_no] == list(range(1, len(split_lines(old)) + 1))
         assert [u.new_no for u in unified if u.new_no] == list(range(1, len(split_lines(new)) + 1))
         assert len(result.unified_hunks()) == len(result.hunks)
+
+
+def test_a_change_of_line_endings_alone_is_reported() -> None:
+    from promptdeck.diff import line_ending_note
+
+    assert line_ending_note("a\r\nb\r\n", "a\nb\n") == "line endings CRLF -> LF"
+    assert line_ending_note("a\nb", "a\nb\n") == "final newline added"
+    assert line_ending_note("a\nb\n", "a\nb\n") is None
+    assert line_ending_note("same", "same") is None

@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from promptdeck.diff import DiffResult, Segment, diff_texts, unified_text
+from promptdeck.diff import DiffResult, Segment, diff_texts, line_ending_note, unified_text
 from promptdeck.display import visible
 from promptdeck.records import Version
 from promptdeck.templates import variable_changes
@@ -55,6 +55,9 @@ def print_diff(old: Version, new: Version, *, unified: bool, ignore_whitespace: 
         click.echo(shown(header))
         for line in metadata_changes(old, new):
             click.echo(shown(line))
+        note = line_ending_note(old.system_prompt, new.system_prompt)
+        if note:
+            click.echo(note)
         click.echo(
             shown(
                 unified_text(
@@ -80,8 +83,11 @@ def print_diff(old: Version, new: Version, *, unified: bool, ignore_whitespace: 
     for line in metadata_changes(old, new):
         console.print(Text(_safe(line)))
     console.print(Text(f"+{result.added} -{result.removed} lines"))
+    note = line_ending_note(old.system_prompt, new.system_prompt)
+    if note:
+        console.print(Text(note))
     if result.identical:
-        console.print(Text("the texts are identical"))
+        console.print(Text("the lines are identical" if note else "the texts are identical"))
         return
     _print_side_by_side(console, result)
 

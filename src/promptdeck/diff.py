@@ -733,3 +733,23 @@ def _build(
         else:
             out.append(Segment(text, changed))
     return tuple(out)
+
+
+def _line_ending(text: str) -> str:
+    if "\r\n" in text:
+        return "CRLF"
+    if "\r" in text:
+        return "CR"
+    return "LF"
+
+
+def line_ending_note(old: str, new: str) -> str | None:
+    """What differs besides the lines, which the row diff does not show: line endings
+    and the final newline. None when nothing of the kind differs."""
+    notes: list[str] = []
+    old_ending, new_ending = _line_ending(old), _line_ending(new)
+    if old_ending != new_ending and "\n" in old + new:
+        notes.append(f"line endings {old_ending} -> {new_ending}")
+    if old.endswith(("\n", "\r")) != new.endswith(("\n", "\r")):
+        notes.append("final newline " + ("removed" if old.endswith(("\n", "\r")) else "added"))
+    return ", ".join(notes) or None
