@@ -988,3 +988,19 @@ def test_a_database_of_someone_else_is_refused_and_left_untouched(tmp_path: Path
     assert path.read_bytes() == before
     with sqlite3.connect(path) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
+def test_a_move_on_stale_information_is_refused(store: PromptStore) -> None:
+    from promptdeck.errors import DeploymentMovedError
+
+    # What the user was shown: translator v2 active, rollback would return to v1.
+    other = PromptStore(store.url, user="bob")
+    other.activate("translator", 3, reason="bob was faster")
+    revision = store.revision()
+    with pytest.raises(DeploymentMovedError, match="now v3"):
+        store.activate("translator", 1, reason="from v2", expect_active=2)
+    with pytest.raises(DeploymentMovedError, match="now v2"):
+        store.rollback("translator", reason="back to v1", expect_target=1)
+    assert store.revision() == revision
+    assert store.deployment("translator").active == 3
+    other.close()

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from promptdeck import sync, yamlio
-from promptdeck.errors import PermissionDeniedError, ValidationError
+from promptdeck.errors import PermissionDeniedError, StoreError, ValidationError
 from promptdeck.model import AuditEventRow, SyncRemoteRow, VersionRow
 from promptdeck.store import PromptStore
 
@@ -23,6 +24,89 @@ def make_store(path: Path | str, user: str = "alice") -> PromptStore:
     store = PromptStore(path, user=user)
     store.import_documents(yamlio.read_files([SAMPLES]))
     return store
+
+
+# --- versions are immutable: checked around every sync operation of these tests ---------
+
+# Everything a version is, except its number: (uid, feature, text, model, parameters,
+# author, reason, created_at, content hash).
+VersionKey = tuple[Any, ...]
+
+
+def version_rows(store: PromptStore) -> dict[str, tuple[int, VersionKey]]:
+    """uid -> (number, everything else) for every version row of the store."""
+    with store._read() as session:
+        return {
+            row.uid: (
+                row.number,
+                (
+                    row.uid,
+                    row.feature_id,
+                    row.system_prompt,
+                    row.model,
+                    repr(row.parameters),
+                    row.author,
+                    row.reason,
+                    row.created_at,
+                    row.content_hash,
+                ),
+            )
+            for row in session.scalars(select(VersionRow))
+        }
+
+
+def assert_versions_kept(
+    local_before: dict[str, tuple[int, VersionKey]],
+    remote_before: dict[str, tuple[int, VersionKey]],
+    local: PromptStore,
+    remote: PromptStore,
+) -> None:
+    """Every version row still exists on the side it was on, byte-identical; only a
+    local-only version may have a new number (renumbered on top of the remote's)."""
+    for side, before, after in (
+        ("local", local_before, version_rows(local)),
+        ("remote", remote_before, version_rows(remote)),
+    ):
+        for uid, (number, kept) in before.items():
+            assert uid in after, f"sync deleted {side} version {uid} (v{number})"
+            new_number, now = after[uid]
+            assert now == kept, f"sync changed {side} version {uid}"
+            if new_number != number:
+                assert side == "local" and uid not in remote_before, (
+                    f"sync renumbered {side} version {uid} (v{number} -> v{new_number}), "
+                    "which is not a local-only version"
+                )
+                assert new_number > number
+
+
+def checking_immutability(run: Callable[..., sync.SyncResult]) -> Callable[..., sync.SyncResult]:
+    def checked(local: PromptStore, remote: PromptStore, **options: Any) -> sync.SyncResult:
+        local_before, remote_before = version_rows(local), version_rows(remote)
+        try:
+            return run(local, remote, **options)
+        finally:  # refused, in conflict or done: nothing may be lost either way
+            assert_versions_kept(local_before, remote_before, local, remote)
+
+    return checked
+
+
+@pytest.fixture(autouse=True)
+def versions_are_immutable(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Wrap sync.push and sync.pull (as the tests, the CLI and the app call them)."""
+    calls: list[int] = []
+
+    def counted(run: Callable[..., sync.SyncResult]) -> Callable[..., sync.SyncResult]:
+        checked = checking_immutability(run)
+
+        def call(local: PromptStore, remote: PromptStore, **options: Any) -> sync.SyncResult:
+            calls.append(1)
+            return checked(local, remote, **options)
+
+        return call
+
+    monkeypatch.setattr(sync, "push", counted(sync.push))
+    monkeypatch.setattr(sync, "pull", counted(sync.pull))
+    yield calls
 
 
 @dataclass
@@ -39,6 +123,7 @@ def team(tmp_path: Path) -> Iterator[Team]:
     a = make_store(tmp_path / "a.db", "alice")
     b = make_store(tmp_path / "b.db", "bob")
     remote_url = f"sqlite:///{tmp_path / 'remote.db'}"
+    PromptStore(remote_url).close()  # a remote is created on purpose, never by sync
     ra = sync.open_remote(a, remote_url)
     rb = sync.open_remote(b, remote_url)
     sync.push(a, ra)
@@ -66,6 +151,7 @@ def numbers(store: PromptStore, feature: str) -> dict[int, str]:
 
 
 def test_first_push_sends_everything_and_status_then_says_in_sync(tmp_path: Path) -> None:
+    PromptStore(tmp_path / "r.db").close()
     with make_store(tmp_path / "a.db") as a, sync.open_remote(a, str(tmp_path / "r.db")) as r:
         before = sync.status(a, r)
         assert before.first_sync and before.ahead > 0 and before.behind == 0
@@ -247,46 +333,141 @@ def test_renumber_on_pull(team: Team) -> None:
     assert sync.status(team.a, team.ra).in_sync
 
 
-def test_keep_remote_discards_the_local_version_but_the_audit_log_keeps_it(team: Team) -> None:
+def sync_state(*stores: PromptStore) -> list[tuple[int, int, int]]:
+    """Revision (bumped by any write, bookkeeping included), versions, audit events."""
+    state = []
+    for store in stores:
+        with store._read() as session:
+            versions = session.scalar(select(func.count()).select_from(VersionRow)) or 0
+        state.append((store.revision(), versions, count_events(store)))
+    return state
+
+
+def assert_both_versions_everywhere(*stores: PromptStore) -> None:
+    for store in stores:
+        five, six = store.version("summarizer", 5), store.version("summarizer", 6)
+        assert (five.author, five.system_prompt, five.reason) == (
+            "bob",
+            "Bob's five.",
+            "bob's idea",
+        )
+        assert (six.author, six.system_prompt, six.reason) == (
+            "alice",
+            "Alice's five.",
+            "alice's idea",
+        )
+        assert "discard" not in {e.action for e in store.history()}
+
+
+def test_keep_remote_on_pull_moves_local_versions_on_top_and_both_sides_keep_both(
+    team: Team,
+) -> None:
     clash(team)
+    alices = team.a.version("summarizer", 5)
     result = sync.pull(team.a, team.ra, resolve={"summarizer": "remote"})
-    assert result.discarded == ("summarizer v5",)
-    version = team.a.version("summarizer", 5)
-    assert (version.author, version.system_prompt) == ("bob", "Bob's five.")
-    discard = next(e for e in team.a.history("summarizer") if e.action == "discard")
-    assert discard.details["version"]["system_prompt"] == "Alice's five."
+    assert result.renumbered == ("summarizer v5 -> v6",)
+    six = team.a.version("summarizer", 6)
+    assert (six.uid, six.created_at, six.author) == (alices.uid, alices.created_at, "alice")
+    renumber = next(e for e in team.a.history("summarizer") if e.action == "renumber")
+    assert [(m["from"], m["to"]) for m in renumber.details["renumbered"]] == [(5, 6)]
+    sync.push(team.a, team.ra)
+    sync.pull(team.b, team.rb)
+    assert_both_versions_everywhere(team.a, team.ra, team.b)
+    assert "renumber" in {e.action for e in team.ra.history("summarizer")}
+    assert sync.status(team.a, team.ra).in_sync and sync.status(team.b, team.rb).in_sync
 
 
-def test_keep_remote_on_push_fixes_the_local_side_first(team: Team) -> None:
+def test_keep_remote_on_push_moves_local_versions_on_top_and_both_sides_keep_both(
+    team: Team,
+) -> None:
     clash(team)
-    sync.push(team.a, team.ra, resolve={"summarizer": "remote"})
-    assert "Alice's five." not in {team.a.version("summarizer", n).system_prompt for n in (4,)}
+    result = sync.push(team.a, team.ra, resolve={"summarizer": "remote"})
+    assert result.renumbered == ("summarizer v5 -> v6",)
+    assert result.versions == 2  # alice's summarizer (now v6) and her translator
+    assert team.ra.version("summarizer", 6).system_prompt == "Alice's five."
     sync.pull(team.a, team.ra)
-    assert team.a.version("summarizer", 5).author == "bob"
+    sync.pull(team.b, team.rb)
+    assert_both_versions_everywhere(team.a, team.ra, team.b)
+    assert sync.status(team.a, team.ra).in_sync
 
 
-def test_keep_local_replaces_the_remote_version_on_push(team: Team) -> None:
-    clash(team)
-    with pytest.raises(ValidationError, match="done by push"):
-        sync.pull(team.a, team.ra, resolve={"summarizer": "local"})
-    sync.push(team.a, team.ra, resolve={"summarizer": "local"})
-    assert team.ra.version("summarizer", 5).system_prompt == "Alice's five."
-    discard = next(e for e in team.ra.history("summarizer") if e.action == "discard")
-    assert discard.details["version"]["system_prompt"] == "Bob's five."
-    # Bob now holds a v5 the remote replaced: a conflict for him, until he chooses.
-    assert [c.number for c in sync.status(team.b, team.rb).conflicts] == [5]
-    sync.pull(team.b, team.rb, resolve={"summarizer": "remote"})
-    assert team.b.version("summarizer", 5).system_prompt == "Alice's five."
-
-
-def test_keep_local_refuses_to_replace_a_version_the_remote_serves(team: Team) -> None:
+def test_keep_remote_renumbers_even_a_version_that_is_active(team: Team) -> None:
     clash(team)
     team.b.activate("summarizer", 5, reason="bob ships his")
     sync.push(team.b, team.rb)
     team.a.activate("summarizer", 5, reason="alice ships hers")
-    with pytest.raises(ValidationError, match="renumber"):
-        sync.push(team.a, team.ra, resolve={"summarizer": "local"})
-    assert team.ra.version("summarizer", 5).author == "bob"
+    sync.push(team.a, team.ra, resolve={"summarizer": "remote"})  # versions and pointer
+    assert team.a.deployment("summarizer").active == 6  # the same version, renumbered
+    assert team.a.version("summarizer", "active").system_prompt == "Alice's five."
+    assert team.ra.deployment("summarizer").active == 5  # the remote's pointer kept
+    sync.pull(team.a, team.ra)
+    assert team.a.version("summarizer", "active").system_prompt == "Bob's five."
+    assert_both_versions_everywhere(team.a, team.ra)
+
+
+def test_keep_local_for_a_version_conflict_is_refused_and_writes_nothing(team: Team) -> None:
+    clash(team)
+    # A second version conflict, resolvable: it must not be renumbered either.
+    team.a.save("code-reviewer", "Alice's reviewer.", reason="a")
+    team.b.save("code-reviewer", "Bob's reviewer.", reason="b")
+    sync.push(team.b, team.rb)
+    before = sync_state(team.a, team.ra)
+    message = (
+        r"^summarizer: keeping your version numbers would renumber versions others already "
+        r"pulled; use --resolve summarizer=renumber \(your versions move on top, nothing "
+        r"is lost\)$"
+    )
+    for resolve in (
+        {"summarizer": "local"},
+        {"summarizer": "local", "code-reviewer": "renumber"},
+        {"summarizer": "local", "code-reviewer": "remote", "summarizer:production": "local"},
+    ):
+        for run in (sync.push, sync.pull):
+            with pytest.raises(sync.KeepLocalNumbersError, match=message):
+                run(team.a, team.ra, resolve=resolve)
+            assert sync_state(team.a, team.ra) == before
+    assert team.a.version("code-reviewer").system_prompt == "Alice's reviewer."
+    assert team.ra.version("summarizer", 5).system_prompt == "Bob's five."
+
+
+def test_a_push_refused_by_the_remote_after_renumbering_locally_completes_when_run_again(
+    team: Team,
+) -> None:
+    clash(team)
+    team.rb.set_role("bob", "admin")  # from now on alice is a viewer on the remote
+    remote_before = sync_state(team.ra)
+    with pytest.raises(PermissionDeniedError):
+        sync.push(team.a, team.ra, resolve={"summarizer": "renumber"})
+    assert sync_state(team.ra) == remote_before  # the remote transaction rolled back
+    assert team.a.version("summarizer", 6).system_prompt == "Alice's five."  # renumbered
+    team.rb.set_role("alice", "editor")
+    result = sync.push(team.a, team.ra)  # plain local-only versions now: no --resolve
+    assert result.versions == 2 and not result.unresolved
+    sync.pull(team.a, team.ra)
+    assert_both_versions_everywhere(team.a, team.ra)
+    assert sync.status(team.a, team.ra).in_sync
+
+
+def test_sync_deletes_no_version_row_anywhere() -> None:
+    """Only sync.py and store.py write versions: neither deletes or updates one."""
+    src = Path(sync.__file__).resolve().parent
+    for path in src.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert "delete(VersionRow" not in text, path
+        assert "update(VersionRow" not in text, path
+
+
+def test_the_immutability_check_wraps_every_sync_call_and_catches_a_loss(
+    versions_are_immutable: list[int], team: Team
+) -> None:
+    assert len(versions_are_immutable) >= 4  # the team fixture's syncs were checked too
+    clash(team)
+    local_before, remote_before = version_rows(team.a), version_rows(team.ra)
+    with team.ra._write() as (session, _revision):  # what sync must never do
+        uid = team.ra.version("summarizer", 5).uid
+        session.delete(session.scalars(select(VersionRow).where(VersionRow.uid == uid)).one())
+    with pytest.raises(AssertionError, match="deleted remote version"):
+        assert_versions_kept(local_before, remote_before, team.a, team.ra)
 
 
 # --- pointer conflicts -------------------------------------------------------------------
@@ -406,6 +587,7 @@ def test_cli_status_push_pull(tmp_path: Path) -> None:
     make_store(tmp_path / "a.db").close()
     make_store(tmp_path / "b.db", "bob").close()
     remote = str(tmp_path / "r.db")
+    PromptStore(remote).close()
     code, out, _ = cli(["--db", str(tmp_path / "a.db"), "sync", "status", "--remote", remote])
     assert code == 0 and "only local" in out and "customer-support" in out
     code, out, _ = cli(["--db", str(tmp_path / "a.db"), "sync", "push", "--remote", remote])
@@ -425,15 +607,25 @@ def test_cli_remote_from_environment_and_config(
     db = ["--db", str(tmp_path / "a.db")]
     code, _out, err = cli([*db, "sync", "status"])
     assert code == 1 and "no remote" in err and "config.toml" in err
+    for name in ("env.db", "file.db", "global.db"):
+        PromptStore(tmp_path / name).close()
+
+    def pushed_to(name: str) -> bool:
+        with PromptStore(tmp_path / name, create=False) as remote:
+            return bool(remote.features())
+
     monkeypatch.setenv("PROMPTDECK_REMOTE", str(tmp_path / "env.db"))
     assert cli([*db, "sync", "push"])[0] == 0
-    assert (tmp_path / "env.db").exists()
+    assert pushed_to("env.db")
     monkeypatch.delenv("PROMPTDECK_REMOTE")
     config = tmp_path / "config.toml"
     config.write_text(f'remote = "{tmp_path / "file.db"}"\n', encoding="utf-8")
     monkeypatch.setenv("PROMPTDECK_CONFIG", str(config))
     assert cli([*db, "sync", "push"])[0] == 0
-    assert (tmp_path / "file.db").exists()
+    assert pushed_to("file.db")
+    # A global --remote before `sync` is the command's remote too.
+    assert cli([*db, "--remote", str(tmp_path / "global.db"), "sync", "push"])[0] == 0
+    assert pushed_to("global.db")
 
 
 def test_cli_conflicts_exit_1_and_name_the_choice(team: Team) -> None:
@@ -441,14 +633,24 @@ def test_cli_conflicts_exit_1_and_name_the_choice(team: Team) -> None:
     db = ["--db", team.a.url, "--user", "alice"]
     code, out, err = cli([*db, "sync", "push", "--remote", team.ra.url])
     assert code == 1
-    assert "summarizer version 5" in out and "summarizer=local|remote|renumber" in out
+    assert "summarizer version 5" in out and "summarizer=renumber|remote" in out
     assert err.startswith("error: 1 conflict left unresolved")
+    for command in ("push", "pull"):
+        code, out, err = cli(
+            [*db, "sync", command, "--remote", team.ra.url, "--resolve", "summarizer=local"]
+        )
+        assert code == 1 and out == ""
+        assert err == (
+            "error: summarizer: keeping your version numbers would renumber versions others "
+            "already pulled; use --resolve summarizer=renumber (your versions move on top, "
+            "nothing is lost)\n"
+        )
     code, out, _ = cli(
         [*db, "sync", "push", "--remote", team.ra.url, "--resolve", "summarizer=renumber"]
     )
     assert code == 0 and "renumbered" in out
     code, _out, err = cli([*db, "sync", "push", "--remote", team.ra.url, "--resolve", "summarizer"])
-    assert code == 1 and "FEATURE=local|remote|renumber" in err
+    assert code == 1 and "FEATURE=renumber|remote" in err
 
 
 def test_sync_changes_no_version_rows_it_does_not_own(team: Team) -> None:
@@ -497,7 +699,10 @@ async def drive_sync_screen(team: Team) -> None:
         await pilot.press("c")
         await pilot.pause()
         assert isinstance(app.screen, ChoiceDialog)
-        await pilot.press("down", "down", "enter")  # renumber
+        dialog = app.screen
+        assert isinstance(dialog, ChoiceDialog)
+        assert [key for key, _label, _picked in dialog.options] == ["renumber", "remote"]
+        await pilot.press("enter")  # renumber
         await pilot.pause()
         assert screen.resolutions == {"summarizer": "renumber"}
         await pilot.press("p")
@@ -509,3 +714,37 @@ async def drive_sync_screen(team: Team) -> None:
         assert "renumbered" in result
     assert team.ra.version("meeting-notes").system_prompt.startswith("Notes [/INST]")
     assert team.ra.version("summarizer", 6).author == "alice"
+
+
+def test_sync_screen_offers_renumber_for_versions_and_local_remote_for_pointers() -> None:
+    from promptdeck.tui.sync_screen import choice_options
+
+    def conflict(kind: sync.ConflictKind, environment: str | None) -> sync.Conflict:
+        number = 5 if kind == "version" else None
+        return sync.Conflict(kind, "summarizer", environment, number, "l", "r")
+
+    def options(*conflicts: sync.Conflict) -> list[tuple[str, dict[str, str]]]:
+        feature = sync.FeatureSyncStatus("summarizer", conflicts=conflicts)
+        return [(key, dict(picked)) for key, _label, picked in choice_options(feature)]
+
+    version, active = conflict("version", None), conflict("active", "production")
+    assert options(version) == [
+        ("renumber", {"summarizer": "renumber"}),
+        ("remote", {"summarizer": "remote"}),
+    ]
+    assert options(active) == [
+        ("local", {"summarizer": "local"}),
+        ("remote", {"summarizer": "remote"}),
+    ]
+    assert options(version, active) == [
+        ("renumber+local", {"summarizer": "renumber", "summarizer:production": "local"}),
+        ("renumber+remote", {"summarizer": "remote"}),
+    ]
+    assert version.choices == ("renumber", "remote") and active.choices == ("local", "remote")
+
+
+def test_a_missing_remote_is_not_created(tmp_path: Path) -> None:
+    missing = tmp_path / "typo" / "remote.db"
+    with make_store(tmp_path / "a.db") as local, pytest.raises(StoreError, match="no store"):
+        sync.open_remote(local, str(missing))
+    assert not missing.exists()

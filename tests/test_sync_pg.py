@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from pgserver import PostgresServer
 from sqlalchemy import event, func, insert, select
 from sqlalchemy.engine import make_url
+from test_sync import checking_immutability
 
 from promptdeck import sync, yamlio
 from promptdeck.errors import PermissionDeniedError, StoreError
@@ -73,6 +74,23 @@ def version_count(store: PromptStore) -> int:
 @pytest.fixture
 def remote_url(pg_url: str) -> str:
     return pg_url
+
+
+# Not wrapped: a timing test (the check reads every row) and the test that stops the
+# server mid-push (the check could not read the remote afterwards; it asserts itself
+# that nothing changed).
+UNCHECKED = (
+    "test_push_of_10000_versions_batches_and_nothing_to_do_is_fast",
+    "test_the_remote_stopped_during_a_sync_gives_a_clear_error_and_loses_nothing",
+)
+
+
+@pytest.fixture(autouse=True)
+def versions_are_immutable(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every version row outlives every sync call, on the side it was on (test_sync.py)."""
+    if request.node.name not in UNCHECKED:
+        monkeypatch.setattr(sync, "push", checking_immutability(sync.push))
+        monkeypatch.setattr(sync, "pull", checking_immutability(sync.pull))
 
 
 @pytest.fixture
@@ -137,6 +155,39 @@ def test_conflicts_and_choices_on_postgresql(
         sync.pull(bob, rb)
         assert bob.deployment("summarizer").active == 3
         assert sync.status(bob, rb).in_sync
+
+
+def test_version_conflicts_never_delete_a_version_on_postgresql(
+    tmp_path: Path, alice: PromptStore, remote_url: str
+) -> None:
+    with (
+        make_store(tmp_path / "bob.db", "bob") as bob,
+        sync.open_remote(alice, remote_url) as ra,
+        sync.open_remote(bob, remote_url) as rb,
+    ):
+        sync.push(alice, ra)
+        sync.pull(bob, rb)
+        alice.save("summarizer", "Alice's.", reason="a")
+        bob.save("summarizer", "Bob's.", reason="b")
+        sync.push(bob, rb)
+
+        def state() -> tuple[int, int, int, int]:
+            return (ra.revision(), version_count(ra), alice.revision(), version_count(alice))
+
+        before = state()
+        for run in (sync.push, sync.pull):
+            with pytest.raises(sync.KeepLocalNumbersError, match="=renumber"):
+                run(alice, ra, resolve={"summarizer": "local"})
+            assert state() == before
+        result = sync.push(alice, ra, resolve={"summarizer": "remote"})
+        assert result.renumbered == ("summarizer v5 -> v6",)
+        sync.pull(alice, ra)
+        sync.pull(bob, rb)
+        for store in (alice, ra, bob):
+            assert store.version("summarizer", 5).system_prompt == "Bob's."
+            assert store.version("summarizer", 6).system_prompt == "Alice's."
+        assert version_count(ra) == version_count(alice) == version_count(bob) == before[1] + 1
+        assert sync.status(alice, ra).in_sync and sync.status(bob, rb).in_sync
 
 
 def test_push_of_10000_versions_batches_and_nothing_to_do_is_fast(

@@ -21,8 +21,9 @@ REMOTE_HELP = (
     'Default: PROMPTDECK_REMOTE, else `remote = "..."` in the config file.'
 )
 RESOLVE_HELP = (
-    "Choose for a conflict: FEATURE=local|remote|renumber, or FEATURE:ENVIRONMENT=local|remote "
-    "for an active/canary conflict in one environment. Repeatable."
+    "Choose for a conflict: FEATURE=renumber|remote for a version conflict (your versions "
+    "move on top of the remote's); FEATURE=local|remote, or FEATURE:ENVIRONMENT=local|remote "
+    "for one environment, for an active/canary conflict. Repeatable."
 )
 
 
@@ -46,17 +47,19 @@ def sync() -> None:
     Conflicts are never resolved silently. They are: the same version number holding
     different versions on the two sides, and an active version or canary moved on
     both sides since the last sync. Everything else is synced; the conflicting
-    feature (or pointer) waits, and the command exits 1, until you choose:
-      --resolve FEATURE=renumber  your local-only versions get numbers above the
-                                  remote's (text, author, reason unchanged; audited)
-      --resolve FEATURE=remote    keep the remote's: version conflict -> your
-                                  clashing local versions are discarded (their full
-                                  text stays in the audit log); pointer conflict ->
-                                  pull takes the remote's (push remembers it)
-      --resolve FEATURE=local     keep yours: version conflict -> push replaces the
-                                  remote's clashing versions (admin on the remote);
-                                  pointer conflict -> push moves the remote's
-                                  (pull remembers it)
+    feature (or pointer) waits, and the command exits 1, until you choose.
+    Versions are never deleted or replaced, so a version conflict has one answer:
+      --resolve FEATURE=renumber  keep the remote's numbers: your versions move on
+      --resolve FEATURE=remote    top (new numbers above the remote's; text, author,
+                                  reason and time unchanged; audited). Nothing is
+                                  lost: after the push both sides hold both.
+      (FEATURE=local is refused for a version conflict: others may already have
+      pulled the remote's versions under those numbers.)
+    An active version or canary moved on both sides:
+      --resolve FEATURE=local     keep yours: push moves the remote's (pull
+                                  remembers it for the next push)
+      --resolve FEATURE=remote    keep the remote's: pull moves yours (push
+                                  remembers it for the next pull)
     Use FEATURE:ENVIRONMENT=local|remote for one environment's active/canary.
 
     \b
@@ -78,7 +81,8 @@ def _state() -> CliState:
 
 
 def _remote_url(option: str | None) -> str:
-    url = resolve_remote(option)
+    # The command's --remote, else the global one given before `sync`, else the config.
+    url = resolve_remote(option or _state().remote)
     if not url:
         raise ValidationError(
             "no remote: give --remote URL, set PROMPTDECK_REMOTE, or add "
@@ -187,7 +191,6 @@ def _report(result: engine.SyncResult, as_json: bool) -> None:
     for title, lines in (
         ("moved", result.moves),
         ("renumbered", result.renumbered),
-        ("discarded (kept in the audit log)", result.discarded),
         ("remembered", result.remembered),
         ("not moved (--versions-only)", result.skipped_moves),
     ):

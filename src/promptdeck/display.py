@@ -26,3 +26,27 @@ def visible(text: str) -> str:
 def has_controls(text: str) -> bool:
     """Whether ``visible`` would change ``text``."""
     return text != visible(text)
+
+
+# For editing: a reversible mapping of C0 controls (but tab, newline and carriage return,
+# which the editor handles itself) and DEL to their control pictures, and back.
+_TO_PICTURE = {code: chr(0x2400 + code) for code in range(0x20) if code not in (9, 10, 13)}
+_TO_PICTURE[0x7F] = "\u2421"
+_FROM_PICTURE = {ord(picture): chr(code) for code, picture in _TO_PICTURE.items()}
+
+
+def editable(text: str) -> tuple[str, bool]:
+    """The text to put in an editor, and whether ``restore`` must map it back.
+
+    Controls are shown as pictures only when the text holds no picture characters of
+    its own, so that mapping back can never change what the user did not edit.
+    """
+    pictured = text.translate(_TO_PICTURE)
+    if pictured == text or any(ord(ch) in _FROM_PICTURE for ch in text):
+        return text, False
+    return pictured, True
+
+
+def restore(text: str) -> str:
+    """Undo ``editable``: control pictures back to the control characters."""
+    return text.translate(_FROM_PICTURE)

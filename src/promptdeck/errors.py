@@ -40,6 +40,10 @@ class ConflictError(PromptDeckError):
         self.latest_author = latest_author
 
 
+class DeploymentMovedError(PromptDeckError):
+    """The active version moved since the caller looked (another admin was faster)."""
+
+
 class StoreError(PromptDeckError):
     """The database cannot be used: missing, locked, unreachable, newer schema."""
 

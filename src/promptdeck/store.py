@@ -27,6 +27,7 @@ from promptdeck.config import redact, resolve_user, scrub, to_url
 from promptdeck.errors import (
     AlreadyActiveError,
     ConflictError,
+    DeploymentMovedError,
     NoChangeError,
     NotFoundError,
     PermissionDeniedError,
@@ -717,8 +718,13 @@ class PromptStore:
         *,
         reason: str,
         environment: str = DEFAULT_ENVIRONMENT,
+        expect_active: int | None = None,
     ) -> Deployment:
-        """Make ``number`` the active version; the one before goes on the rollback stack."""
+        """Make ``number`` the active version; the one before goes on the rollback stack.
+
+        ``expect_active``: the active version the caller showed its user; if another
+        one is active by now, the move is refused (DeploymentMovedError).
+        """
         reason = check_reason(reason)
         check_name(environment, "environment", MAX_ENVIRONMENT)
         with self._write() as (session, revision):
@@ -732,6 +738,7 @@ class PromptStore:
                     f"version {number} of {feature} is already active in {environment}"
                 )
             previous = self._number_of(session, deployment.active_version_id)
+            _check_expected(feature, environment, "active", expect_active, previous)
             details: dict[str, Any] = {}
             if deployment.active_version_id is not None:
                 self._push(session, deployment, deployment.active_version_id)
@@ -753,9 +760,18 @@ class PromptStore:
             return self._to_deployment(session, feature, environment, deployment)
 
     def rollback(
-        self, feature: str, *, reason: str, environment: str = DEFAULT_ENVIRONMENT
+        self,
+        feature: str,
+        *,
+        reason: str,
+        environment: str = DEFAULT_ENVIRONMENT,
+        expect_target: int | None = None,
     ) -> Deployment:
-        """Return to the version that was active before the current one."""
+        """Return to the version that was active before the current one.
+
+        ``expect_target``: the version the caller told its user it would return to;
+        if the stack says otherwise by now, the move is refused (DeploymentMovedError).
+        """
         reason = check_reason(reason)
         with self._write() as (session, revision):
             self._require(session, "admin", "roll back")
@@ -771,6 +787,7 @@ class PromptStore:
             current = self._number_of(session, deployment.active_version_id)
             target = session.get(VersionRow, entry.version_id)
             assert target is not None
+            _check_expected(feature, environment, "rollback target", expect_target, target.number)
             session.delete(entry)
             self._move(deployment, revision, active=target.id)
             if deployment.canary_version_id == target.id:
@@ -1318,6 +1335,17 @@ class PromptStore:
 
 class _NothingToImport(Exception):
     """Internal: an import that would change nothing rolls back its revision bump."""
+
+
+def _check_expected(
+    feature: str, environment: str, what: str, expected: int | None, actual: int | None
+) -> None:
+    if expected is not None and expected != actual:
+        shown = f"v{actual}" if actual is not None else "none"
+        raise DeploymentMovedError(
+            f"{feature} moved in {environment} meanwhile: the {what} is now {shown}, "
+            f"not v{expected}; look again before you move it"
+        )
 
 
 def _require_role(role: Role, needed: Role, user: str, action: str) -> None:

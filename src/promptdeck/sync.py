@@ -13,29 +13,36 @@ Active versions and canaries are compared with where both sides stood after the
 last sync (the *baseline*, kept in the local store per remote, per feature and
 environment: ``sync_pointers``). A pointer that moved on one side only is moved on
 the other; a pointer moved on both sides (to different places) is a *pointer
-conflict*. Nothing in conflict is ever changed until the user chooses:
+conflict*. Nothing in conflict is ever changed until the user chooses.
 
-- ``local``    keep the local side. Version conflict: the remote's versions at the
-               clashing numbers are replaced by the local ones (push only; the
-               discarded versions are kept in full in the remote's audit log).
-               Pointer conflict: the remote pointer is moved to the local one (push),
-               or the choice is remembered so the next push applies it (pull).
-- ``remote``   keep the remote side. Version conflict: the local versions at the
-               clashing numbers are discarded (kept in full in the local audit log)
-               and the remote's come in with the next pull. Pointer conflict: the
-               local pointer is moved (pull), or remembered for the next pull (push).
-- ``renumber`` version conflicts only: the local-only versions of the feature get
-               new numbers above the remote's (text, author, reason unchanged;
-               parents follow; an audit event records old and new numbers).
+Versions are immutable: sync never deletes a version row, on either side, and never
+changes one except for the number (and parent number) of a local-only version that
+is renumbered. So a version conflict has one resolution, named two ways:
+
+- ``renumber`` / ``remote``  the remote (the shared store) keeps its numbers; the
+               feature's local-only versions get new numbers above the remote's
+               (text, author, reason, created_at and uid unchanged; parents follow;
+               a ``renumber`` audit event records old and new numbers). Push does it
+               in a local transaction before the remote one; pull in its own.
+- ``local``    refused for a version conflict (KeepLocalNumbersError): others may
+               already have pulled the remote's versions under those numbers.
+
+A pointer conflict is resolved with:
+
+- ``local``    the remote pointer is moved to the local one (push), or the choice is
+               remembered so the next push applies it (pull).
+- ``remote``   the local pointer is moved to the remote one (pull), or the choice is
+               remembered so the next pull applies it (push).
 
 Each push is one transaction on the remote (a local transaction first only when a
-chosen resolution renumbers or discards local versions) followed by a small local
-bookkeeping transaction; each pull is one local transaction. A push killed before
-the remote commits leaves the remote unchanged; one killed after the remote commit
-but before the bookkeeping is completed by the next run, which finds the two sides
-already equal. ``sync_remotes`` keeps both store revisions at the last sync: when
-neither moved and the last sync left both sides equal, status/push/pull answer
-without reading any rows.
+chosen resolution renumbers local versions) followed by a small local bookkeeping
+transaction; each pull is one local transaction. A push killed before the remote
+commits leaves the remote unchanged (renumbered local versions are plain local-only
+versions: the next push sends them); one killed after the remote commit but before
+the bookkeeping is completed by the next run, which finds the two sides already
+equal. ``sync_remotes`` keeps both store revisions at the last sync: when neither
+moved and the last sync left both sides equal, status/push/pull answer without
+reading any rows.
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from promptdeck.config import redact, to_url
@@ -55,7 +62,6 @@ from promptdeck.model import (
     AuditEventRow,
     DeploymentRow,
     FeatureRow,
-    RollbackEntryRow,
     StoreIdentityRow,
     StoreStateRow,
     SyncPointerRow,
@@ -66,6 +72,9 @@ from promptdeck.store import PromptStore, utcnow
 
 Choice = Literal["local", "remote", "renumber"]
 CHOICES: tuple[Choice, ...] = ("local", "remote", "renumber")
+# A version conflict: "remote" keeps the remote's numbers, i.e. renumbers yours on top.
+VERSION_CHOICES: tuple[Choice, ...] = ("renumber", "remote")
+POINTER_CHOICES: tuple[Choice, ...] = ("local", "remote")
 Direction = Literal["push", "pull"]
 ConflictKind = Literal["version", "active", "canary"]
 Component = Literal["active", "canary"]
@@ -97,6 +106,18 @@ class SyncConflictError(PromptDeckError):
         self.result = result
 
 
+class KeepLocalNumbersError(ValidationError):
+    """``FEATURE=local`` for a version conflict: refused, nothing written anywhere."""
+
+    def __init__(self, feature: str) -> None:
+        super().__init__(
+            f"{feature}: keeping your version numbers would renumber versions others "
+            f"already pulled; use --resolve {feature}=renumber (your versions move on "
+            "top, nothing is lost)"
+        )
+        self.feature = feature
+
+
 # --- public records -------------------------------------------------------------------
 
 
@@ -116,7 +137,7 @@ class Conflict:
 
     @property
     def choices(self) -> tuple[Choice, ...]:
-        return CHOICES if self.kind == "version" else ("local", "remote")
+        return VERSION_CHOICES if self.kind == "version" else POINTER_CHOICES
 
     def describe(self) -> str:
         if self.kind == "version":
@@ -176,7 +197,6 @@ class SyncResult:
     events: int = 0
     moves: tuple[str, ...] = ()
     renumbered: tuple[str, ...] = ()
-    discarded: tuple[str, ...] = ()
     remembered: tuple[str, ...] = ()  # choices kept for the sync in the other direction
     unresolved: tuple[Conflict, ...] = ()
     skipped_moves: tuple[str, ...] = ()  # --versions-only
@@ -186,12 +206,7 @@ class SyncResult:
     @property
     def changed(self) -> bool:
         return bool(
-            self.features_created
-            or self.versions
-            or self.events
-            or self.moves
-            or self.renumbered
-            or self.discarded
+            self.features_created or self.versions or self.events or self.moves or self.renumbered
         )
 
     def summary(self) -> str:
@@ -207,8 +222,6 @@ class SyncResult:
                 parts.insert(0, f"{self.features_created} new feature{_s(self.features_created)}")
             if self.renumbered:
                 parts.append(f"{len(self.renumbered)} renumbered")
-            if self.discarded:
-                parts.append(f"{len(self.discarded)} discarded")
             text = f"{self.direction}: " + ", ".join(parts)
         if self.unresolved:
             text += f"; {len(self.unresolved)} conflict{_s(len(self.unresolved))} unresolved"
@@ -230,15 +243,19 @@ def parse_resolution(text: str) -> tuple[str, Choice]:
     key, choice = key.strip(), choice.strip().lower()
     if not sep or not key or choice not in CHOICES:
         raise ValidationError(
-            f"cannot read resolution {text!r}: write FEATURE=local|remote|renumber "
-            "(or FEATURE:ENVIRONMENT=local|remote for an active/canary conflict)"
+            f"cannot read resolution {text!r}: write FEATURE=renumber|remote for a version "
+            "conflict, FEATURE=local|remote (or FEATURE:ENVIRONMENT=local|remote) for an "
+            "active/canary conflict"
         )
     return key, choice
 
 
 def open_remote(local: PromptStore, remote_url: str) -> PromptStore:
-    """Open (and migrate) the remote store as the local store's user."""
-    return PromptStore(to_url(remote_url), user=local.user)
+    """Open (and migrate) the remote store as the local store's user.
+
+    A missing SQLite remote is an error, not a new empty store: a typo in the path
+    must not become a remote (create one with `promptdeck --db PATH init`)."""
+    return PromptStore(to_url(remote_url), user=local.user, create=False)
 
 
 # --- snapshots ------------------------------------------------------------------------
@@ -662,6 +679,14 @@ def _check_resolutions(resolve: Mapping[str, Choice], names: set[str]) -> None:
             )
 
 
+def _refuse_keep_local(diffs: Sequence[_Diff], resolve: Mapping[str, Choice]) -> None:
+    """``FEATURE=local`` for a version conflict is refused before anything is written:
+    keeping the local numbers would replace versions the remote holds."""
+    for diff in diffs:
+        if diff.version_conflict and _choice_for_versions(resolve, diff.name) == "local":
+            raise KeepLocalNumbersError(diff.name)
+
+
 # --- writing --------------------------------------------------------------------------
 
 
@@ -739,7 +764,6 @@ class _Work:
 
     features: list[str] = field(default_factory=list)  # to create
     versions: list[tuple[str, str]] = field(default_factory=list)  # (feature, uid)
-    discard: list[tuple[str, _V]] = field(default_factory=list)  # target-side versions
     renumber: list[_Diff] = field(default_factory=list)  # pull: local renumbering
     moves: list[tuple[_Diff, _PointerItem]] = field(default_factory=list)
     remembered: list[tuple[_Diff, _PointerItem]] = field(default_factory=list)
@@ -751,14 +775,7 @@ class _Work:
 
     @property
     def writes(self) -> bool:
-        return bool(
-            self.features
-            or self.versions
-            or self.discard
-            or self.renumber
-            or self.moves
-            or self.events
-        )
+        return bool(self.features or self.versions or self.renumber or self.moves or self.events)
 
 
 def _plan(
@@ -781,22 +798,17 @@ def _plan(
         conflicts = _conflicts(diff, local, remote)
         choice = _choice_for_versions(resolve, diff.name)
         if diff.version_conflict:
-            ok = not diff.mismatched and (
-                (direction == "push" and choice == "local")
-                or (direction == "pull" and choice in ("remote", "renumber"))
-            )
+            # Only a pull resolves one here (push renumbers locally first, in
+            # _prepare_local): the local-only versions move on top, the remote's come in.
+            # Nothing is ever deleted.
+            ok = not diff.mismatched and direction == "pull" and choice in VERSION_CHOICES
             if not ok:
                 # The whole feature waits for a choice; its other changes too.
                 work.unresolved.extend(conflicts)
                 work.skipped_features.add(diff.name)
                 continue
-            if direction == "push" or choice == "remote":
-                losers = diff.clash_remote if direction == "push" else diff.clash_local
-                work.discard.extend((diff.name, v) for v in losers)
-            else:
-                work.renumber.append(diff)
-            winners = diff.clash_local if direction == "push" else diff.clash_remote
-            sending = sending + winners
+            work.renumber.append(diff)
+            sending = sending + diff.clash_remote
         if src_f is not None and dst_f is None:
             work.features.append(diff.name)
         work.versions.extend((diff.name, v.uid) for v in sending)
@@ -836,9 +848,12 @@ def _apply(
     source_session: Session,
     remote_url: str,
     progress: Progress | None,
-) -> tuple[list[str], list[str], dict[tuple[str, str], _Pointer]]:
-    """Write ``work`` on ``store`` (the target side). Returns renumbered, discarded, and
-    the target's pointers after the moves (per feature and environment that moved)."""
+) -> tuple[list[str], dict[tuple[str, str], _Pointer]]:
+    """Write ``work`` on ``store`` (the target side). Returns what was renumbered and
+    the target's pointers after the moves (per feature and environment that moved).
+
+    Only inserts rows and moves pointers: no version row is ever deleted, and the only
+    change to one is the renumbering of local-only versions (pull)."""
     if work.versions or work.features or work.events:
         store._require(session, "editor", f"{direction} versions to {_side_name(direction)}")
     if work.moves:
@@ -852,17 +867,12 @@ def _apply(
                 else ""
             ),
         )
-    if work.discard:
-        store._require(session, "admin", f"discard versions of {_side_name(direction)}")
     renumbered: list[str] = []
-    discarded: list[str] = []
     features = {name: fid for fid, name in session.execute(select(FeatureRow.id, FeatureRow.name))}
 
-    # 1. Local renumbering (pull with renumber) and discards on the target side.
+    # 1. Local renumbering (pull resolving a version conflict).
     for diff in work.renumber:
         renumbered.extend(_renumber(store, session, features[diff.name], diff, remote_url))
-    for name, version in work.discard:
-        discarded.append(_discard(store, session, features[name], name, version, direction))
 
     # 2. Features, then versions, then audit events, in batches.
     if work.features:
@@ -924,7 +934,7 @@ def _apply(
             after[(name, environment)] = _move_deployment(
                 store, session, revision, features[name], environment, items, ids, direction
             )
-    return renumbered, discarded, after
+    return renumbered, after
 
 
 def _side_name(direction: Direction) -> str:
@@ -979,57 +989,6 @@ def _move_deployment(
     return _Pointer(
         uid(deployment.active_version_id), canary, deployment.canary_percent if canary else 0
     )
-
-
-def _referenced(session: Session, version_id: int) -> bool:
-    in_deployment = session.scalar(
-        select(func.count())
-        .select_from(DeploymentRow)
-        .where(
-            or_(
-                DeploymentRow.active_version_id == version_id,
-                DeploymentRow.canary_version_id == version_id,
-            )
-        )
-    )
-    in_stack = session.scalar(
-        select(func.count())
-        .select_from(RollbackEntryRow)
-        .where(RollbackEntryRow.version_id == version_id)
-    )
-    return bool(in_deployment or in_stack)
-
-
-def _discard(
-    store: PromptStore,
-    session: Session,
-    feature_id: int,
-    feature: str,
-    version: _V,
-    direction: Direction,
-) -> str:
-    row = session.scalars(select(VersionRow).where(VersionRow.uid == version.uid)).one()
-    where = "the remote" if direction == "push" else "the local store"
-    if _referenced(session, row.id):
-        raise ValidationError(
-            f"cannot keep the {'local' if direction == 'push' else 'remote'} version "
-            f"{row.number} of {feature}: the one it replaces is (or was) active or a canary "
-            f"in {where}; choose renumber instead"
-        )
-    kept = {name: getattr(row, name) for name in _VERSION_COLUMNS}
-    kept["created_at"] = row.created_at.isoformat()
-    session.execute(delete(VersionRow).where(VersionRow.id == row.id))
-    store._audit(
-        session,
-        "discard",
-        feature,
-        from_version=row.number,
-        reason=f"version conflict resolved by sync: version {row.number} replaced "
-        f"by the {'local' if direction == 'push' else 'remote'} one",
-        details={"version": kept},
-    )
-    del feature_id
-    return f"{feature} v{row.number}"
 
 
 def _renumber(
@@ -1236,8 +1195,9 @@ def _finish(result: SyncResult, work: _Work) -> SyncResult:
         raise SyncConflictError(
             f"{len(work.unresolved)} conflict{_s(len(work.unresolved))} left unresolved "
             f"({', '.join(keys)}); the rest was {result.direction}ed. Choose with "
-            f"--resolve FEATURE=local|remote|renumber (FEATURE:ENVIRONMENT=local|remote "
-            "for an active/canary conflict)",
+            "--resolve FEATURE=renumber for a version conflict (your versions move on top "
+            "of the remote's; nothing is lost), FEATURE=local|remote or "
+            "FEATURE:ENVIRONMENT=local|remote for an active/canary conflict",
             result,
         )
     return result
@@ -1262,8 +1222,8 @@ def push(
     if not resolve and _unchanged(local, remote, key):
         return SyncResult("push", url, noop=True)
 
-    # A local transaction first, only for resolutions that change local versions.
-    fixed_locally: tuple[list[str], list[str]] = ([], [])
+    # A local transaction first, only for resolutions that renumber local versions.
+    fixed_locally: list[str] = []
     if resolve:
         fixed_locally = _prepare_local(local, remote, key, resolve)
 
@@ -1276,11 +1236,10 @@ def push(
         bases = old_bases if row is None or row.remote_uid == remote_side.identity else {}
         _check_resolutions(resolve, set(local_side.features) | set(remote_side.features))
         diffs = _compare(local_side, remote_side, bases)
+        _refuse_keep_local(diffs, resolve)
         work = _plan("push", diffs, local_side, remote_side, resolve, versions_only=versions_only)
         work.events = _events_to_send(local_side, remote_side, work)
         after: dict[tuple[str, str], _Pointer] = {}
-        renumbered: list[str] = []
-        discarded: list[str] = []
         remote_revision = remote_side.revision
         if work.writes:
             with remote._write() as (session, revision):
@@ -1293,6 +1252,7 @@ def push(
                 ):
                     remote_side = fresh
                     diffs = _compare(local_side, remote_side, bases)
+                    _refuse_keep_local(diffs, resolve)
                     work = _plan(
                         "push",
                         diffs,
@@ -1302,7 +1262,7 @@ def push(
                         versions_only=versions_only,
                     )
                     work.events = _events_to_send(local_side, remote_side, work)
-                renumbered, discarded, after = _apply(
+                _renumbered, after = _apply(
                     remote, session, revision, "push", work, local_session, url, progress
                 )
                 remote._audit(
@@ -1317,7 +1277,6 @@ def push(
                         "versions": len(work.versions),
                         "events": len(work.events),
                         "moves": len(work.moves),
-                        "discarded": discarded,
                     },
                 )
                 remote_revision = revision
@@ -1329,8 +1288,7 @@ def push(
         versions=len(work.versions),
         events=len(work.events),
         moves=tuple(_move_text(d, i, local_side, remote_side, "remote") for d, i in work.moves),
-        discarded=tuple(fixed_locally[1] + discarded),
-        renumbered=tuple(fixed_locally[0] + renumbered),
+        renumbered=tuple(fixed_locally),
         remembered=tuple(
             _remember_text(d, i, "push", local_side, remote_side) for d, i in work.remembered
         ),
@@ -1409,15 +1367,14 @@ def _remember_text(
 
 def _prepare_local(
     local: PromptStore, remote: PromptStore, key: str, resolve: Mapping[str, Choice]
-) -> tuple[list[str], list[str]]:
-    """Push with renumber/remote for version conflicts: fix the local versions first.
+) -> list[str]:
+    """Push resolving version conflicts: renumber the local-only versions first.
 
-    Returns what was renumbered and what was discarded."""
+    Refuses ``FEATURE=local`` for a version conflict before writing anything.
+    Returns what was renumbered."""
     renumbered: list[str] = []
-    discarded: list[str] = []
-    wanted = {k for k, c in resolve.items() if ":" not in k and c in ("renumber", "remote")}
-    if not wanted:
-        return renumbered, discarded
+    if not any(":" not in k for k in resolve):
+        return renumbered  # only per-environment pointer choices: nothing to fix here
     with local._read() as session:
         _row, bases = _read_bookkeeping(session, key)
     with _snapshot(remote) as remote_session:
@@ -1426,26 +1383,24 @@ def _prepare_local(
         with local._write() as (session, _revision):
             local_side = _read_side(session, events=False)
             _check_resolutions(resolve, set(local_side.features) | set(remote_side.features))
+            diffs = _compare(local_side, remote_side, bases)
+            _refuse_keep_local(diffs, resolve)
             diffs = [
                 d
-                for d in _compare(local_side, remote_side, bases)
-                if d.name in wanted and (d.clash_local or d.clash_remote) and not d.mismatched
+                for d in diffs
+                if _choice_for_versions(resolve, d.name) in VERSION_CHOICES
+                and (d.clash_local or d.clash_remote)
+                and not d.mismatched
             ]
             if not diffs:
                 raise _Rollback()
-            local._require(session, "editor", "renumber or discard local versions")
+            local._require(session, "editor", "renumber local versions")
             for diff in diffs:
                 assert diff.local is not None
-                if resolve[diff.name] == "renumber":
-                    renumbered += _renumber(local, session, diff.local.id, diff, remote.url)
-                else:
-                    for version in diff.clash_local:
-                        discarded.append(
-                            _discard(local, session, diff.local.id, diff.name, version, "pull")
-                        )
+                renumbered += _renumber(local, session, diff.local.id, diff, remote.url)
     except _Rollback:
         pass
-    return renumbered, discarded
+    return renumbered
 
 
 def pull(
@@ -1475,21 +1430,14 @@ def pull(
                 names = set(local_side.features) | set(remote_side.features)
                 _check_resolutions(resolve, names)
                 diffs = _compare(local_side, remote_side, bases)
-                for diff in diffs:
-                    if diff.version_conflict and resolve.get(diff.name) == "local":
-                        raise ValidationError(
-                            f"{diff.name}=local keeps the local versions by replacing the "
-                            "remote's: that is done by push "
-                            f"(`promptdeck sync push --resolve {diff.name}=local`)"
-                        )
+                _refuse_keep_local(diffs, resolve)
                 work = _plan("pull", diffs, local_side, remote_side, resolve)
                 work.events = _events_to_send(remote_side, local_side, work)
                 works.append(work)
                 after: dict[tuple[str, str], _Pointer] = {}
                 renumbered: list[str] = []
-                discarded: list[str] = []
                 if work.writes:
-                    renumbered, discarded, after = _apply(
+                    renumbered, after = _apply(
                         local, session, revision, "pull", work, remote_session, url, progress
                     )
                     local._audit(
@@ -1505,7 +1453,6 @@ def pull(
                             "events": len(work.events),
                             "moves": len(work.moves),
                             "renumbered": renumbered,
-                            "discarded": discarded,
                         },
                     )
                 new_bases = _new_bases(
@@ -1523,7 +1470,7 @@ def pull(
                     and not work.remembered
                     and not renumbered
                 )
-                pending = max(0, _pending_after(work, diffs, "pull") - len(discarded))
+                pending = _pending_after(work, diffs, "pull")
                 result = SyncResult(
                     "pull",
                     url,
@@ -1534,7 +1481,6 @@ def pull(
                         _move_text(d, i, local_side, remote_side, "local") for d, i in work.moves
                     ),
                     renumbered=tuple(renumbered),
-                    discarded=tuple(discarded),
                     remembered=tuple(
                         _remember_text(d, i, "pull", local_side, remote_side)
                         for d, i in work.remembered
@@ -1581,10 +1527,13 @@ def _s(count: int) -> str:
 __all__ = [
     "CHOICES",
     "PENDING_ACTIONS",
+    "POINTER_CHOICES",
+    "VERSION_CHOICES",
     "Choice",
     "Conflict",
     "Direction",
     "FeatureSyncStatus",
+    "KeepLocalNumbersError",
     "Progress",
     "SyncConflictError",
     "SyncResult",

@@ -530,6 +530,13 @@ async def test_nasty_text_shows_literally(
         await settle(pilot)
         assert isinstance(app.screen, EditorScreen)
         assert app.screen.text.startswith("[bold]not bold[/]")
+        # The editor shows the escape as a picture (the terminal never receives it) ...
+        shown = app.screen.query_one("#text", TextArea).text
+        assert "\x1b" not in shown
+        assert "\u241b[31m" in shown
+        # ... and what it would save is the text as stored, escape included.
+        assert "\x1b[31m" in app.screen.text
+        assert not app.screen.dirty
         await pilot.press("escape", "h")
         await settle(pilot)
         assert isinstance(app.screen, HistoryScreen)

@@ -7,8 +7,9 @@ from typing import Any
 
 from rich.text import Text
 
+from promptdeck.display import visible
 from promptdeck.templates import variable_changes
-from promptdeck.tui.text import parameter_changes, visible
+from promptdeck.tui.text import parameter_changes
 from promptdeck.tui.widgets.diff_view import DiffData
 
 

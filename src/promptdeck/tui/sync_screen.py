@@ -24,14 +24,44 @@ from promptdeck.config import redact
 from promptdeck.errors import PromptDeckError
 from promptdeck.store import PromptStore
 
-CHOICE_LABELS: dict[sync.Choice, str] = {
-    "local": "Keep local — push replaces the remote's (remembered on pull)",
-    "remote": "Keep remote — pull replaces yours (remembered on push)",
-    "renumber": "Renumber — your local-only versions go on top of the remote's",
+Resolutions = dict[str, sync.Choice]  # --resolve keys (FEATURE, FEATURE:ENV) -> choice
+
+# Versions are never deleted: a version conflict is resolved by moving your
+# local-only versions on top of the remote's ("renumber", also spelled "remote").
+VERSION_LABELS: dict[sync.Choice, str] = {
+    "renumber": "Renumber — your local-only versions go on top of the remote's (nothing is lost)",
+    "remote": "Keep the remote's numbers — your versions move on top",
+}
+POINTER_LABELS: dict[sync.Choice, str] = {
+    "local": "Keep local active/canary — push moves the remote's (remembered on pull)",
+    "remote": "Keep remote active/canary — pull moves yours (remembered on push)",
 }
 
 
-class ChoiceDialog(ModalScreen["sync.Choice | None"]):
+def choice_options(feature: sync.FeatureSyncStatus) -> list[tuple[str, str, Resolutions]]:
+    """The dialog's options for one feature: (id, label, the resolutions it picks)."""
+    name = feature.feature
+    versions = any(c.kind == "version" for c in feature.conflicts)
+    environments = sorted({c.environment for c in feature.conflicts if c.environment})
+    if versions and environments:
+        return [
+            (
+                "renumber+local",
+                "Your versions move on top of the remote's; keep local active/canary",
+                {name: "renumber", **{f"{name}:{env}": "local" for env in environments}},
+            ),
+            (
+                "renumber+remote",
+                "Your versions move on top of the remote's; keep remote active/canary",
+                {name: "remote"},
+            ),
+        ]
+    if versions:
+        return [(c, label, {name: c}) for c, label in VERSION_LABELS.items()]
+    return [(c, label, {name: c}) for c, label in POINTER_LABELS.items()]
+
+
+class ChoiceDialog(ModalScreen["Resolutions | None"]):
     """How to resolve the conflicts of one feature."""
 
     DEFAULT_CSS = """
@@ -50,9 +80,9 @@ class ChoiceDialog(ModalScreen["sync.Choice | None"]):
     def __init__(self, feature: sync.FeatureSyncStatus) -> None:
         super().__init__()
         self.feature = feature
+        self.options = choice_options(feature)
 
     def compose(self) -> ComposeResult:
-        versions = any(c.kind == "version" for c in self.feature.conflicts)
         text = Text()
         for conflict in self.feature.conflicts:
             text.append("• ", style="bold yellow")
@@ -61,11 +91,9 @@ class ChoiceDialog(ModalScreen["sync.Choice | None"]):
         with Vertical() as box:
             box.border_title = f"Resolve {self.feature.feature}"
             yield Static(text, id="choice-conflicts")
-            choices: list[sync.Choice] = ["local", "remote"]
-            if versions:
-                choices.append("renumber")
             yield OptionList(
-                *(Option(Text(CHOICE_LABELS[c]), id=c) for c in choices), id="choice-list"
+                *(Option(Text(label), id=key) for key, label, _picked in self.options),
+                id="choice-list",
             )
 
     def on_mount(self) -> None:
@@ -73,12 +101,17 @@ class ChoiceDialog(ModalScreen["sync.Choice | None"]):
 
     @on(OptionList.OptionSelected)
     def _chosen(self, message: OptionList.OptionSelected) -> None:
-        choice = message.option.id
-        if choice in sync.CHOICES:
-            self.dismiss(choice)
+        for key, _label, picked in self.options:
+            if key == message.option.id:
+                self.dismiss(dict(picked))
+                return
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def _feature_of(key: str) -> str:
+    return key.partition(":")[0]
 
 
 class SyncScreen(Screen[bool]):
@@ -128,7 +161,7 @@ class SyncScreen(Screen[bool]):
         self.store = store
         self.remote_url = remote_url
         self.status: sync.SyncStatus | None = None
-        self.resolutions: dict[str, sync.Choice] = {}
+        self.resolutions: Resolutions = {}
         self.busy = False
         self.changed = False
 
@@ -179,10 +212,13 @@ class SyncScreen(Screen[bool]):
         if feature is None:
             return
 
-        def chosen(choice: sync.Choice | None) -> None:
-            if choice is None:
+        def chosen(picked: Resolutions | None) -> None:
+            if picked is None:
                 return
-            self.resolutions[feature.feature] = choice
+            self.resolutions = {
+                k: v for k, v in self.resolutions.items() if _feature_of(k) != feature.feature
+            }
+            self.resolutions.update(picked)
             self._fill_table()
 
         self.app.push_screen(ChoiceDialog(feature), chosen)
@@ -204,7 +240,7 @@ class SyncScreen(Screen[bool]):
         self.post_message(self.StatusLoaded(status))
 
     @work(thread=True, exclusive=True, group="sync")
-    def run_sync(self, direction: sync.Direction, resolve: dict[str, sync.Choice]) -> None:
+    def run_sync(self, direction: sync.Direction, resolve: Resolutions) -> None:
         def progress(phase: str, done: int, total: int) -> None:
             self.post_message(self.Progressed(phase, done, total))
 
@@ -234,7 +270,7 @@ class SyncScreen(Screen[bool]):
     def _status_loaded(self, message: StatusLoaded) -> None:
         self.status = message.status
         known = {f.feature for f in message.status.features if f.conflicts}
-        self.resolutions = {k: v for k, v in self.resolutions.items() if k in known}
+        self.resolutions = {k: v for k, v in self.resolutions.items() if _feature_of(k) in known}
         self._fill_table()
         self._set_busy(False)
         head = Text(f"remote {message.status.remote}\n", style="bold")
@@ -265,7 +301,6 @@ class SyncScreen(Screen[bool]):
         for title, lines in (
             ("moved", result.moves),
             ("renumbered", result.renumbered),
-            ("discarded (kept in the audit log)", result.discarded),
             ("remembered", result.remembered),
         ):
             for line in lines:
@@ -322,6 +357,14 @@ class SyncScreen(Screen[bool]):
             return None
         return features[index]
 
+    def _choice_cell(self, feature: str) -> str:
+        parts = [
+            choice if key == feature else f"{key.partition(':')[2]}={choice}"
+            for key, choice in sorted(self.resolutions.items())
+            if _feature_of(key) == feature
+        ]
+        return ", ".join(parts)
+
     def _fill_table(self) -> None:
         table = self.query_one(DataTable)
         row = table.cursor_row
@@ -335,7 +378,7 @@ class SyncScreen(Screen[bool]):
                 Text(_cell(feature.behind, len(feature.pull_moves)), style="magenta"),
                 Text(str(len(feature.conflicts)) if feature.conflicts else "-",
                      style="bold yellow" if feature.conflicts else "dim"),
-                Text(self.resolutions.get(feature.feature, "")),
+                Text(self._choice_cell(feature.feature)),
             )  # fmt: skip
         table.border_subtitle = f"{len(self.status.features)} features differ"
         if self.status.features:

@@ -17,27 +17,14 @@ from typing import Any
 from rich.syntax import Syntax
 from rich.text import Text
 
+from promptdeck.display import visible
 from promptdeck.templates import VARIABLE_RE
 
 TAB_SIZE = 4
-# C0 controls (but newline), DEL and C1 controls -> visible symbols, one char each.
-_CONTROLS: dict[int, str] = {code: chr(0x2400 + code) for code in range(0x20)}
-_CONTROLS[0x09] = "\t"  # tabs are expanded, not pictured
-_CONTROLS[0x0A] = "\n"
-_CONTROLS[0x7F] = "\u2421"
-_CONTROLS.update({code: "\ufffd" for code in range(0x80, 0xA0)})
-# Line separators that a terminal may treat as a line break.
-_CONTROLS[0x2028] = "\u21b5"
-_CONTROLS[0x2029] = "\u00b6"
 
 PREVIEW_MAX_LINES = 2_000
 PREVIEW_MAX_LINE = 4_000
 _TAG_RE = re.compile(r"</?[A-Za-z][\w.-]*>")
-
-
-def visible(text: str) -> str:
-    """``text`` with control characters replaced by visible symbols (newlines kept)."""
-    return text.translate(_CONTROLS)
 
 
 def one_line(text: str, limit: int = 200) -> str:

@@ -31,6 +31,7 @@ class DiffScreen(Screen[None]):
         Binding("p,left_square_bracket", "previous_change", "Prev change", id="diff.previous"),
         Binding("u", "toggle_unified", "Unified", id="diff.unified"),
         Binding("w", "toggle_whitespace", "Whitespace", id="diff.whitespace"),
+        Binding("l", "toggle_wrap", "Wrap", id="diff.wrap"),
     ]
 
     class Loaded(Message):
@@ -145,6 +146,8 @@ class DiffScreen(Screen[None]):
             (f"change {index + 1}/{total}" if index >= 0 else f"{total} changes", ""),
             " · ",
             ("unified" if view.unified else "side by side", "bold"),
+            ", ",
+            ("wrapped" if view.wrap else "not wrapped", "bold"),
             " · whitespace ",
             ("ignored" if self.ignore_whitespace else "shown", "bold"),
         )
@@ -161,6 +164,7 @@ class DiffScreen(Screen[None]):
         yield ("Previous change", "Jump to the previous change (p or [)", "previous_change")
         yield ("Toggle unified", "Side by side or unified (u)", "toggle_unified")
         yield ("Toggle whitespace", "Ignore or show whitespace changes (w)", "toggle_whitespace")
+        yield ("Toggle long lines", "Wrap long lines or scroll them sideways (l)", "toggle_wrap")
         yield ("Back", "Close the diff (escape)", "close")
 
     def action_next_change(self) -> None:
@@ -172,6 +176,11 @@ class DiffScreen(Screen[None]):
     def action_toggle_unified(self) -> None:
         view = self.query_one(DiffView)
         view.unified = not view.unified
+        self._update_summary()
+
+    def action_toggle_wrap(self) -> None:
+        view = self.query_one(DiffView)
+        view.wrap = not view.wrap
         self._update_summary()
 
     def action_toggle_whitespace(self) -> None:

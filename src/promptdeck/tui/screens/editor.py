@@ -20,12 +20,12 @@ from textual.timer import Timer
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Footer, Header, Input, Label, Static, TextArea
 
+from promptdeck.display import editable, restore, visible
 from promptdeck.errors import ConflictError, PromptDeckError
 from promptdeck.records import Version
 from promptdeck.templates import find_variables
 from promptdeck.tui.changes import describe_change
 from promptdeck.tui.screens.dialogs import ChangeDialog, ConfirmDialog, ConflictDialog
-from promptdeck.tui.text import visible
 from promptdeck.tui.widgets.diff_view import DiffData
 
 if TYPE_CHECKING:
@@ -79,6 +79,9 @@ class EditorScreen(Screen[int | None]):
         self._model = base.model if base else model
         self._parameters = dict(base.parameters) if base else {}
         self._text = base.system_prompt if base else ""
+        # Control characters (ANSI escapes) are edited as visible pictures, never sent
+        # to the terminal, and saved as the characters they were.
+        self._shown_text, self._pictured = editable(self._text)
         self._variables_timer: Timer | None = None
         self._saving = False
 
@@ -107,7 +110,7 @@ class EditorScreen(Screen[int | None]):
             )
         with Horizontal(id="editor-body"):
             area = TextArea(
-                self._text,
+                self._shown_text,
                 id="text",
                 soft_wrap=True,
                 show_line_numbers=True,
@@ -132,7 +135,8 @@ class EditorScreen(Screen[int | None]):
 
     @property
     def text(self) -> str:
-        return self.query_one("#text", TextArea).text
+        shown = self.query_one("#text", TextArea).text
+        return restore(shown) if self._pictured else shown
 
     @property
     def model(self) -> str:
@@ -247,8 +251,10 @@ class EditorScreen(Screen[int | None]):
             if reason is not None:
                 self.save(text, model, parameters, reason, force=False)
 
-        dialog = ChangeDialog(title, details, confirm="save", diff=data)
-        self.app.call_from_thread(self.app.push_screen, dialog, answered)
+        def show() -> None:  # on the UI thread: workers never create or touch widgets
+            self.app.push_screen(ChangeDialog(title, details, confirm="save", diff=data), answered)
+
+        self.app.call_from_thread(show)
 
     @work(thread=True, exclusive=True, group="editor-save")
     def save(
@@ -317,6 +323,7 @@ class EditorScreen(Screen[int | None]):
                     "Your text is kept; ctrl+s to save on top."
                 )
 
-        self.app.call_from_thread(
-            self.app.push_screen, ConflictDialog(str(exc), data, label), chosen
-        )
+        def show() -> None:  # on the UI thread: workers never create or touch widgets
+            self.app.push_screen(ConflictDialog(str(exc), data, label), chosen)
+
+        self.app.call_from_thread(show)

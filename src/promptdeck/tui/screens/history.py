@@ -14,9 +14,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from promptdeck.display import visible
 from promptdeck.errors import PromptDeckError
 from promptdeck.records import AuditEvent
-from promptdeck.tui.text import age, one_line, visible
+from promptdeck.tui.text import age, one_line
 
 if TYPE_CHECKING:
     from promptdeck.tui.app import PromptDeckApp

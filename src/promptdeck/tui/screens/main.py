@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from promptdeck.display import visible
 from promptdeck.errors import PromptDeckError
 from promptdeck.records import Deployment, FeatureSummary, Role, Version, VersionSummary
 from promptdeck.tui.changes import describe_change
@@ -28,7 +29,7 @@ from promptdeck.tui.screens.dialogs import (
     NewFeature,
     NewFeatureDialog,
 )
-from promptdeck.tui.text import age, highlight_prompt, one_line, parameters_text, visible
+from promptdeck.tui.text import age, highlight_prompt, one_line, parameters_text
 from promptdeck.tui.widgets.diff_view import DiffData
 from promptdeck.tui.widgets.feature_list import FeatureList
 
@@ -539,11 +540,13 @@ class MainScreen(Screen[None]):
         except PromptDeckError as exc:
             self.post_message(self.Failed(str(exc)))
             return
-        self.app.call_from_thread(
-            self.app.push_screen,
-            EditorScreen(feature, base=base, latest=latest.number),
-            self._after_edit,
-        )
+
+        def show() -> None:  # on the UI thread: workers never create or touch widgets
+            self.app.push_screen(
+                EditorScreen(feature, base=base, latest=latest.number), self._after_edit
+            )
+
+        self.app.call_from_thread(show)
 
     def _after_edit(self, saved: int | None) -> None:
         if saved is not None:
@@ -621,7 +624,6 @@ class MainScreen(Screen[None]):
             if kind == "activate"
             else f"Roll back {feature} to v{target}"
         )
-        dialog = ChangeDialog(title, details, confirm=verb.lower(), diff=data)
         store = self.deck.store
 
         def confirmed(reason: str | None) -> None:
@@ -630,17 +632,26 @@ class MainScreen(Screen[None]):
             if kind == "activate":
                 self.write(
                     f"Activated v{target} in {env}",
-                    lambda: store.activate(feature, target, reason=reason, environment=env),
+                    lambda: store.activate(
+                        feature, target, reason=reason, environment=env, expect_active=current
+                    ),
                     select=target,
                 )
             else:
                 self.write(
                     f"Rolled back to v{target} in {env}",
-                    lambda: store.rollback(feature, reason=reason, environment=env),
+                    lambda: store.rollback(
+                        feature, reason=reason, environment=env, expect_target=target
+                    ),
                     select=target,
                 )
 
-        self.app.call_from_thread(self.app.push_screen, dialog, confirmed)
+        def show() -> None:  # on the UI thread: workers never create or touch widgets
+            self.app.push_screen(
+                ChangeDialog(title, details, confirm=verb.lower(), diff=data), confirmed
+            )
+
+        self.app.call_from_thread(show)
 
     def action_canary(self) -> None:
         if self.feature is None or self.selected_number is None:

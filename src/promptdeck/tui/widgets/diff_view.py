@@ -4,16 +4,28 @@ It renders a :class:`promptdeck.diff.DiffResult` side by side (line numbers on b
 sides) or unified. Every row carries a ``+``/``-``/``~`` gutter so it reads without
 colour; changed words are highlighted within changed lines. User text is drawn as
 plain segments (never markup), with control characters made visible.
+
+Long lines wrap by default (``wrap``): a row then takes as many screen lines as its
+longer side needs at the current width, breaking after spaces where it can, by cells
+(double-width characters and emoji count two). The line number and sign are drawn on
+a row's first screen line only. A table of each row's first screen line is built when
+the diff, the mode or the width changes (one pass over the rows); drawing a line looks
+its row up by bisection and wraps only that row (cached). With ``wrap`` off, long
+lines are cut at the edge and scroll sideways (left/right).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import ClassVar
 
+from rich.cells import cell_len, split_graphemes
 from rich.segment import Segment as RichSegment
 from rich.style import Style
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message
@@ -22,9 +34,17 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from promptdeck.diff import DiffResult, Segment, UnifiedLine, diff_texts
-from promptdeck.tui.text import TAB_SIZE, visible
+from promptdeck.display import visible
+from promptdeck.tui.text import TAB_SIZE
 
 SHIFT_STEP = 8
+#: Narrowest text column wrapping works with (a double-width character needs two).
+MIN_WRAP = 2
+#: Rows whose wrapped form is kept for drawing (they are re-wrapped when evicted).
+WRAP_CACHE = 512
+
+# A line as drawn: pieces of visible text (tabs expanded), changed or not.
+Pieces = tuple[tuple[str, bool], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +87,109 @@ def _slice(segments: Sequence[Segment], start: int, count: int) -> list[tuple[st
     return out
 
 
+def display_pieces(segments: Sequence[Segment]) -> Pieces:
+    """A line's segments as drawn: control characters visible, tabs expanded."""
+    pieces: list[tuple[str, bool]] = []
+    column = 0
+    for segment in segments:
+        text = visible(segment.text)
+        if "\t" in text:
+            parts: list[str] = []
+            for number, chunk in enumerate(text.split("\t")):
+                if number:
+                    pad = TAB_SIZE - column % TAB_SIZE
+                    parts.append(" " * pad)
+                    column += pad
+                parts.append(chunk)
+                column += len(chunk)
+            text = "".join(parts)
+        else:
+            column += len(text)
+        pieces.append((text, segment.changed))
+    return tuple(pieces)
+
+
+def display_text(segments: Sequence[Segment]) -> str:
+    """The text of :func:`display_pieces`, joined (fast when there is nothing to change)."""
+    raw = "".join(segment.text for segment in segments)
+    if raw.isprintable():  # no controls, no tabs: drawn as is
+        return raw
+    return "".join(text for text, _changed in display_pieces(segments))
+
+
+def wrap_starts(text: str, width: int) -> list[int]:
+    """Where each screen line of ``text`` starts when it is wrapped at ``width`` cells.
+
+    Breaks after the last space that fits (a line is never only spaces), else at the
+    width; never inside a grapheme, so a double-width character or an emoji sequence
+    moves to the next line whole. Every character is kept, spaces included.
+    """
+    width = max(MIN_WRAP, width)
+    size = len(text)
+    starts = [0]
+    if text.isascii():  # visible text: one cell per character
+        if size <= width:
+            return starts
+        start = 0
+        while size - start > width:
+            end = start + width
+            space = text.rfind(" ", start, end)
+            if space >= start and not text[start : space + 1].isspace():
+                end = space + 1
+            starts.append(end)
+            start = end
+        return starts
+    spans, _total = split_graphemes(text)
+    # (a stray joiner at the start can make rich count a grapheme 0 that it draws as 2)
+    widths = (cell or cell_len(text[begin:end]) for begin, end, cell in spans)
+    cells = list(accumulate(widths, initial=0))
+    if cells[-1] <= width:
+        return starts
+    bounds = [span[0] for span in spans]
+    bounds.append(size)
+    first = 0  # grapheme index of the line's start
+    while cells[-1] - cells[first] > width:
+        last = max(first + 1, bisect_right(cells, cells[first] + width, lo=first) - 1)
+        begin, end = bounds[first], bounds[last]
+        space = text.rfind(" ", begin, end)
+        if space >= begin and not text[begin : space + 1].isspace():
+            last = bisect_left(bounds, space + 1, first + 1, last + 1)
+        first = last
+        starts.append(bounds[first])
+    return starts
+
+
+class _Wrapped:
+    """One side of a row, wrapped: its drawn pieces and where each screen line starts."""
+
+    __slots__ = ("ends", "pieces", "size", "starts")
+
+    def __init__(self, segments: Sequence[Segment], width: int) -> None:
+        self.pieces = display_pieces(segments)
+        self.ends = tuple(accumulate(len(text) for text, _changed in self.pieces))
+        text = "".join(text for text, _changed in self.pieces)
+        self.size = len(text)
+        self.starts = tuple(wrap_starts(text, width))
+
+    def line(self, number: int) -> list[tuple[str, bool]]:
+        """The pieces of screen line ``number`` (none past the last one)."""
+        if number >= len(self.starts):
+            return []
+        start = self.starts[number]
+        end = self.starts[number + 1] if number + 1 < len(self.starts) else self.size
+        out: list[tuple[str, bool]] = []
+        index = bisect_right(self.ends, start)  # the piece holding character ``start``
+        position = self.ends[index - 1] if index else 0
+        while index < len(self.pieces) and position < end:
+            text, changed = self.pieces[index]
+            out.append((text[max(0, start - position) : end - position], changed))
+            position += len(text)
+            index += 1
+        return out
+
+
 class DiffView(ScrollView, can_focus=True):
-    """Side-by-side or unified diff, rendered lazily."""
+    """Side-by-side or unified diff, rendered lazily; long lines wrap or scroll sideways."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "diff-view--lineno",
@@ -86,6 +207,7 @@ class DiffView(ScrollView, can_focus=True):
     DiffView {
         background: $surface;
         overflow-x: hidden;
+        scrollbar-gutter: stable;
         & > .diff-view--lineno { color: $text-muted; }
         & > .diff-view--current { color: $text; background: $accent 40%; text-style: bold; }
         & > .diff-view--added { background: $success 15%; }
@@ -110,6 +232,7 @@ class DiffView(ScrollView, can_focus=True):
     ]
 
     unified: reactive[bool] = reactive(False)
+    wrap: reactive[bool] = reactive(True)
     shift: reactive[int] = reactive(0)
     current: reactive[int] = reactive(-1)
 
@@ -126,6 +249,7 @@ class DiffView(ScrollView, can_focus=True):
         data: DiffData | None = None,
         *,
         unified: bool = False,
+        wrap: bool = True,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -133,7 +257,12 @@ class DiffView(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self._data = data
         self._current_span = (-1, -1)
+        # Wrapped layout: first screen line of each row, then the total (None: one each).
+        self._offsets: list[int] | None = None
+        self._layout_width = -1
+        self._wrapped: dict[tuple[int, int], _Wrapped] = {}
         self.set_reactive(DiffView.unified, unified)
+        self.set_reactive(DiffView.wrap, wrap)
 
     # -- data ------------------------------------------------------------------------
 
@@ -158,12 +287,96 @@ class DiffView(ScrollView, can_focus=True):
 
     @property
     def row_count(self) -> int:
+        """Rows of the diff (in wrap mode a row may take several screen lines)."""
         if self._data is None:
             return 0
         return len(self._data.unified) if self.unified else len(self._data.result.rows)
 
+    @property
+    def line_count(self) -> int:
+        """Screen lines the diff takes at the current width."""
+        return self._offsets[-1] if self._offsets is not None else self.row_count
+
+    def line_of(self, row: int) -> int:
+        """The first screen line of ``row``."""
+        if self._offsets is None:
+            return row
+        return self._offsets[max(0, min(row, len(self._offsets) - 1))]
+
+    def row_at(self, line: int) -> tuple[int, int]:
+        """The row drawn on screen line ``line``, and which of its screen lines it is."""
+        if self._offsets is None:
+            return (line, 0)
+        row = max(0, bisect_right(self._offsets, line) - 1)
+        return (row, line - self._offsets[row])
+
     def _update_size(self) -> None:
-        self.virtual_size = Size(0, max(1, self.row_count))
+        self._layout()
+        self.virtual_size = Size(0, max(1, self.line_count))
+
+    # -- wrapping --------------------------------------------------------------------
+
+    def _widths(self, width: int) -> tuple[int, int]:
+        """Text columns of the left and right sides (unified: both the one column)."""
+        assert self._data is not None
+        number_width = self._data.number_width
+        if self.unified:
+            text = width - 2 * number_width - 4
+            return (text, text)
+        half = max(8, (width - 1) // 2)
+        return (half - number_width - 3, width - half - 1 - number_width - 3)
+
+    def _layout(self) -> None:
+        """Build the row -> first screen line table for the current mode and width."""
+        self._wrapped.clear()
+        width = self.scrollable_content_region.width
+        self._layout_width = width
+        if not self.wrap or self._data is None or width <= 0:
+            self._offsets = None
+            return
+        left_width, right_width = self._widths(width)
+        offsets = [0]
+        append = offsets.append
+        total = 0
+        if self.unified:
+            for line in self._data.unified:
+                total += len(wrap_starts(display_text(line.segments), left_width))
+                append(total)
+        else:
+            for row in self._data.result.rows:
+                left = 1
+                if row.left:
+                    left = len(wrap_starts(display_text(row.left), left_width))
+                if row.right is row.left and right_width == left_width:
+                    right = left
+                elif row.right:
+                    right = len(wrap_starts(display_text(row.right), right_width))
+                else:
+                    right = 1
+                total += max(left, right)
+                append(total)
+        self._offsets = offsets
+
+    def _wrap(self, row: int, side: int, segments: Sequence[Segment], width: int) -> _Wrapped:
+        key = (row, side)
+        wrapped = self._wrapped.get(key)
+        if wrapped is None:
+            if len(self._wrapped) >= WRAP_CACHE:
+                self._wrapped.clear()
+            wrapped = _Wrapped(segments, width)
+            self._wrapped[key] = wrapped
+        return wrapped
+
+    def _relayout(self) -> None:
+        """Lay out again, keeping the row at the top of the view at the top."""
+        top, _part = self.row_at(round(self.scroll_y))
+        self._update_size()
+        self.scroll_to(y=self.line_of(top), animate=False)
+        self.refresh()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.scrollable_content_region.width != self._layout_width:
+            self._relayout()
 
     # -- navigation ------------------------------------------------------------------
 
@@ -174,7 +387,8 @@ class DiffView(ScrollView, can_focus=True):
         self._go(self.current - 1 if self.current >= 0 else 0)
 
     def action_shift(self, direction: int) -> None:
-        self.shift = max(0, self.shift + direction * SHIFT_STEP)
+        if not self.wrap:  # wrapped lines need no sideways scrolling
+            self.shift = max(0, self.shift + direction * SHIFT_STEP)
 
     def _go(self, index: int) -> None:
         hunks = self.hunks
@@ -186,7 +400,13 @@ class DiffView(ScrollView, can_focus=True):
             index = len(hunks) - 1
         index = max(0, index)
         self.current = index
-        self.scroll_to(y=max(0, hunks[index] - 2), animate=False)
+        self._scroll_to_current()
+
+    def _scroll_to_current(self) -> None:
+        """Show the current change with two lines of context above it."""
+        if 0 <= self.current < len(self.hunks):
+            line = self.line_of(self.hunks[self.current])
+            self.scroll_to(y=max(0, line - 2), animate=False)
 
     def watch_current(self) -> None:
         self._current_span = self._span(self.current)
@@ -211,9 +431,12 @@ class DiffView(ScrollView, can_focus=True):
     def watch_unified(self) -> None:
         self._update_size()
         self._current_span = self._span(self.current)
-        if self.current >= 0:
-            self.scroll_to(y=max(0, self.hunks[self.current] - 2), animate=False)
+        self._scroll_to_current()
         self.refresh()
+
+    def watch_wrap(self) -> None:
+        self.shift = 0
+        self._relayout()
 
     def watch_shift(self) -> None:
         self.refresh()
@@ -225,11 +448,15 @@ class DiffView(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         _scroll_x, scroll_y = self.scroll_offset
-        index = scroll_y + y
         width = self.scrollable_content_region.width
         base = self.rich_style
         if self._data is None:
             return Strip.blank(width, base)
+        if self.wrap and width != self._layout_width:
+            # A new width is drawn before the resize event arrives: lay out now.
+            self._relayout()
+            scroll_y = self.scroll_offset.y
+        index, part = self.row_at(scroll_y + y)
         if index >= self.row_count:
             if index == 0:
                 return Strip([RichSegment("No differences", self._style("note"))]).crop_extend(
@@ -238,16 +465,33 @@ class DiffView(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         current = self._current_span[0] <= index < self._current_span[1]
         if self.unified:
-            return self._unified_line(self._data.unified[index], width, current)
+            return self._unified_line(index, part, width, current)
         row = self._data.result.rows[index]
         half = max(8, (width - 1) // 2)
         left_kind = "removed" if row.kind in ("replace", "delete") else ""
         right_kind = "added" if row.kind in ("replace", "insert") else ""
         left_sign = {"replace": "-", "delete": "-"}.get(row.kind, " ")
         right_sign = {"replace": "+", "insert": "+"}.get(row.kind, " ")
-        left = self._half(row.left_no, left_sign, row.left, left_kind, half, current)
+        left_width, right_width = self._widths(width)
+        left_text = right_text = None
+        if self.wrap:
+            left_text = self._wrap(index, 0, row.left, left_width).line(part)
+            if row.right is row.left and right_width == left_width:
+                right_text = left_text
+            else:
+                right_text = self._wrap(index, 1, row.right, right_width).line(part)
+        left = self._half(
+            row.left_no, left_sign, row.left, left_kind, half, current, left_text, part
+        )
         right = self._half(
-            row.right_no, right_sign, row.right, right_kind, width - half - 1, current
+            row.right_no,
+            right_sign,
+            row.right,
+            right_kind,
+            width - half - 1,
+            current,
+            right_text,
+            part,
         )
         separator = Strip([RichSegment("│", self._style("separator"))])
         return Strip.join([left, separator, right]).crop_extend(0, width, base)
@@ -260,7 +504,10 @@ class DiffView(ScrollView, can_focus=True):
         kind: str,
         width: int,
         current: bool,
+        wrapped: list[tuple[str, bool]] | None = None,
+        part: int = 0,
     ) -> Strip:
+        """One side of a row; ``wrapped``: the text of its screen line ``part``."""
         assert self._data is not None
         number_width = self._data.number_width
         lineno_style = self._style("current" if current else "lineno")
@@ -272,13 +519,30 @@ class DiffView(ScrollView, can_focus=True):
                     RichSegment(" " * max(0, width - number_width), filler),
                 ]
             ).crop_extend(0, width, filler)
-        pieces = [
-            RichSegment(f"{number:>{number_width}}", lineno_style),
-            RichSegment(f" {sign} ", self._style(kind) if kind else self.rich_style),
-        ]
-        pieces.extend(self._text(segments, kind, width - number_width - 3))
         line_style = self._style(kind) if kind else self.rich_style
+        if part:  # a continuation: no number, no sign
+            pieces = [
+                RichSegment(" " * number_width, lineno_style),
+                RichSegment("   ", line_style),
+            ]
+        else:
+            pieces = [
+                RichSegment(f"{number:>{number_width}}", lineno_style),
+                RichSegment(f" {sign} ", line_style),
+            ]
+        if wrapped is None:
+            pieces.extend(self._text(segments, kind, width - number_width - 3))
+        else:
+            pieces.extend(self._pieces(wrapped, kind))
         return Strip(pieces).crop_extend(0, width, line_style)
+
+    def _pieces(self, wrapped: Sequence[tuple[str, bool]], kind: str) -> list[RichSegment]:
+        line_style = self._style(kind) if kind else self.rich_style
+        word_style = self._style(f"{kind}-word") if kind else self.rich_style
+        return [
+            RichSegment(text, word_style if changed and kind else line_style)
+            for text, changed in wrapped
+        ]
 
     def _text(self, segments: Sequence[Segment], kind: str, width: int) -> list[RichSegment]:
         if width <= 0:
@@ -291,17 +555,29 @@ class DiffView(ScrollView, can_focus=True):
             out.append(RichSegment(shown, word_style if changed and kind else line_style))
         return out
 
-    def _unified_line(self, line: UnifiedLine, width: int, current: bool) -> Strip:
+    def _unified_line(self, index: int, part: int, width: int, current: bool) -> Strip:
         assert self._data is not None
+        line = self._data.unified[index]
         number_width = self._data.number_width
         kind = {"+": "added", "-": "removed"}.get(line.sign, "")
         lineno_style = self._style("current" if current else "lineno")
         line_style = self._style(kind) if kind else self.rich_style
-        old = f"{line.old_no:>{number_width}}" if line.old_no else " " * number_width
-        new = f"{line.new_no:>{number_width}}" if line.new_no else " " * number_width
-        pieces = [
-            RichSegment(f"{old} {new}", lineno_style),
-            RichSegment(f" {line.sign} ", line_style),
-        ]
-        pieces.extend(self._text(line.segments, kind, width - 2 * number_width - 4))
+        if part:
+            pieces = [
+                RichSegment(" " * (2 * number_width + 1), lineno_style),
+                RichSegment("   ", line_style),
+            ]
+        else:
+            old = f"{line.old_no:>{number_width}}" if line.old_no else " " * number_width
+            new = f"{line.new_no:>{number_width}}" if line.new_no else " " * number_width
+            pieces = [
+                RichSegment(f"{old} {new}", lineno_style),
+                RichSegment(f" {line.sign} ", line_style),
+            ]
+        text_width = width - 2 * number_width - 4
+        if self.wrap:
+            wrapped = self._wrap(index, 0, line.segments, text_width).line(part)
+            pieces.extend(self._pieces(wrapped, kind))
+        else:
+            pieces.extend(self._text(line.segments, kind, text_width))
         return Strip(pieces).crop_extend(0, width, line_style)

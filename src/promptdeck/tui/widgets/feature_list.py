@@ -14,8 +14,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from promptdeck.display import visible
 from promptdeck.records import FeatureSummary
-from promptdeck.tui.text import visible
 
 
 def feature_status(feature: FeatureSummary) -> str:
