@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.text import Text
 
+from promptdeck.diff import line_ending_note
 from promptdeck.display import visible
 from promptdeck.templates import variable_changes
 from promptdeck.tui.text import parameter_changes
@@ -45,6 +46,9 @@ def describe_change(
         lines.append(Text(f"model: {visible(old_model)} -> {visible(new_model)}", style="bold"))
     for change in parameter_changes(old_parameters, new_parameters):
         lines.append(Text(f"parameter {change}", style="bold"))
+    note = line_ending_note(old_text, new_text)
+    if note:  # the rows cannot show it: lines compare equal whatever their endings
+        lines.append(Text(note, style="bold"))
     added, removed = variable_changes(old_text, new_text)
     if added or removed:
         line = Text("variables: ")

@@ -27,8 +27,8 @@ class DiffScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "close", "Back", id="diff.close"),
-        Binding("n,right_square_bracket", "next_change", "Next change", id="diff.next"),
-        Binding("p,left_square_bracket", "previous_change", "Prev change", id="diff.previous"),
+        Binding("n,right_square_bracket", "next_change", "Next", id="diff.next"),
+        Binding("p,left_square_bracket", "previous_change", "Prev", id="diff.previous"),
         Binding("u", "toggle_unified", "Unified", id="diff.unified"),
         Binding("w", "toggle_whitespace", "Whitespace", id="diff.whitespace"),
         Binding("l", "toggle_wrap", "Wrap", id="diff.wrap"),
