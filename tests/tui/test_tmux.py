@@ -20,6 +20,7 @@ from promptdeck.store import PromptStore
 pytestmark = pytest.mark.tmux
 
 COMMAND = Path(sys.executable).with_name("promptdeck")
+NASTY = "Say [bold]hi[/] [/INST]\n\x1b[31mRED\x1b[0m \x1b]0;pwned\x07 漢字 🎉\n"
 
 
 def skip_or_fail(reason: str) -> None:
@@ -69,6 +70,8 @@ def terminal(tmp_path: Path) -> Iterator[tuple[Terminal, Path]]:
     db = tmp_path / "demo.db"
     with PromptStore(db, user="alice") as store:
         store.import_documents(yamlio.read_files([SAMPLES]))
+        # Prompt text a terminal would obey if it were printed raw; sorts first.
+        store.create_feature("aaa-nasty", NASTY, model="m", reason="\x1b[2J [b]odd[/b]")
     session = f"pd-{uuid.uuid4().hex[:8]}"
     env = {
         "PROMPTDECK_DB": str(db),
@@ -92,7 +95,7 @@ def terminal(tmp_path: Path) -> Iterator[tuple[Terminal, Path]]:
 
 def test_edit_save_and_activate_in_a_real_terminal(terminal: tuple[Terminal, Path]) -> None:
     term, db = terminal
-    term.wait_for("Versions · code-reviewer")
+    term.wait_for("Versions · aaa-nasty")
     time.sleep(0.5)  # let the app finish starting before keys arrive
     term.keys("/")
     term.type("summarizer")
@@ -121,3 +124,23 @@ def test_edit_save_and_activate_in_a_real_terminal(terminal: tuple[Terminal, Pat
         assert version.reason == "shorter summaries"
         assert version.system_prompt.startswith("Be brief. ")
         assert store.history("summarizer")[0].reason == "ship it"
+
+
+def test_escape_sequences_and_markup_show_literally_in_a_real_terminal(
+    terminal: tuple[Terminal, Path],
+) -> None:
+    term, _db = terminal
+    screen = term.wait_for("RED")  # the app opens on the first feature: aaa-nasty
+    assert "Say [bold]hi[/] [/INST]" in screen
+    assert "␛[31mRED␛[0m" in screen  # shown, not obeyed: the frame stays intact
+    assert "[b]odd[/b]" in screen
+    term.keys("e")
+    screen = term.wait_for("Editing aaa-nasty")
+    screen = term.wait_for("RED")
+    assert "␛[31mRED" in screen
+    assert "Say [bold]hi[/] [/INST]" in screen
+    # Obeyed escapes would clear the screen, recolour it or shift the frame: every
+    # bordered row still ends with its border.
+    framed = [line.rstrip() for line in screen.splitlines() if line.startswith("│")]
+    assert framed and all(line.endswith("│") for line in framed)
+    term.keys("Escape", "q")
