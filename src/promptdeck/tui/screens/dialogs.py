@@ -112,11 +112,12 @@ class ChangeDialog(ModalScreen[str | None]):
 
 
 class ConfirmDialog(ModalScreen[bool]):
-    """A yes/no question; enter or y confirms, escape or n cancels."""
+    """A yes/no question for losing work: y confirms; escape, n, or enter on the
+    focused cancel button (the safe default) cancels."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,n", "answer(False)", "Cancel", id="confirm.no"),
-        Binding("enter,y", "answer(True)", "Confirm", id="confirm.yes"),
+        Binding("y", "answer(True)", "Confirm", id="confirm.yes"),
     ]
 
     def __init__(self, title: str, message: str, *, confirm: str, cancel: str) -> None:
