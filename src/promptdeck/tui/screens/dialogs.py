@@ -207,6 +207,7 @@ class CanaryDialog(ModalScreen[CanaryRequest | None]):
         version: int,
         current: int | None,
         percent: int,
+        active: int | None = None,
     ) -> None:
         super().__init__(classes="dialog")
         self._feature = feature
@@ -214,14 +215,17 @@ class CanaryDialog(ModalScreen[CanaryRequest | None]):
         self._version = version
         self._current = current
         self._percent = percent
+        self._active = active
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog-box", classes="medium") as box:
             box.border_title = f"Canary · {self._feature} · {self._environment}"
+            active = f"v{self._active}" if self._active is not None else "none"
             now = (
-                f"Current canary: v{self._current} at {self._percent}%"
+                f"Active: {active}. Canary: v{self._current} at {self._percent}% "
+                f"(promote makes v{self._current} active, replacing {active})."
                 if self._current is not None
-                else "No canary running."
+                else f"Active: {active}. No canary running."
             )
             yield Static(Text(now), classes="dialog-line")
             with Horizontal(classes="dialog-row"):

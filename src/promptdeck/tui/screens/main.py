@@ -688,6 +688,7 @@ class MainScreen(Screen[None]):
                 version=self.selected_number,
                 current=deployment.canary,
                 percent=deployment.canary_percent,
+                active=deployment.active,
             ),
             chosen,
         )
