@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -61,8 +63,9 @@ class Terminal:
         time.sleep(0.1)
 
 
-@pytest.fixture
-def terminal(tmp_path: Path) -> Iterator[tuple[Terminal, Path]]:
+@contextmanager
+def launched(tmp_path: Path, **extra_env: str) -> Iterator[tuple[Terminal, Path]]:
+    """The real promptdeck command in a 100x30 tmux pane, on a store of the samples."""
     if shutil.which("tmux") is None:
         skip_or_fail("tmux is not installed")
     if not COMMAND.exists():
@@ -78,11 +81,12 @@ def terminal(tmp_path: Path) -> Iterator[tuple[Terminal, Path]]:
         "PROMPTDECK_USER": "alice",
         "PROMPTDECK_CONFIG": str(tmp_path / "config.toml"),
         "TERM": "xterm-256color",
+        **extra_env,
     }
     exports = " ".join(f"{key}={value}" for key, value in env.items())
     tmux(
         "new-session", "-d", "-s", session, "-x", "100", "-y", "30",
-        f"env {exports} {COMMAND}; sleep 5",
+        f"env -u COLORTERM {exports} {COMMAND}; sleep 5",
     )  # fmt: skip
     # A fresh tmux server may ignore -x/-y (window-size); make the size certain.
     subprocess.run(["tmux", "set-option", "-t", session, "window-size", "manual"], check=False)
@@ -91,6 +95,12 @@ def terminal(tmp_path: Path) -> Iterator[tuple[Terminal, Path]]:
         yield Terminal(session), db
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Iterator[tuple[Terminal, Path]]:
+    with launched(tmp_path) as opened:
+        yield opened
 
 
 def test_edit_save_and_activate_in_a_real_terminal(terminal: tuple[Terminal, Path]) -> None:
@@ -144,3 +154,39 @@ def test_escape_sequences_and_markup_show_literally_in_a_real_terminal(
     framed = [line.rstrip() for line in screen.splitlines() if line.startswith("│")]
     assert framed and all(line.endswith("│") for line in framed)
     term.keys("Escape", "q")
+
+
+SGR_COLOUR = re.compile(r"\x1b\[[0-9;]*?([34]8;(?:5;\d+|2;\d+;\d+;\d+))")
+
+
+def colours_of_a_diff(tmp_path: Path, **env: str) -> tuple[str, set[str]]:
+    with launched(tmp_path, **env) as (term, _db):
+        term.wait_for("Versions · aaa-nasty")
+        time.sleep(0.5)
+        term.keys("Down")  # code-reviewer, whose v4 is active
+        term.wait_for("Versions · code-reviewer")
+        term.keys("Tab", "Down", "d")  # diff v3 with the active v4
+        term.wait_for("lines ·")
+        term.keys("n")  # jump to the first change
+        term.wait_for("change 1/")
+        plain = term.screen()
+        styled = tmux("capture-pane", "-e", "-p", "-t", term.session)
+    return plain, {match.group(1) for match in SGR_COLOUR.finditer(styled)}
+
+
+def test_with_no_color_the_app_is_greyscale_and_diffs_keep_their_gutters(
+    tmp_path: Path,
+) -> None:
+    plain, colours = colours_of_a_diff(tmp_path, NO_COLOR="1")
+    assert colours, "expected some (grey) styling"
+    for colour in colours:
+        _kind, _, value = colour.partition(";5;")
+        assert (value and 232 <= int(value) <= 255) or value in ("0", "15", "16", "231"), colour
+    # Changed rows are marked by +/- gutters beside their numbers, not by colour alone.
+    assert re.search(r"\d+ [+-] ", plain), plain
+
+
+def test_with_256_colours_no_true_colour_is_sent(tmp_path: Path) -> None:
+    _plain, colours = colours_of_a_diff(tmp_path, TEXTUAL_COLOR_SYSTEM="256")
+    assert colours
+    assert not [c for c in colours if ";2;" in c], "true-colour sequences over a 256 terminal"
