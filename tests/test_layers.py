@@ -34,3 +34,21 @@ def test_cli_command_without_the_app_does_not_load_textual() -> None:
         "CliRunner().invoke(main, ['--help'])"
     )
     assert "textual" not in loaded
+
+
+def test_the_app_calls_the_store_never_the_orm_or_sql() -> None:
+    from pathlib import Path
+
+    import promptdeck.tui
+
+    offenders = []
+    for path in Path(promptdeck.tui.__file__).parent.rglob("*.py"):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            stripped = line.strip()
+            if stripped.startswith(("import ", "from ")) and (
+                "sqlalchemy" in stripped or "promptdeck.model" in stripped
+            ):
+                offenders.append(f"{path.name}:{number}: {stripped}")
+            if "._read(" in stripped or "._write(" in stripped or "._engine" in stripped:
+                offenders.append(f"{path.name}:{number}: {stripped}")
+    assert offenders == []
