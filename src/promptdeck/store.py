@@ -563,7 +563,8 @@ class PromptStore:
     def history(self, feature: str | None = None, limit: int | None = None) -> list[AuditEvent]:
         """Audit events, newest first; for one feature or the whole store."""
         with self._read() as session:
-            query = select(AuditEventRow).order_by(AuditEventRow.id.desc())
+            # Newest first by time: events pulled from a remote keep their own times.
+            query = select(AuditEventRow).order_by(AuditEventRow.at.desc(), AuditEventRow.id.desc())
             if feature is not None:
                 self._feature_row(session, feature)
                 query = query.where(AuditEventRow.feature == feature)
