@@ -24,20 +24,23 @@ SIZE = (120, 36)
 WRITE_TIME = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 NOW = datetime(2026, 3, 13, 12, 0, tzinfo=UTC)
 
+# customer-support opens on its active v5; "right", "home" goes to v6 (the canary).
 SHOTS: dict[str, tuple[str, ...]] = {
     "main": ("down",),
-    "diff-side-by-side": ("down", "d", "n"),
-    "diff-unified": ("down", "d", "u", "n"),
-    "editor": ("down", "e"),
+    "diff-side-by-side": ("down", "right", "home", "d", "n"),
+    "diff-unified": ("down", "right", "home", "d", "u", "n"),
+    "editor": ("down", "right", "home", "e"),
     "reason-dialog": (
         "down",
+        "right",
+        "home",
         "e",
         "ctrl+end",
         "enter",
         *"Answer in the customer's language.",
         "ctrl+s",
     ),
-    "activation-dialog": ("down", "a"),
+    "activation-dialog": ("down", "right", "home", "a"),
     "history": ("down", "h"),
     "help": ("question_mark",),
 }

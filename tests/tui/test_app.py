@@ -25,7 +25,7 @@ from promptdeck.tui.screens.editor import EditorScreen
 from promptdeck.tui.screens.help import HelpScreen
 from promptdeck.tui.screens.history import HistoryScreen
 from promptdeck.tui.screens.main import MainScreen
-from promptdeck.tui.widgets.diff_view import DiffView
+from promptdeck.tui.widgets.diff_view import DiffData, DiffView
 from promptdeck.tui.widgets.feature_list import FeatureList
 
 SIZE = (80, 24)
@@ -78,11 +78,42 @@ async def test_filter_narrows_the_list(make_app: AppFactory) -> None:
         await settle(pilot)
         await pilot.press("slash", *"summ")
         await settle(pilot)
-        features = app.screen.query_one(FeatureList)
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        features = screen.query_one(FeatureList)
         assert [f.name for f in features.rows] == ["summarizer"]
-        await pilot.press("escape", "escape")  # leave the filter, then clear it
+        await pilot.press("escape")  # one escape clears it and goes back to the list
         await settle(pilot)
         assert len(features.rows) == 9
+        assert screen.query_one("#filter", Input).value == ""
+        assert features.has_focus
+        assert screen.feature == "summarizer"  # the found feature stays selected
+        await pilot.press("slash", *"xyz")
+        await settle(pilot)
+        assert screen.query_one("#filter", Input).value == "xyz"  # not "summxyz"
+
+
+@run_async
+async def test_filter_without_match_clears_the_panes(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"xyz")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        assert screen.feature is None
+        assert screen.query_one("#versions", DataTable).row_count == 0
+        meta = screen.query_one("#meta", Static).content
+        assert "No feature matches" in str(meta)
+        assert screen.query_one("#preview-pane").border_subtitle == ""
+        # The footer still says what the keys do while typing in the filter.
+        shown = {b.binding.action for b in screen.active_bindings.values() if b.binding.show}
+        assert {"submit", "screen.clear_filter"} <= shown
+        await pilot.press("escape")
+        await settle(pilot)
+        assert screen.feature == "code-reviewer"
+        assert screen.query_one(FeatureList).has_focus
 
 
 @run_async
@@ -96,6 +127,37 @@ async def test_cursor_moves_load_the_versions(make_app: AppFactory) -> None:
         assert isinstance(screen, MainScreen)
         assert screen.feature == "customer-support"
         assert [v.number for v in screen.versions] == [6, 5, 4, 3, 2, 1]
+
+
+@run_async
+async def test_versions_cursor_starts_on_the_active_version(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        assert screen.selected_number == 4  # code-reviewer: v4 active
+        await pilot.press("down")
+        await settle(pilot)
+        assert screen.selected_number == 5  # customer-support: v5 active, v6 above it
+        await pilot.press("right", "down", "down")
+        await settle(pilot)
+        assert screen.selected_number == 3
+        await pilot.press("home")
+        assert screen.selected_number == 6
+        await pilot.press("end")
+        assert screen.selected_number == 1
+        await pilot.press("left", "up")  # back to code-reviewer: not its row 5
+        await settle(pilot)
+        assert screen.feature == "code-reviewer"
+        assert screen.selected_number == 4
+        await pilot.press("down")
+        await settle(pilot)
+        assert screen.selected_number == 5
+        await pilot.press("d")  # so d diffs what the cursor shows
+        await settle(pilot)
+        assert isinstance(app.screen, DiffScreen)
+        assert app.screen.new_number == 5
 
 
 @run_async
@@ -168,6 +230,8 @@ async def test_stale_base_conflict(make_app: AppFactory, tui_db: Path) -> None:
             str(s.content) for s in app.screen.query(Static) if s.has_class("dialog-line")
         )
         assert "bob" in dialog_text
+        assert "--force" not in dialog_text  # a command-line flag means nothing here
+        assert "Press f to save yours on top" in dialog_text
         assert app.screen.query_one(DiffView).data is not None
         await pilot.press("b")  # back to editing
         await settle(pilot)
@@ -197,7 +261,7 @@ async def test_diff_navigation_and_toggles(make_app: AppFactory) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await open_feature(pilot, "customer-support")
-        await pilot.press("d")  # v6 (latest, canary) against v5 (active)
+        await pilot.press("home", "d")  # v6 (latest, canary) against v5 (active)
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, DiffScreen)
@@ -235,8 +299,12 @@ async def test_diff_navigation_and_toggles(make_app: AppFactory) -> None:
 async def test_two_marked_versions_diff(make_app: AppFactory) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await open_feature(pilot, "customer-support")
-        await pilot.press("space", "down", "down", "down", "space", "d")
+        main = await open_feature(pilot, "customer-support")
+        await pilot.press("home", "space", "down", "down", "down", "space")
+        table = main.query_one("#versions", DataTable)
+        assert table.border_subtitle == "v6 and v3 marked: d diffs them"
+        assert not app._notifications  # no toast to cover the diff
+        await pilot.press("d")
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, DiffScreen)
@@ -247,9 +315,8 @@ async def test_two_marked_versions_diff(make_app: AppFactory) -> None:
 async def test_activate_with_reason(make_app: AppFactory) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await open_feature(pilot, "customer-support")
-        await pilot.press("down")  # v5: already active, greyed out
-        await settle(pilot)
+        screen = await open_feature(pilot, "customer-support")
+        assert screen.selected_number == 5  # already active, greyed out
         await pilot.press("a")
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
@@ -260,6 +327,7 @@ async def test_activate_with_reason(make_app: AppFactory) -> None:
         assert isinstance(dialog, ChangeDialog)
         lines = " ".join(str(s.content) for s in dialog.query(".dialog-line").results(Static))
         assert "v5" in lines and "v6" in lines and "max_tokens" in lines
+        assert "v6 is the canary at 10%: activating it ends the canary" in lines
         await pilot.press("enter")  # no reason: refused
         await settle(pilot)
         assert isinstance(app.screen, ChangeDialog)
@@ -269,6 +337,7 @@ async def test_activate_with_reason(make_app: AppFactory) -> None:
         assert isinstance(app.screen, MainScreen)
         deployment = app.store.deployment("customer-support")
         assert deployment.active == 6
+        assert deployment.canary is None
         assert app.store.history("customer-support")[0].reason == "canary looked fine"
 
 
@@ -277,7 +346,7 @@ async def test_activate_escape_cancels(make_app: AppFactory) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await open_feature(pilot, "customer-support")
-        await pilot.press("a")
+        await pilot.press("home", "a")
         await settle(pilot)
         assert isinstance(app.screen, ChangeDialog)
         await pilot.press("escape")
@@ -329,6 +398,87 @@ async def test_canary_set_and_stop(make_app: AppFactory) -> None:
         assert app.store.deployment("summarizer").canary is None
 
 
+def dialog_error(dialog: CanaryDialog) -> str:
+    error = dialog.query_one("#dialog-error", Static)
+    return str(error.content) if error.display else ""
+
+
+@run_async
+async def test_canary_dialog_proposes_a_non_active_version_and_validates(
+    make_app: AppFactory,
+) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_feature(pilot, "summarizer")
+        assert screen.selected_number == 4  # the active version
+        await pilot.press("c")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, CanaryDialog)
+        version = dialog.query_one("#canary-version", Input)
+        assert version.value == "3"  # the latest version that is not the active one
+        assert dialog.query_one("#stop").disabled  # no canary is running
+        assert dialog.query_one("#promote").disabled
+        version.value = "4"
+        await type_text(pilot, "try it")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is dialog  # refused in the dialog, input kept
+        assert "v4 is the active version" in dialog_error(dialog)
+        assert dialog.query_one("#reason", Input).value == "try it"
+        version.value = "99"
+        dialog.query_one("#reason", Input).focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is dialog
+        assert "There is no v99 of summarizer" in dialog_error(dialog)
+        version.value = "2"
+        dialog.query_one("#reason", Input).focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        deployment = app.store.deployment("summarizer")
+        assert (deployment.canary, deployment.canary_percent) == (2, 10)
+
+
+@run_async
+async def test_canary_dialog_selected_non_active_version_is_the_default(
+    make_app: AppFactory,
+) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_feature(pilot, "summarizer")
+        await pilot.press("down", "down", "c")  # v2
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, CanaryDialog)
+        assert dialog.query_one("#canary-version", Input).value == "2"
+
+
+@run_async
+async def test_refused_canary_write_keeps_the_input(make_app: AppFactory, tui_db: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_feature(pilot, "summarizer")
+        await pilot.press("c")
+        await settle(pilot)
+        assert isinstance(app.screen, CanaryDialog)
+        app.screen.query_one("#canary-percent", Input).value = "30"
+        # Meanwhile someone else makes v3 the active version: the store refuses.
+        with PromptStore(tui_db, user="alice") as other:
+            other.activate("summarizer", 3, reason="elsewhere")
+        await type_text(pilot, "my careful reason")
+        await pilot.press("enter")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, CanaryDialog)  # open again, not lost
+        assert dialog.query_one("#reason", Input).value == "my careful reason"
+        assert dialog.query_one("#canary-version", Input).value == "3"
+        assert dialog.query_one("#canary-percent", Input).value == "30"
+        assert "active version" in dialog_error(dialog)
+        assert app.store.deployment("summarizer").canary is None
+
+
 @run_async
 async def test_viewer_cannot_edit_and_is_told_why(make_app: AppFactory, tui_db: Path) -> None:
     with PromptStore(tui_db, user="alice") as admin:
@@ -359,7 +509,7 @@ async def test_editor_cannot_activate(make_app: AppFactory, tui_db: Path) -> Non
         await pilot.press("a")
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
-        assert any("erin is a editor" in n or "erin is an editor" in n for n in notifications(app))
+        assert any("erin is an editor" in n for n in notifications(app))
         await pilot.press("e")  # editing is allowed
         await settle(pilot)
         assert isinstance(app.screen, EditorScreen)
@@ -540,3 +690,25 @@ async def test_nasty_text_shows_literally(
         await pilot.press("escape", "h")
         await settle(pilot)
         assert isinstance(app.screen, HistoryScreen)
+
+
+def test_counts_and_articles_read_as_english() -> None:
+    from promptdeck.tui.changes import summary_text
+    from promptdeck.tui.text import article, plural
+
+    assert plural(1, "change") == "1 change"
+    assert plural(2, "version") == "2 versions"
+    assert plural(0, "event") == "0 events"
+    assert [article(w) for w in ("editor", "admin", "viewer")] == ["an", "an", "a"]
+    one = summary_text(DiffData.compute("a\nb\n", "a\nc\n")).plain
+    assert "1 change" in one and "1 changes" not in one
+    assert summary_text(DiffData.compute("a\n", "a\nb\n")).plain.endswith("+1 −0 line in 1 change")
+
+
+@run_async
+async def test_versions_subtitle_grammar(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_feature(pilot, "onboarding-email")
+        assert len(screen.versions) == 1
+        assert screen.query_one("#versions", DataTable).border_subtitle == "1 version"

@@ -19,11 +19,14 @@ Steps = tuple[str, ...]
 CASES: dict[str, tuple[Steps, tuple[int, int]]] = {
     "main": ((), (80, 24)),
     "main_wide": (("down",), (200, 50)),
-    "diff_side_by_side": (("down", "d", "n"), (100, 30)),
-    "diff_unified": (("down", "d", "u", "n"), (100, 30)),
-    "editor": (("down", "e"), (100, 30)),
-    "reason_dialog": (("down", "e", "H", "i", "space", "ctrl+s"), (100, 30)),
-    "activation_dialog": (("down", "a"), (100, 30)),
+    # customer-support opens on its active v5; home goes to v6 (the canary).
+    "diff_side_by_side": (("down", "right", "home", "d", "n"), (100, 30)),
+    "diff_unified": (("down", "right", "home", "d", "u", "n"), (100, 30)),
+    "editor": (("down", "right", "home", "e"), (100, 30)),
+    "reason_dialog": (("down", "right", "home", "e", "H", "i", "space", "ctrl+s"), (100, 30)),
+    "activation_dialog": (("down", "right", "home", "a"), (100, 30)),
+    "canary_dialog": (("down", "c"), (80, 24)),
+    "filter_no_match": (("slash", "x", "y", "z"), (80, 24)),
     "history": (("down", "h"), (100, 30)),
     "help": (("question_mark",), (100, 36)),
 }

@@ -18,6 +18,7 @@ from textual.screen import Screen
 
 from promptdeck.records import DEFAULT_ENVIRONMENT, ROLES, Role
 from promptdeck.store import PromptStore
+from promptdeck.tui.text import article
 
 NO_REMOTE = "No remote configured: start with --remote URL or set PROMPTDECK_REMOTE"
 
@@ -93,9 +94,6 @@ class PromptDeckApp(App[None]):
         return ROLES.index(self.role) >= ROLES.index(needed)
 
     def refusal(self, needed: Role, what: str) -> str:
-        def article(word: str) -> str:
-            return "an" if word[:1] in "aeiou" else "a"
-
         role = self.role or "viewer"
         return (
             f"{self.user} is {article(role)} {role}; "

@@ -10,7 +10,7 @@ from rich.text import Text
 from promptdeck.diff import line_ending_note
 from promptdeck.display import visible
 from promptdeck.templates import variable_changes
-from promptdeck.tui.text import parameter_changes
+from promptdeck.tui.text import parameter_changes, plural
 from promptdeck.tui.widgets.diff_view import DiffData
 
 
@@ -24,7 +24,8 @@ def summary_text(data: DiffData) -> Text:
         (f"+{result.added}", "bold green"),
         " ",
         (f"−{result.removed}", "bold red"),
-        f" lines in {len(result.hunks)} change{'s' if len(result.hunks) != 1 else ''}",
+        f" {'line' if result.added + result.removed == 1 else 'lines'} in "
+        f"{plural(len(result.hunks), 'change')}",
     )
     if not result.word_level:
         line.append(" (line level only: too large for word level)", "dim")

@@ -40,8 +40,22 @@ def plain(text: str, style: str = "") -> Text:
     return Text(one_line(text), style=style, no_wrap=True, overflow="ellipsis")
 
 
-def age(when: datetime, now: datetime) -> str:
-    """A short relative age: ``now``, ``5m ago``, ``3h ago``, ``12d ago``, ``Jan 2025``."""
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``1 change``, ``2 changes``, ``0 versions`` (``words``: an irregular plural)."""
+    return f"{count:,} {word if count == 1 else (words or word + 's')}"
+
+
+def article(word: str) -> str:
+    """``a`` or ``an`` before ``word`` (by its first letter: enough for role names)."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def age(when: datetime, now: datetime, *, short: bool = False) -> str:
+    """A relative age: ``now``, ``5m ago``, ``3h ago``, ``12d ago``, ``Jan 2025``.
+
+    ``short`` (for narrow columns, at most 4 characters): ``now``, ``5m``, ``3h``,
+    ``12d``, ``4mo``, ``2y``.
+    """
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     seconds = (now - when).total_seconds()
@@ -49,13 +63,17 @@ def age(when: datetime, now: datetime) -> str:
         return "soon" if seconds < -60 else "now"
     if seconds < 60:
         return "now"
+    suffix = "" if short else " ago"
     if seconds < 3600:
-        return f"{int(seconds // 60)}m ago"
+        return f"{int(seconds // 60)}m{suffix}"
     if seconds < 86400:
-        return f"{int(seconds // 3600)}h ago"
-    if seconds < 86400 * 60:
-        return f"{int(seconds // 86400)}d ago"
-    return when.strftime("%b %Y")
+        return f"{int(seconds // 3600)}h{suffix}"
+    days = int(seconds // 86400)
+    if days < 60 or (short and days < 100):
+        return f"{days}d{suffix}"
+    if not short:
+        return when.strftime("%b %Y")
+    return f"{days // 30}mo" if days < 365 else f"{days // 365}y"
 
 
 def parameters_text(parameters: Mapping[str, Any]) -> str:

@@ -193,7 +193,12 @@ class CanaryRequest:
 
 
 class CanaryDialog(ModalScreen[CanaryRequest | None]):
-    """Start or change a canary, stop it, or promote it to active."""
+    """Start or change a canary, stop it, or promote it to active.
+
+    What the store would refuse (the active version, a version that does not exist,
+    stopping or promoting when no canary runs) is refused here, in the error line,
+    and the dialog stays open with the user's input.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="canary.cancel"),
@@ -204,10 +209,14 @@ class CanaryDialog(ModalScreen[CanaryRequest | None]):
         feature: str,
         environment: str,
         *,
-        version: int,
+        version: int | None,
         current: int | None,
         percent: int,
         active: int | None = None,
+        versions: list[int] | None = None,
+        new_percent: int | None = None,
+        reason: str = "",
+        error: str = "",
     ) -> None:
         super().__init__(classes="dialog")
         self._feature = feature
@@ -216,6 +225,10 @@ class CanaryDialog(ModalScreen[CanaryRequest | None]):
         self._current = current
         self._percent = percent
         self._active = active
+        self._versions = versions
+        self._new_percent = new_percent
+        self._reason = reason
+        self._error = error
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog-box", classes="medium") as box:
@@ -231,14 +244,17 @@ class CanaryDialog(ModalScreen[CanaryRequest | None]):
             with Horizontal(classes="dialog-row"):
                 yield Label("Version", classes="dialog-label")
                 yield Input(
-                    str(self._version),
+                    str(self._version) if self._version is not None else "",
+                    placeholder="number",
                     id="canary-version",
                     validators=[Integer(minimum=1)],
                     type="integer",
                 )
                 yield Label("Percent", classes="dialog-label")
                 yield Input(
-                    str(self._percent or 10),
+                    str(
+                        self._new_percent if self._new_percent is not None else self._percent or 10
+                    ),
                     id="canary-percent",
                     validators=[Integer(minimum=0, maximum=100)],
                     type="integer",
@@ -252,10 +268,30 @@ class CanaryDialog(ModalScreen[CanaryRequest | None]):
                 yield Button("Promote", id="promote", disabled=self._current is None)
 
     def on_mount(self) -> None:
-        self.query_one("#dialog-error").display = False
         for widget in self.query(Input):
             widget.cursor_blink = False
-        self.query_one("#reason", Input).focus()
+        reason = self.query_one("#reason", Input)
+        reason.value = self._reason
+        self._show_error(self._error)
+        reason.focus()
+
+    def _show_error(self, message: str) -> None:
+        error = self.query_one("#dialog-error", Static)
+        error.update(Text(message))
+        error.display = bool(message)
+
+    def _version_problem(self, version: int, percent: int) -> str | None:
+        """Why the store would refuse this canary, or None."""
+        env = self._environment
+        if self._versions is not None and version not in self._versions:
+            return f"There is no v{version} of {self._feature}"
+        if self._active is None:
+            return f"Nothing is active in {env}: activate a version before starting a canary"
+        if version == self._active:
+            return f"v{version} is the active version: a canary must be another version"
+        if version == self._current and percent == self._percent:
+            return f"v{version} is already the canary at {percent}%"
+        return None
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
@@ -273,10 +309,12 @@ class CanaryDialog(ModalScreen[CanaryRequest | None]):
 
     def _finish(self, action: Literal["set", "stop", "promote"]) -> None:
         reason = self.query_one("#reason", Input).value.strip()
-        error = self.query_one("#dialog-error", Static)
+        if action != "set" and self._current is None:
+            self._show_error(f"No canary is running in {self._environment}")
+            return
         if not reason:
-            error.update(Text(REASON_REQUIRED))
-            error.display = True
+            self._show_error(REASON_REQUIRED)
+            self.query_one("#reason", Input).focus()
             return
         if action != "set":
             self.dismiss(CanaryRequest(action, reason))
@@ -285,12 +323,16 @@ class CanaryDialog(ModalScreen[CanaryRequest | None]):
             version = int(self.query_one("#canary-version", Input).value)
             percent = int(self.query_one("#canary-percent", Input).value)
         except ValueError:
-            error.update(Text("Version and percent must be whole numbers"))
-            error.display = True
+            self._show_error("Version and percent must be whole numbers")
             return
         if not 0 <= percent <= 100:
-            error.update(Text("Percent must be from 0 to 100"))
-            error.display = True
+            self._show_error("Percent must be from 0 to 100")
+            self.query_one("#canary-percent", Input).focus()
+            return
+        problem = self._version_problem(version, percent)
+        if problem is not None:
+            self._show_error(problem)
+            self.query_one("#canary-version", Input).focus()
             return
         self.dismiss(CanaryRequest("set", reason, version, percent))
 

@@ -16,6 +16,7 @@ from textual.widgets import Footer, Header, Static
 from promptdeck.errors import PromptDeckError
 from promptdeck.records import Version
 from promptdeck.tui.changes import describe_change
+from promptdeck.tui.text import plural
 from promptdeck.tui.widgets.diff_view import DiffData, DiffView
 
 if TYPE_CHECKING:
@@ -142,8 +143,8 @@ class DiffScreen(Screen[None]):
             (f"+{result.added}", "bold green"),
             " ",
             (f"−{result.removed}", "bold red"),
-            " lines · ",
-            (f"change {index + 1}/{total}" if index >= 0 else f"{total} changes", ""),
+            f" {'line' if result.added + result.removed == 1 else 'lines'} · ",
+            (f"change {index + 1}/{total}" if index >= 0 else plural(total, "change"), ""),
             " · ",
             ("unified" if view.unified else "side by side", "bold"),
             ", ",

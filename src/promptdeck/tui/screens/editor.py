@@ -309,6 +309,12 @@ class EditorScreen(Screen[int | None]):
             self.app.call_from_thread(self.notify, str(error), severity="error", markup=False)
             return
         data = DiffData.compute(self.base.system_prompt, latest.system_prompt)
+        # Our own words, not the store's (which speaks of the command line's --force).
+        message = (
+            f"{visible(latest.author)} saved v{latest.number} of {self.feature} after "
+            f"v{self.base.number}, which your edit started from. Press f to save yours "
+            "on top of it, or b (or escape) to go back to editing."
+        )
         label = (
             f"What {visible(latest.author)} changed, v{self.base.number} → v{latest.number}: "
             f"“{visible(latest.reason)}”"
@@ -320,10 +326,10 @@ class EditorScreen(Screen[int | None]):
             else:
                 self._status(
                     f"Not saved: v{latest.number} by {visible(latest.author)} is newer. "
-                    "Your text is kept; ctrl+s to save on top."
+                    "Your text is kept; ctrl+s then f saves it on top."
                 )
 
         def show() -> None:  # on the UI thread: workers never create or touch widgets
-            self.app.push_screen(ConflictDialog(str(exc), data, label), chosen)
+            self.app.push_screen(ConflictDialog(message, data, label), chosen)
 
         self.app.call_from_thread(show)

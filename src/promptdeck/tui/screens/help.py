@@ -18,6 +18,7 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         [
             ("/", "filter the features list (escape clears)"),
             ("↑ ↓ ← → tab", "move; ← features, → versions"),
+            ("home / end", "first / last feature or version"),
             ("e", "edit: a new version from the selected one"),
             ("d", "diff the selected version with the active one, or the two marked"),
             ("space", "mark a version for diff (two at most)"),

@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from promptdeck.display import visible
 from promptdeck.errors import PromptDeckError
 from promptdeck.records import AuditEvent
-from promptdeck.tui.text import age, one_line
+from promptdeck.tui.text import age, one_line, plural
 
 if TYPE_CHECKING:
     from promptdeck.tui.app import PromptDeckApp
@@ -110,7 +110,7 @@ class HistoryScreen(Screen[None]):
                 Text(f"{_version(event.from_version)} → {_version(event.to_version)}"),
                 Text(one_line(event.reason, 80)),
             )
-        table.border_subtitle = f"{len(message.events)} events"
+        table.border_subtitle = plural(len(message.events), "event")
         if not message.events:
             self.query_one("#event", Static).update(Text("No events yet", style="dim"))
 

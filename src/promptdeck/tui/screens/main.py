@@ -29,7 +29,7 @@ from promptdeck.tui.screens.dialogs import (
     NewFeature,
     NewFeatureDialog,
 )
-from promptdeck.tui.text import age, highlight_prompt, one_line, parameters_text
+from promptdeck.tui.text import age, highlight_prompt, one_line, parameters_text, plural
 from promptdeck.tui.widgets.diff_view import DiffData
 from promptdeck.tui.widgets.feature_list import FeatureList
 
@@ -38,8 +38,11 @@ if TYPE_CHECKING:
 
 DEBOUNCE = 0.06  # seconds: rapid cursor moves load only where the cursor stops
 CACHE_SIZE = 64
-# Fixed widths of the versions table; the reason takes what is left.
-VERSION_COLUMNS = {"number": 4, "state": 10, "author": 9, "age": 8}
+# Fixed widths of the versions table; the reason takes what is left. The author gets
+# more room when the table is wide (WIDE_TABLE columns or more).
+VERSION_COLUMNS = {"number": 4, "state": 10, "author": 8, "age": 4}
+WIDE_AUTHOR = 16
+WIDE_TABLE = 90
 
 # action -> (role needed, what it does, for the refusal message)
 NEEDS: dict[str, tuple[Role, str]] = {
@@ -49,6 +52,25 @@ NEEDS: dict[str, tuple[Role, str]] = {
     "rollback": ("admin", "roll back"),
     "canary": ("admin", "manage a canary"),
 }
+
+
+class VersionsTable(DataTable[Text]):
+    """The versions: home and end move the cursor to the first and last version."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("home", "scroll_top", "First", show=False, id="versions.first"),
+        Binding("end", "scroll_bottom", "Last", show=False, id="versions.last"),
+    ]
+
+
+class FilterInput(Input):
+    """The features filter. Typing takes the letter keys, so the footer shows these."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "submit", "Versions", id="filter.submit"),
+        Binding("escape", "screen.clear_filter", "Clear filter", id="filter.clear"),
+        Binding("down", "screen.focus_features", "List", id="filter.list"),
+    ]
 
 
 class MainScreen(Screen[None]):
@@ -150,12 +172,10 @@ class MainScreen(Screen[None]):
         with Horizontal(id="main"):
             with Vertical(id="features-pane") as pane:
                 pane.border_title = "Features"
-                yield Input(placeholder="/ to filter", id="filter", select_on_focus=False)
+                yield FilterInput(placeholder="/ to filter", id="filter", select_on_focus=False)
                 yield FeatureList(id="features")
             with Vertical(id="right-pane"):
-                table: DataTable[Text] = DataTable(
-                    id="versions", cursor_type="row", zebra_stripes=False
-                )
+                table = VersionsTable(id="versions", cursor_type="row", zebra_stripes=False)
                 table.border_title = "Versions"
                 yield table
                 with VerticalScroll(id="preview-pane") as preview:
@@ -261,40 +281,61 @@ class MainScreen(Screen[None]):
         )
         self.versions = versions
         self.deployment = deployment
-        self._fill_table()
+        # Where the cursor goes: the version asked for, else (same feature, after a
+        # reload) where it was, else (another feature) the active version, else the top.
         target = select if select is not None else (previous if same_feature else None)
-        if target is not None:
-            for index, summary in enumerate(versions):
-                if summary.number == target:
-                    table.move_cursor(row=index, animate=False)
-                    break
+        if target is None and deployment is not None:
+            target = deployment.active
+        numbers = [summary.number for summary in versions]
+        self._fill_table(row=numbers.index(target) if target in numbers else 0)
         table.border_title = f"Versions · {versions[0].feature}" if versions else "Versions"
-        table.border_subtitle = (
-            f"{len(versions)} version{'s' if len(versions) != 1 else ''}" if versions else ""
-        )
+        self._update_versions_subtitle()
         if not versions:
             self._preview_for = None
-            self.query_one("#meta", Static).update(Text("No feature selected", style="dim"))
+            filtered = bool(self.query_one("#filter", Input).value.strip())
+            empty = "No feature matches the filter" if filtered else "No feature selected"
+            self.query_one("#meta", Static).update(Text(empty, style="dim"))
             self.query_one("#preview", Static).update("")
+            self.query_one("#preview-pane", VerticalScroll).border_subtitle = ""
         else:
             self._schedule_preview()
         self.refresh_bindings()
 
-    def _fill_table(self) -> None:
-        """(Re)build the versions table; the reason column takes the width that is left."""
+    def _update_versions_subtitle(self) -> None:
         table = self.query_one("#versions", DataTable)
-        row = table.cursor_row
+        if not self.versions:
+            table.border_subtitle = ""
+        elif len(self.marked) == 2:
+            table.border_subtitle = f"v{self.marked[0]} and v{self.marked[1]} marked: d diffs them"
+        elif self.marked:
+            table.border_subtitle = f"v{self.marked[0]} marked: mark one more to diff"
+        else:
+            table.border_subtitle = plural(len(self.versions), "version")
+
+    def _fill_table(self, row: int | None = None) -> None:
+        """(Re)build the versions table with the cursor on ``row`` (default: where it is).
+
+        The reason column takes the width that is left.
+        """
+        table = self.query_one("#versions", DataTable)
+        row = table.cursor_row if row is None else row
         table.clear(columns=True)
-        fixed = sum(VERSION_COLUMNS.values()) + 2 * table.cell_padding * (len(VERSION_COLUMNS) + 1)
-        reason_width = max(10, table.scrollable_content_region.width - fixed - 1)
-        self._table_width = table.scrollable_content_region.width
-        for key, width in VERSION_COLUMNS.items():
+        available = table.scrollable_content_region.width
+        widths = dict(VERSION_COLUMNS)
+        if available >= WIDE_TABLE:
+            widths["author"] = WIDE_AUTHOR
+        fixed = sum(widths.values()) + 2 * table.cell_padding * (len(widths) + 1)
+        reason_width = max(10, available - fixed - 1)
+        self._table_width = available
+        for key, width in widths.items():
             table.add_column(key if key != "number" else "#", key=key, width=width)
         table.add_column("reason", key="reason", width=reason_width)
         now = self.deck.now()
         for summary in self.versions:
-            table.add_row(*self._version_cells(summary, now), key=str(summary.number))
-        if 0 < row < len(self.versions):
+            table.add_row(
+                *self._version_cells(summary, now, widths["author"]), key=str(summary.number)
+            )
+        if 0 <= row < len(self.versions):
             table.move_cursor(row=row, animate=False)
 
     def on_resize(self) -> None:
@@ -302,7 +343,9 @@ class MainScreen(Screen[None]):
         if self.versions and table.scrollable_content_region.width != self._table_width:
             self.call_after_refresh(self._fill_table)
 
-    def _version_cells(self, summary: VersionSummary, now: Any) -> list[Text]:
+    def _version_cells(
+        self, summary: VersionSummary, now: Any, author_width: int = WIDE_AUTHOR
+    ) -> list[Text]:
         deployment = self.deployment
         state, style = "", ""
         if deployment is not None:
@@ -318,8 +361,8 @@ class MainScreen(Screen[None]):
         return [
             Text.assemble((mark, "bold"), f"v{summary.number}"),
             Text(state, style=style),
-            Text(one_line(summary.author, 16), no_wrap=True, overflow="ellipsis"),
-            Text(age(summary.created_at, now), style="dim"),
+            Text(one_line(summary.author, author_width), no_wrap=True, overflow="ellipsis"),
+            Text(age(summary.created_at, now, short=True), style="dim"),
             Text(one_line(summary.reason, 300), no_wrap=True, overflow="ellipsis"),
         ]
 
@@ -411,11 +454,16 @@ class MainScreen(Screen[None]):
         self.query_one("#versions", DataTable).focus()
 
     def key_escape(self) -> None:
+        self.action_clear_filter()
+
+    def action_clear_filter(self) -> None:
+        """Escape clears the filter (the feature under the cursor stays selected) and
+        goes back to the features list."""
         filter_input = self.query_one("#filter", Input)
-        if filter_input.has_focus:
-            self.query_one(FeatureList).focus()
-        elif filter_input.value:
+        if filter_input.has_focus or filter_input.value:
             filter_input.value = ""
+            self.query_one(FeatureList).set_filter("")  # now, not when Changed arrives
+            self.query_one(FeatureList).focus()
 
     @on(FeatureList.Selected)
     def _feature_selected(self) -> None:
@@ -430,6 +478,8 @@ class MainScreen(Screen[None]):
     # -- enabling --------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "focus_features" and self.focused is self.query_one("#filter"):
+            return True  # down from the filter goes to the list
         if action in ("focus_features", "focus_versions"):
             return not isinstance(self.focused, Input)
         return None if self.why_disabled(action) else True
@@ -484,12 +534,8 @@ class MainScreen(Screen[None]):
             mark = "●" if summary.number in self.marked else " "
             cell = Text.assemble((mark, "bold"), f"v{summary.number}")
             table.update_cell_at(Coordinate(index, 0), cell)
-        if len(self.marked) == 2:
-            self.notify(
-                f"Marked v{self.marked[0]} and v{self.marked[1]}: press d to diff them",
-                timeout=3,
-                markup=False,
-            )
+        # Said in the table's border, not in a toast that would cover the diff.
+        self._update_versions_subtitle()
 
     def action_diff(self) -> None:
         from promptdeck.tui.screens.diff import DiffScreen
@@ -600,6 +646,18 @@ class MainScreen(Screen[None]):
             return
         old_text = old.system_prompt if old else ""
         data = DiffData.compute(old_text, new.system_prompt)
+        deployment = self.deployment
+        ends_canary: list[Text] = []
+        if deployment is not None and deployment.canary == target:
+            # The store clears the canary when its version becomes active: say so.
+            ends_canary.append(
+                Text(
+                    f"v{target} is the canary at {deployment.canary_percent}%: "
+                    f"{'activating' if kind == 'activate' else 'rolling back to'} it "
+                    "ends the canary",
+                    style="bold yellow",
+                )
+            )
         details = [
             Text.assemble(
                 ("from ", "dim"),
@@ -608,6 +666,7 @@ class MainScreen(Screen[None]):
                 (f"v{target}", "bold"),
                 (f"  in {env}", "dim"),
             ),
+            *ends_canary,
             *describe_change(
                 old_text,
                 old.model if old else new.model,
@@ -653,55 +712,106 @@ class MainScreen(Screen[None]):
 
         self.app.call_from_thread(show)
 
+    def canary_default(self) -> int | None:
+        """The version the canary dialog proposes: the selected one unless it is the
+        active one (a canary must be another version), else the latest non-active one."""
+        active = self.deployment.active if self.deployment else None
+        selected = self.selected_number
+        if selected is not None and selected != active:
+            return selected
+        return next((v.number for v in self.versions if v.number != active), None)
+
     def action_canary(self) -> None:
         if self.feature is None or self.selected_number is None:
             return
-        feature, env, store = self.feature, self.deck.environment, self.deck.store
+        self.open_canary(self.feature, self.canary_default())
+
+    def open_canary(
+        self,
+        feature: str,
+        version: int | None,
+        *,
+        percent: int | None = None,
+        reason: str = "",
+        error: str = "",
+    ) -> None:
+        """The canary dialog; a refused write opens it again with the user's input."""
+        env, store = self.deck.environment, self.deck.store
         deployment = self.deployment or Deployment(feature, env)
 
         def chosen(request: CanaryRequest | None) -> None:
             if request is None:
                 return
             reason = request.reason
+
+            def refused(message: str) -> None:
+                self.open_canary(
+                    feature,
+                    request.version or version,
+                    percent=request.percent if request.action == "set" else percent,
+                    reason=reason,
+                    error=message,
+                )
+
             if request.action == "set":
                 self.write(
                     f"Canary v{request.version} at {request.percent}% in {env}",
                     lambda: store.set_canary(
                         feature, request.version, request.percent, reason=reason, environment=env
                     ),
+                    refused=refused,
                 )
             elif request.action == "stop":
                 self.write(
                     f"Canary stopped in {env}",
                     lambda: store.clear_canary(feature, reason=reason, environment=env),
+                    refused=refused,
                 )
             else:
                 self.write(
                     f"Canary promoted to active in {env}",
                     lambda: store.promote(feature, reason=reason, environment=env),
+                    refused=refused,
                 )
 
         self.app.push_screen(
             CanaryDialog(
                 feature,
                 env,
-                version=self.selected_number,
+                version=version,
                 current=deployment.canary,
                 percent=deployment.canary_percent,
                 active=deployment.active,
+                versions=[summary.number for summary in self.versions],
+                new_percent=percent,
+                reason=reason,
+                error=error,
             ),
             chosen,
         )
 
     @work(thread=True, group="write")
-    def write(self, done: str, call: Callable[[], object], select: int | None = None) -> None:
-        """Run one store write; report the result; reload."""
+    def write(
+        self,
+        done: str,
+        call: Callable[[], object],
+        select: int | None = None,
+        refused: Callable[[str], None] | None = None,
+    ) -> None:
+        """Run one store write; report the result; reload.
+
+        ``refused``: called (on the UI thread) with the store's message when the write
+        is refused, e.g. to open the dialog again with the user's input.
+        """
         try:
             call()
         except PromptDeckError as exc:
-            self.app.call_from_thread(
-                self.notify, str(exc), title="Refused", severity="error", markup=False
-            )
+            if refused is not None:
+                self.app.call_from_thread(refused, str(exc))
+            else:
+                self.app.call_from_thread(
+                    self.notify, str(exc), title="Refused", severity="error", markup=False
+                )
             return
         self.app.call_from_thread(self.notify, done, markup=False)
         self.app.call_from_thread(self.reload, None, select)
