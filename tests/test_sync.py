@@ -430,22 +430,50 @@ def test_keep_local_for_a_version_conflict_is_refused_and_writes_nothing(team: T
     assert team.ra.version("summarizer", 5).system_prompt == "Bob's five."
 
 
-def test_a_push_refused_by_the_remote_after_renumbering_locally_completes_when_run_again(
-    team: Team,
-) -> None:
+def test_a_push_the_remote_refuses_renumbers_nothing_locally(team: Team) -> None:
     clash(team)
     team.rb.set_role("bob", "admin")  # from now on alice is a viewer on the remote
-    remote_before = sync_state(team.ra)
-    with pytest.raises(PermissionDeniedError):
+    before = sync_state(team.a, team.ra)
+    with pytest.raises(PermissionDeniedError, match="alice is a viewer"):
         sync.push(team.a, team.ra, resolve={"summarizer": "renumber"})
-    assert sync_state(team.ra) == remote_before  # the remote transaction rolled back
-    assert team.a.version("summarizer", 6).system_prompt == "Alice's five."  # renumbered
+    assert sync_state(team.a, team.ra) == before  # refused before any local write
+    assert team.a.version("summarizer", 5).system_prompt == "Alice's five."
     team.rb.set_role("alice", "editor")
-    result = sync.push(team.a, team.ra)  # plain local-only versions now: no --resolve
+    result = sync.push(team.a, team.ra, resolve={"summarizer": "renumber"})
     assert result.versions == 2 and not result.unresolved
     sync.pull(team.a, team.ra)
     assert_both_versions_everywhere(team.a, team.ra)
     assert sync.status(team.a, team.ra).in_sync
+
+
+def test_an_editor_with_a_pending_move_is_refused_before_renumbering(team: Team) -> None:
+    clash(team)
+    team.rb.set_role("bob", "admin")
+    team.rb.set_role("alice", "editor")
+    team.a.activate("summarizer", 3, reason="alice moves production")
+    before = sync_state(team.a, team.ra)
+    with pytest.raises(PermissionDeniedError, match=r"alice is an editor.*--versions-only"):
+        sync.push(team.a, team.ra, resolve={"summarizer": "renumber"})
+    assert sync_state(team.a, team.ra) == before
+    assert team.a.version("summarizer", 5).system_prompt == "Alice's five."  # not renumbered
+    result = sync.push(team.a, team.ra, resolve={"summarizer": "renumber"}, versions_only=True)
+    assert result.renumbered == ("summarizer v5 -> v6",) and result.skipped_moves
+
+
+def test_a_refusal_known_only_after_renumbering_says_so(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clash(team)
+    real = sync._apply
+
+    def refusing(store: PromptStore, *args: Any, **kwargs: Any) -> Any:
+        raise PermissionDeniedError("alice is a viewer; to push you must be an editor")
+
+    monkeypatch.setattr(sync, "_apply", refusing)
+    with pytest.raises(PermissionDeniedError, match=r"renumbered.*summarizer v5 -> v6"):
+        sync.push(team.a, team.ra, resolve={"summarizer": "renumber"})
+    monkeypatch.setattr(sync, "_apply", real)
+    assert sync.push(team.a, team.ra).versions == 2  # plain local-only versions now
 
 
 def test_sync_deletes_no_version_row_anywhere() -> None:
@@ -694,14 +722,17 @@ async def drive_sync_screen(team: Team) -> None:
         table = screen.query_one(DataTable)
         assert table.row_count == 3  # meeting-notes, summarizer (conflict), translator
         head = str(screen.query_one("#sync-head", Static).render())
-        assert "1 conflicts" in head
+        assert "1 conflict" in head and "1 conflicts" not in head
+        assert "comparing" not in str(screen.query_one("#sync-result", Static).render())
         table.move_cursor(row=1)
         await pilot.press("c")
         await pilot.pause()
         assert isinstance(app.screen, ChoiceDialog)
         dialog = app.screen
         assert isinstance(dialog, ChoiceDialog)
-        assert [key for key, _label, _picked in dialog.options] == ["renumber", "remote"]
+        assert [label for _key, label, _picked in dialog.options] == [
+            "Renumber mine on top (keep the remote's numbers)"
+        ]
         await pilot.press("enter")  # renumber
         await pilot.pause()
         assert screen.resolutions == {"summarizer": "renumber"}
@@ -714,6 +745,64 @@ async def drive_sync_screen(team: Team) -> None:
         assert "renumbered" in result
     assert team.ra.version("meeting-notes").system_prompt.startswith("Notes [/INST]")
     assert team.ra.version("summarizer", 6).author == "alice"
+    assert screen.changed  # a push changes the header's unpushed count: reload
+
+
+def test_sync_screen_pushes_versions_only_for_an_editor(team: Team) -> None:
+    asyncio.run(drive_versions_only(team))
+
+
+async def drive_versions_only(team: Team) -> None:
+    from textual.app import App
+    from textual.containers import VerticalScroll
+    from textual.widgets import DataTable, Static
+
+    from promptdeck.tui.sync_screen import SyncScreen
+
+    editor_alice(team)
+    long_name = "a-rather-long-feature-name-for-the-table"
+    team.a.create_feature(long_name, "Long.", model="gpt-4o-mini", reason="long")
+    team.b.save("summarizer", "Bob's five.", reason="clash")
+    team.a.save("summarizer", "Alice's five.", reason="clash")
+    sync.push(team.b, team.rb)
+    for n in range(12):  # a long result
+        team.a.create_feature(f"extra-{n}", "x", model="gpt-4o-mini", reason="x")
+        team.a.activate(f"extra-{n}", 1, reason="x")
+    team.a.activate("translator", 1, reason="a move an editor may not push")
+
+    class Host(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(SyncScreen(team.a, team.ra.url))
+
+    app = Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, SyncScreen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        head = str(screen.query_one("#sync-head", Static).render())
+        to_push = sync.pending_changes(team.a, team.ra.url)
+        assert f"{to_push} local changes to push" in head
+        screen.resolutions = {"summarizer": "renumber"}
+        screen._fill_table()
+        table = screen.query_one(DataTable)
+        assert table.columns[table.ordered_columns[0].key].width >= len(long_name)
+        await pilot.press("p")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        result = str(screen.query_one("#sync-result", Static).render())
+        assert "press v to push versions only" in result and "--versions-only" not in result
+        assert team.a.version("summarizer", 5).reason == "clash"  # nothing renumbered
+        await pilot.press("v")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        result = str(screen.query_one("#sync-result", Static).render())
+        assert result.startswith("push: 13 new features"), result
+        assert "not moved (versions only)" in result
+        box = screen.query_one("#sync-result-box", VerticalScroll)
+        assert box.max_scroll_y > 0  # longer than the box: it scrolls
+    assert team.ra.deployment("translator").active != 1
+    assert team.ra.version(long_name).system_prompt == "Long."
 
 
 def test_sync_screen_offers_renumber_for_versions_and_local_remote_for_pointers() -> None:
@@ -728,10 +817,7 @@ def test_sync_screen_offers_renumber_for_versions_and_local_remote_for_pointers(
         return [(key, dict(picked)) for key, _label, picked in choice_options(feature)]
 
     version, active = conflict("version", None), conflict("active", "production")
-    assert options(version) == [
-        ("renumber", {"summarizer": "renumber"}),
-        ("remote", {"summarizer": "remote"}),
-    ]
+    assert options(version) == [("renumber", {"summarizer": "renumber"})]  # one option
     assert options(active) == [
         ("local", {"summarizer": "local"}),
         ("remote", {"summarizer": "remote"}),
@@ -748,3 +834,206 @@ def test_a_missing_remote_is_not_created(tmp_path: Path) -> None:
     with make_store(tmp_path / "a.db") as local, pytest.raises(StoreError, match="no store"):
         sync.open_remote(local, str(missing))
     assert not missing.exists()
+
+
+# --- audit history of pointer moves --------------------------------------------------------
+
+
+def events(store: PromptStore, feature: str | None = None, action: str | None = None) -> list[Any]:
+    return [e for e in store.history(feature) if action is None or e.action == action]
+
+
+def sync_moves(store: PromptStore, feature: str, since: set[str]) -> list[Any]:
+    """The pointer moves sync wrote in ``store`` since the events ``since``."""
+    return [
+        e for e in store.history(feature) if e.action.startswith("sync-") and e.uid not in since
+    ]
+
+
+def uids(*stores: PromptStore) -> set[str]:
+    return {e.uid for store in stores for e in store.history()}
+
+
+def editor_alice(team: Team) -> None:
+    team.ra.set_role("bob", "admin")  # no roles yet: alice may set them
+    team.rb.set_role("alice", "editor")
+
+
+def test_a_versions_only_push_holds_back_the_activation_event_until_the_move(
+    team: Team,
+) -> None:
+    editor_alice(team)
+    team.a.activate("summarizer", 2, reason="alice ships two")
+    sync.push(team.a, team.ra, versions_only=True)
+    assert team.ra.deployment("summarizer").active == 4
+    assert not [e for e in events(team.ra, "summarizer") if e.reason == "alice ships two"]
+    team.rb.set_role("alice", "admin")
+    sync.push(team.a, team.ra)
+    assert team.ra.deployment("summarizer").active == 2
+    sent = [e for e in events(team.ra, "summarizer") if e.reason == "alice ships two"]
+    assert [(e.action, e.from_version, e.to_version) for e in sent] == [("activate", 4, 2)]
+    assert sync.push(team.a, team.ra).noop
+    sync.pull(team.b, team.rb)
+    assert len([e for e in events(team.b, "summarizer") if e.reason == "alice ships two"]) == 1
+
+
+def test_an_unresolved_pointer_conflict_holds_back_its_events(team: Team) -> None:
+    move_both(team)
+    with pytest.raises(sync.SyncConflictError):
+        sync.push(team.a, team.ra)
+    assert not [e for e in events(team.ra) if e.reason == "alice prefers three"]
+    # Keep the remote's: alice's activation never happened there, and never goes.
+    sync.pull(team.a, team.ra, resolve={"summarizer": "remote"})
+    sync.push(team.a, team.ra)
+    sync.pull(team.b, team.rb)
+    assert not [e for e in events(team.ra) if e.reason == "alice prefers three"]
+    assert not [e for e in events(team.b) if e.reason == "alice prefers three"]
+    assert sync.push(team.a, team.ra).noop and sync.pull(team.a, team.ra).noop
+
+
+def test_keep_local_overrides_the_remotes_activation_which_does_not_come_back(
+    team: Team,
+) -> None:
+    move_both(team)
+    sync.push(team.a, team.ra, resolve={"summarizer": "local"})
+    assert [e.to_version for e in events(team.ra) if e.reason == "alice prefers three"] == [3]
+    sync.pull(team.a, team.ra)
+    assert not [e for e in events(team.a) if e.reason == "bob prefers two"]
+
+
+def test_a_move_by_sync_is_in_the_history_of_the_side_written(team: Team) -> None:
+    before = uids(team.a, team.b, team.ra)
+    pushes = count_events(team.ra, "push")
+    team.a.activate("summarizer", 2, reason="two")
+    team.a.set_canary("summarizer", 3, 20, reason="try three")
+    sync.push(team.a, team.ra)
+    moved = sync_moves(team.ra, "summarizer", before)
+    assert sorted((e.action, e.environment, e.from_version or 0, e.to_version) for e in moved) == [
+        ("sync-activate", "production", 4, 2),
+        ("sync-canary", "production", 0, 3),
+    ]
+    assert all(e.reason.startswith("push from alice (store ") for e in moved), moved
+    assert all(e.actor == "alice" for e in moved)
+    assert count_events(team.ra, "push") == pushes + 1  # the summary event is kept too
+    sync.pull(team.b, team.rb)
+    pulled = sync_moves(team.b, "summarizer", before)
+    assert len(pulled) == 2
+    assert all(e.reason == f"pull from {team.rb.display_url}" for e in pulled)
+    assert all(e.actor == "bob" for e in pulled)
+    # Sync's own events stay where they were written: nothing ping-pongs.
+    for _round in range(2):
+        sync.push(team.b, team.rb)
+        sync.pull(team.a, team.ra)
+        sync.push(team.a, team.ra)
+        sync.pull(team.b, team.rb)
+    for store in (team.a, team.b, team.ra):
+        assert len(sync_moves(store, "summarizer", before)) == (0 if store is team.a else 2)
+    assert sync.push(team.a, team.ra).noop and sync.pull(team.a, team.ra).noop
+    assert sync.push(team.b, team.rb).noop and sync.pull(team.b, team.rb).noop
+
+
+def test_a_move_by_a_conflict_choice_says_so(team: Team) -> None:
+    before = uids(team.a, team.b, team.ra)
+    move_both(team)
+    sync.push(team.a, team.ra, resolve={"summarizer:production": "local"})
+    (moved,) = [e for e in sync_moves(team.ra, "summarizer", before) if e.actor == "alice"]
+    assert (moved.from_version, moved.to_version) == (2, 3)
+    assert moved.details["conflict resolved"] == "local"
+    sync.pull(team.b, team.rb)
+    team.b.activate("summarizer", 1, reason="bob again")
+    sync.push(team.b, team.rb)
+    team.a.activate("summarizer", 4, reason="alice again")
+    sync.pull(team.a, team.ra, resolve={"summarizer": "remote"})
+    (pulled,) = [e for e in sync_moves(team.a, "summarizer", before) if e.actor == "alice"]
+    assert (pulled.from_version, pulled.to_version) == (4, 1)
+    assert pulled.details["conflict resolved"] == "remote"
+    assert pulled.reason == f"pull from {team.ra.display_url}"
+
+
+def test_role_events_do_not_sync(team: Team) -> None:
+    team.a.set_role("alice", "admin")
+    team.a.set_role("carol", "viewer")
+    team.a.save("summarizer", "With roles.", reason="r")
+    sync.push(team.a, team.ra)
+    assert not events(team.ra, action="role")
+    team.rb.set_role("bob", "admin")
+    team.rb.set_role("dave", "editor")
+    team.rb.set_role("alice", "admin")
+    team.b.save("translator", "Bob's.", reason="b")
+    sync.push(team.b, team.rb)
+    sync.pull(team.a, team.ra)
+    assert {e.reason for e in events(team.a, action="role")} == {
+        e.reason for e in team.a.history() if e.action == "role" and e.actor == "alice"
+    }
+    assert not [e for e in events(team.a, action="role") if "dave" in e.reason]
+
+
+# --- a re-created remote ------------------------------------------------------------------
+
+
+def test_a_recreated_remote_is_reported_on_status_push_and_pull(tmp_path: Path) -> None:
+    make_store(tmp_path / "a.db").close()
+    remote = tmp_path / "r.db"
+    PromptStore(remote).close()
+    db = ["--db", str(tmp_path / "a.db")]
+    assert cli([*db, "sync", "push", "--remote", str(remote)])[0] == 0
+    remote.unlink()
+    PromptStore(remote).close()  # a new store at the same URL
+    with PromptStore(tmp_path / "a.db") as a, sync.open_remote(a, str(remote)) as r:
+        found = sync.status(a, r)
+        assert found.identity_changed and found.first_sync
+        assert found.notice == (
+            f"the remote at {r.display_url} is a different store than at the last sync "
+            "(identity changed): treating this as a first sync"
+        )
+    line = "is a different store than at the last sync (identity changed)"
+    code, out, _ = cli([*db, "sync", "status", "--remote", str(remote)])
+    assert code == 0 and out.count(line) == 1
+    code, out, _ = cli([*db, "sync", "pull", "--remote", str(remote)])
+    assert code == 0 and out.count(line) == 1
+    remote.unlink()
+    PromptStore(remote).close()
+    code, out, _ = cli([*db, "sync", "push", "--remote", str(remote), "--json"])
+    assert code == 0 and '"identity_changed": true' in out and line in out
+    remote.unlink()
+    PromptStore(remote).close()
+    code, out, _ = cli([*db, "sync", "push", "--remote", str(remote)])
+    assert code == 0 and out.count(line) == 1
+    code, out, _ = cli([*db, "sync", "push", "--remote", str(remote)])
+    assert code == 0 and line not in out and "nothing to push" in out
+
+
+# --- counts and wording ---------------------------------------------------------------------
+
+
+def test_pending_changes_is_what_status_reports_to_push(team: Team) -> None:
+    url = team.ra.url
+
+    def both() -> tuple[int, int]:
+        return sync.pending_changes(team.a, url), sync.status(team.a, team.ra).to_push
+
+    assert both() == (0, 0)
+    team.a.create_feature("brand-new", "First.", model="gpt-4o-mini", reason="new")
+    team.a.save("summarizer", "Second.", reason="new")
+    team.a.activate("summarizer", 2, reason="move")
+    team.a.activate("summarizer", 3, reason="move again")
+    assert both() == (3, 3)  # two versions, one active version moved (twice)
+    team.a.activate("summarizer", 4, reason="back where it was")
+    assert both() == (2, 2)
+    sync.push(team.a, team.ra)
+    assert both() == (0, 0)
+    editor_alice(team)
+    team.a.activate("summarizer", 1, reason="pending move")
+    sync.push(team.a, team.ra, versions_only=True)
+    assert both() == (1, 1)
+    sync.pull(team.a, team.ra)
+    assert both() == (1, 1)
+
+
+def test_singular_wording(team: Team) -> None:
+    team.a.save("summarizer", "One.", reason="one")
+    result = sync.push(team.a, team.ra)
+    assert result.summary() == "push: 1 version, 1 audit event, 0 pointer moves"
+    (event,) = [e for e in team.ra.history() if e.action == "push"][:1]
+    assert "1 version," in event.reason and "1 versions" not in event.reason
+    assert "1 audit event," in event.reason

@@ -362,3 +362,20 @@ def test_role_refusal_on_the_postgresql_remote(
                 .where(AuditEventRow.action == "push")
             )
         assert pushes == 2
+        # The activation did not happen on the remote: its event waits for the move.
+        assert not [
+            e for e in rb.history("summarizer") if e.action == "activate" and e.reason == "b"
+        ]
+        assert rb.role("bob") == "editor"
+        with sync.open_remote(alice, remote_url) as ra:
+            ra.set_role("bob", "admin")
+        result = sync.push(bob, rb)
+        assert result.moves and rb.deployment("summarizer").active == 5
+        sent = [e for e in rb.history("summarizer") if e.action == "activate" and e.reason == "b"]
+        assert [(e.from_version, e.to_version) for e in sent] == [(4, 5)]
+        (moved,) = [
+            e for e in rb.history("summarizer") if e.action == "sync-activate" and e.actor == "bob"
+        ]
+        assert (moved.environment, moved.from_version, moved.to_version) == ("production", 4, 5)
+        assert moved.reason.startswith("push from bob (store ")
+        assert sync.push(bob, rb).noop and sync.pull(bob, rb).noop

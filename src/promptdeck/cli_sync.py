@@ -50,9 +50,10 @@ def sync() -> None:
     feature (or pointer) waits, and the command exits 1, until you choose.
     Versions are never deleted or replaced, so a version conflict has one answer:
       --resolve FEATURE=renumber  keep the remote's numbers: your versions move on
-      --resolve FEATURE=remote    top (new numbers above the remote's; text, author,
+                                  top (new numbers above the remote's; text, author,
                                   reason and time unchanged; audited). Nothing is
                                   lost: after the push both sides hold both.
+                                  (FEATURE=remote is accepted as the same choice.)
       (FEATURE=local is refused for a version conflict: others may already have
       pulled the remote's versions under those numbers.)
     An active version or canary moved on both sides:
@@ -133,11 +134,16 @@ def status(remote: str | None, as_json: bool) -> None:
                 "unchanged": result.unchanged,
                 "ahead": result.ahead,
                 "behind": result.behind,
+                "to_push": result.to_push,
+                "identity_changed": result.identity_changed,
+                "notice": result.notice,
                 "features": [asdict(f) for f in result.features],
             }
         )
         return
     click.echo(f"remote: {result.remote}")
+    if result.notice:
+        click.echo(result.notice)
     if result.in_sync:
         click.echo("in sync: nothing to push or pull")
         return
@@ -184,9 +190,12 @@ def _report(result: engine.SyncResult, as_json: bool) -> None:
     if as_json:
         data = asdict(result)
         data["summary"] = result.summary()
+        data["notice"] = result.notice
         emit_json(data)
         return
     click.echo(f"remote: {result.remote}")
+    if result.notice:
+        click.echo(result.notice)
     click.echo(result.summary())
     for title, lines in (
         ("moved", result.moves),

@@ -40,7 +40,16 @@ transaction; each pull is one local transaction. A push killed before the remote
 commits leaves the remote unchanged (renumbered local versions are plain local-only
 versions: the next push sends them); one killed after the remote commit but before
 the bookkeeping is completed by the next run, which finds the two sides already
-equal. ``sync_remotes`` keeps both store revisions at the last sync: when neither
+equal.
+
+Audit events travel by uid, except: role events (roles do not sync); the
+``sync-activate``/``sync-canary`` events each side writes for a pointer sync moved
+there (feature, environment, from/to numbers, "push from USER (store ID)" or "pull
+from URL", and "conflict resolved" when a choice moved it), which stay on that side;
+and pointer events (activate, rollback, canary, canary-off, promote) of a pointer the
+run does not move on the other side: they wait for the run that moves it. Pointer
+events a sync overrode before they were sent are listed in that sync's event and
+never travel. ``sync_remotes`` keeps both store revisions at the last sync: when neither
 moved and the last sync left both sides equal, status/push/pull answer without
 reading any rows.
 """
@@ -50,7 +59,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from sqlalchemy import delete, func, insert, select, update
@@ -81,17 +90,20 @@ Component = Literal["active", "canary"]
 # (phase, done, total): phases are "versions" and "events".
 Progress = Callable[[str, int, int], None]
 
-# Audit actions that are local changes a push would send (for pending_changes()).
-PENDING_ACTIONS = (
-    "create",
-    "create-feature",
-    "import",
-    "activate",
-    "rollback",
-    "canary",
-    "canary-off",
-    "promote",
-)
+# Audit actions that move an active version or canary (by a user, not by sync).
+POINTER_ACTIONS = frozenset({"activate", "rollback", "canary", "canary-off", "promote"})
+_ACTION_COMPONENTS: dict[str, tuple[Component, ...]] = {
+    "activate": ("active",),
+    "rollback": ("active",),
+    "canary": ("canary",),
+    "canary-off": ("canary",),
+    "promote": ("active", "canary"),
+}
+# What sync writes on the side it moves a pointer of: that side's history only.
+SYNC_MOVE_ACTIONS = {"active": "sync-activate", "canary": "sync-canary"}
+# Audit events that stay in the store they were written in: roles do not sync, and
+# a pointer moved by sync is recorded on each side by that side's own sync.
+LOCAL_ONLY_ACTIONS = frozenset({"role", *SYNC_MOVE_ACTIONS.values()})
 _BATCH = 1000
 _IN_CHUNK = 2000
 # A baseline value no real pointer has: "this side moved" (remembered choices).
@@ -170,6 +182,12 @@ class SyncStatus:
     features: tuple[FeatureSyncStatus, ...]  # only the features with a difference
     unchanged: bool = False  # answered from the bookkeeping alone
     first_sync: bool = False
+    identity_changed: bool = False  # the remote was re-created since the last sync
+    to_push: int = 0  # local versions and pointer moves not on the remote (conflicts too)
+
+    @property
+    def notice(self) -> str | None:
+        return identity_notice(self.remote) if self.identity_changed else None
 
     @property
     def ahead(self) -> int:
@@ -202,6 +220,11 @@ class SyncResult:
     skipped_moves: tuple[str, ...] = ()  # --versions-only
     left_for_other_direction: int = 0  # e.g. what a pull would still bring after a push
     noop: bool = False
+    identity_changed: bool = False  # the remote was re-created since the last sync
+
+    @property
+    def notice(self) -> str | None:
+        return identity_notice(self.remote) if self.identity_changed else None
 
     @property
     def changed(self) -> bool:
@@ -306,8 +329,12 @@ class _Side:
     identity: str
     max_audit_id: int
     features: dict[str, _F]
-    audit: dict[str, str | None] | None = None  # event uid -> feature
+    # event uid -> (feature, environment, action)
+    audit: dict[str, tuple[str | None, str | None, str]] | None = None
     numbers: dict[str, int] = field(default_factory=dict)  # version uid -> number
+    # Pointer events of this side that a sync overrode before they reached the other
+    # side (listed by the sync-activate/sync-canary events): they never travel.
+    superseded: set[str] = field(default_factory=set)
 
     def number_of(self, uid: str | None) -> int | None:
         return None if uid is None else self.numbers.get(uid)
@@ -346,13 +373,27 @@ def _read_side(session: Session, *, events: bool) -> _Side:
         pointer = _Pointer(active_uid, canary_uid, percent if canary_uid else 0)
         if pointer != _NONE:
             by_id[feature_id].pointers[environment] = pointer
-    audit: dict[str, str | None] | None = None
+    audit: dict[str, tuple[str | None, str | None, str]] | None = None
+    superseded: set[str] = set()
     if events:
         audit = {
-            uid: feature
-            for uid, feature in session.execute(select(AuditEventRow.uid, AuditEventRow.feature))
+            uid: (feature, environment, action)
+            for uid, feature, environment, action in session.execute(
+                select(
+                    AuditEventRow.uid,
+                    AuditEventRow.feature,
+                    AuditEventRow.environment,
+                    AuditEventRow.action,
+                )
+            )
         }
-    return _Side(revision, identity, max_audit, features, audit, numbers)
+        for details in session.scalars(
+            select(AuditEventRow.details).where(
+                AuditEventRow.action.in_(sorted(SYNC_MOVE_ACTIONS.values()))
+            )
+        ):
+            superseded.update((details or {}).get("superseded", ()))
+    return _Side(revision, identity, max_audit, features, audit, numbers, superseded)
 
 
 @contextmanager
@@ -630,25 +671,58 @@ def status(local: PromptStore, remote: PromptStore) -> SyncStatus:
         local_side = _read_side(session, events=False)
     with _snapshot(remote) as session:
         remote_side = _read_side(session, events=False)
-    if row is not None and row.remote_uid != remote_side.identity:
+    identity_changed = row is not None and row.remote_uid != remote_side.identity
+    if identity_changed:
         bases = {}
     diffs = _compare(local_side, remote_side, bases)
-    return _status_of(diffs, local_side, remote_side, url, row is None)
+    found = _status_of(diffs, local_side, remote_side, url, row is None or identity_changed)
+    to_push = sum(
+        len(d.local_only) + sum(1 for p in d.pointers if p.state != "pull") for d in diffs
+    )
+    return replace(found, identity_changed=identity_changed, to_push=to_push)
 
 
 def pending_changes(local: PromptStore, remote_url: str) -> int:
-    """Local changes not pushed to ``remote_url``: reads local bookkeeping only."""
+    """Local changes not pushed to ``remote_url``: reads local bookkeeping only.
+
+    The same count as ``SyncStatus.to_push`` (what the sync view shows "to push"):
+    local-only versions (those left unpushed at the last sync, plus those created
+    since) and active versions/canaries moved locally since the last sync."""
     key = remote_key(remote_url)
     with local._read() as session:
-        row = session.get(SyncRemoteRow, key)
+        row, bases = _read_bookkeeping(session, key)
         since = row.local_audit_id if row is not None else 0
-        carried = row.pending if row is not None else 0
-        count = session.scalar(
-            select(func.count())
-            .select_from(AuditEventRow)
-            .where(AuditEventRow.id > since, AuditEventRow.action.in_(PENDING_ACTIONS))
-        )
-        return carried + (count or 0)
+        count = row.pending if row is not None else 0
+        for action, details in session.execute(
+            select(AuditEventRow.action, AuditEventRow.details).where(
+                AuditEventRow.id > since,
+                AuditEventRow.action.in_(("create", "create-feature", "import")),
+            )
+        ):
+            count += len((details or {}).get("versions", ())) if action == "import" else 1
+        active = aliased(VersionRow)
+        canary = aliased(VersionRow)
+        pointers: dict[tuple[str, str], _Pointer] = {}
+        for name, environment, active_uid, canary_uid, percent in session.execute(
+            select(
+                FeatureRow.name,
+                DeploymentRow.environment,
+                active.uid,
+                canary.uid,
+                DeploymentRow.canary_percent,
+            )
+            .join(FeatureRow, FeatureRow.id == DeploymentRow.feature_id)
+            .outerjoin(active, active.id == DeploymentRow.active_version_id)
+            .outerjoin(canary, canary.id == DeploymentRow.canary_version_id)
+        ):
+            pointers[(name, environment)] = _Pointer(
+                active_uid, canary_uid, percent if canary_uid else 0
+            )
+    for place in set(pointers) | set(bases):
+        pointer = pointers.get(place, _NONE)
+        base_local = bases.get(place, (_NONE, _NONE))[0]
+        count += sum(1 for c in _COMPONENTS if pointer.value(c) != base_local.value(c))
+    return count
 
 
 # --- resolutions ----------------------------------------------------------------------
@@ -772,6 +846,9 @@ class _Work:
     skipped_features: set[str] = field(default_factory=set)
     skipped_moves: list[str] = field(default_factory=list)
     other_direction: int = 0
+    # per (feature, environment) moved: the target's pointer events the source lacks
+    superseded: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    move_reason: str = ""
 
     @property
     def writes(self) -> bool:
@@ -786,8 +863,12 @@ def _plan(
     resolve: Mapping[str, Choice],
     *,
     versions_only: bool = False,
+    assume_renumbered: bool = False,
 ) -> _Work:
-    """What to write on the target side (remote for push, local for pull)."""
+    """What to write on the target side (remote for push, local for pull).
+
+    ``assume_renumbered``: plan a push as it will be once ``_prepare_local`` has
+    renumbered the chosen version conflicts (to check roles before writing anything)."""
     work = _Work()
     for diff in diffs:
         src_f = diff.local if direction == "push" else diff.remote
@@ -801,14 +882,21 @@ def _plan(
             # Only a pull resolves one here (push renumbers locally first, in
             # _prepare_local): the local-only versions move on top, the remote's come in.
             # Nothing is ever deleted.
-            ok = not diff.mismatched and direction == "pull" and choice in VERSION_CHOICES
+            ok = (
+                not diff.mismatched
+                and (direction == "pull" or assume_renumbered)
+                and choice in VERSION_CHOICES
+            )
             if not ok:
                 # The whole feature waits for a choice; its other changes too.
                 work.unresolved.extend(conflicts)
                 work.skipped_features.add(diff.name)
                 continue
-            work.renumber.append(diff)
-            sending = sending + diff.clash_remote
+            if direction == "push":
+                sending = sending + diff.clash_local  # renumbered first, then sent
+            else:
+                work.renumber.append(diff)
+                sending = sending + diff.clash_remote
         if src_f is not None and dst_f is None:
             work.features.append(diff.name)
         work.versions.extend((diff.name, v.uid) for v in sending)
@@ -922,18 +1010,45 @@ def _apply(
             }
         )
         ids: dict[str, int] = {}
+        numbers: dict[str, int] = {}
         for chunk in _chunks(needed):
-            for version_uid, version_id in session.execute(
-                select(VersionRow.uid, VersionRow.id).where(VersionRow.uid.in_(chunk))
+            for version_uid, version_id, number in session.execute(
+                select(VersionRow.uid, VersionRow.id, VersionRow.number).where(
+                    VersionRow.uid.in_(chunk)
+                )
             ):
                 ids[version_uid] = version_id
+                numbers[version_uid] = number
         grouped: dict[tuple[str, str], list[_PointerItem]] = {}
         for diff, item in work.moves:
             grouped.setdefault((diff.name, item.environment), []).append(item)
         for (name, environment), items in grouped.items():
-            after[(name, environment)] = _move_deployment(
+            moved = _move_deployment(
                 store, session, revision, features[name], environment, items, ids, direction
             )
+            after[(name, environment)] = moved
+            superseded = work.superseded.get((name, environment), [])
+            for item in sorted(items, key=lambda i: i.component):
+                before = item.remote if direction == "push" else item.local
+                now = moved.value(item.component)
+                details: dict[str, Any] = {"sync": direction, "component": item.component}
+                if item.component == "canary":
+                    details["percent"] = now[1]
+                if item.state == "conflict":
+                    details["conflict resolved"] = "local" if direction == "push" else "remote"
+                if superseded:
+                    details["superseded"] = sorted(superseded)
+                    superseded = []
+                store._audit(
+                    session,
+                    SYNC_MOVE_ACTIONS[item.component],
+                    name,
+                    environment=environment,
+                    from_version=numbers.get(before[0]) if before[0] is not None else None,
+                    to_version=numbers.get(now[0]) if now[0] is not None else None,
+                    reason=work.move_reason,
+                    details=details,
+                )
     return renumbered, after
 
 
@@ -1173,20 +1288,11 @@ class _Rollback(Exception):
 
 
 def _pending_after(work: _Work, diffs: Sequence[_Diff], direction: Direction) -> int:
-    """Local changes the next push would still have to send."""
+    """Local-only versions the next push would still have to send (pointer moves are
+    counted from the baselines by pending_changes)."""
     if direction == "push":
-        skipped = sum(
-            len(d.local_only) + sum(1 for p in d.pointers if p.state != "pull")
-            for d in diffs
-            if d.name in work.skipped_features
-        )
-        unresolved_pointers = sum(1 for c in work.unresolved if c.kind != "version")
-        return skipped + unresolved_pointers + len(work.skipped_moves)
-    return (
-        sum(len(d.local_only) + sum(1 for p in d.pointers if p.state == "push") for d in diffs)
-        + sum(1 for c in work.unresolved if c.kind != "version")
-        + len(work.remembered)
-    )
+        return sum(len(d.local_only) for d in diffs if d.name in work.skipped_features)
+    return sum(len(d.local_only) for d in diffs)
 
 
 def _finish(result: SyncResult, work: _Work) -> SyncResult:
@@ -1225,7 +1331,7 @@ def push(
     # A local transaction first, only for resolutions that renumber local versions.
     fixed_locally: list[str] = []
     if resolve:
-        fixed_locally = _prepare_local(local, remote, key, resolve)
+        fixed_locally = _prepare_local(local, remote, key, resolve, versions_only)
 
     with local._read() as session:
         row, old_bases = _read_bookkeeping(session, key)
@@ -1233,12 +1339,15 @@ def push(
         local_side = _read_side(local_session, events=True)
         with _snapshot(remote) as session:
             remote_side = _read_side(session, events=True)
-        bases = old_bases if row is None or row.remote_uid == remote_side.identity else {}
+        identity_changed = row is not None and row.remote_uid != remote_side.identity
+        bases = {} if identity_changed else old_bases
+        push_reason = f"push from {local.user} (store {local_side.identity[:8]})"
         _check_resolutions(resolve, set(local_side.features) | set(remote_side.features))
         diffs = _compare(local_side, remote_side, bases)
         _refuse_keep_local(diffs, resolve)
         work = _plan("push", diffs, local_side, remote_side, resolve, versions_only=versions_only)
-        work.events = _events_to_send(local_side, remote_side, work)
+        work.events = _events_to_send(local_side, remote_side, work, diffs)
+        work.move_reason = push_reason
         after: dict[tuple[str, str], _Pointer] = {}
         remote_revision = remote_side.revision
         if work.writes:
@@ -1261,16 +1370,21 @@ def push(
                         resolve,
                         versions_only=versions_only,
                     )
-                    work.events = _events_to_send(local_side, remote_side, work)
-                _renumbered, after = _apply(
-                    remote, session, revision, "push", work, local_session, url, progress
-                )
+                    work.events = _events_to_send(local_side, remote_side, work, diffs)
+                    work.move_reason = push_reason
+                try:
+                    _renumbered, after = _apply(
+                        remote, session, revision, "push", work, local_session, url, progress
+                    )
+                except PromptDeckError as exc:
+                    if fixed_locally:  # say what already happened locally
+                        raise _with_note(exc, fixed_locally) from exc
+                    raise
                 remote._audit(
                     session,
                     "push",
                     None,
-                    reason=f"push from {local.user}: {len(work.versions)} versions, "
-                    f"{len(work.events)} audit events, {len(work.moves)} pointer moves",
+                    reason=f"push from {local.user}: {_counts(work)}",
                     details={
                         "store": local_side.identity,
                         "features": len(work.features),
@@ -1296,6 +1410,7 @@ def push(
         skipped_moves=tuple(work.skipped_moves),
         left_for_other_direction=work.other_direction,
         noop=not work.writes and not work.remembered,
+        identity_changed=identity_changed,
     )
     new_bases = _new_bases(
         {d.name: d for d in diffs}, local_side, remote_side, bases, "push", after, work.remembered
@@ -1338,15 +1453,67 @@ def push(
     return _finish(result, work)
 
 
-def _events_to_send(source: _Side, target: _Side, work: _Work) -> list[str]:
-    """Audit events the target lacks; those of a feature held back by a conflict wait."""
+def _events_to_send(source: _Side, target: _Side, work: _Work, diffs: Sequence[_Diff]) -> list[str]:
+    """Audit events the target lacks, except:
+
+    - those of a feature held back by a version conflict (they wait);
+    - pointer events (activate, rollback, canary, ...) of an active version or canary
+      this run does not move on the target (unresolved conflict, a choice kept for the
+      other direction, --versions-only, or a move only the other direction makes):
+      they wait for the run that applies the move, so the target's history never
+      claims a move that did not happen there;
+    - role events and sync's own move events, which stay in their store;
+    - pointer events a sync overrode on the source before they were sent.
+
+    Also notes, per feature and environment this run moves, the target's pointer
+    events the source lacks (the sync overrides them: they never travel back)."""
     assert source.audit is not None and target.audit is not None
-    held = work.skipped_features
+    held_features = work.skipped_features
+    applied = {id(item) for _diff, item in work.moves}
+    held = {
+        (d.name, item.environment, item.component)
+        for d in diffs
+        for item in d.pointers
+        if id(item) not in applied
+    }
+    moved = {(d.name, item.environment) for d, item in work.moves}
+
+    def waits(feature: str | None, environment: str | None, action: str) -> bool:
+        if feature is None:
+            return False
+        if feature in held_features:
+            return True
+        components = _ACTION_COMPONENTS.get(action)
+        if components is None:
+            return False
+        return any(
+            (feature, env, c) in held
+            for c in components
+            for env in ([environment] if environment is not None else _envs(diffs, feature))
+        )
+
+    work.superseded = {}
+    for uid, (feature, environment, action) in target.audit.items():
+        if (
+            action in POINTER_ACTIONS
+            and feature is not None
+            and environment is not None
+            and (feature, environment) in moved
+            and uid not in source.audit
+        ):
+            work.superseded.setdefault((feature, environment), []).append(uid)
     return sorted(
         uid
-        for uid, feature in source.audit.items()
-        if uid not in target.audit and (feature is None or feature not in held)
+        for uid, (feature, environment, action) in source.audit.items()
+        if uid not in target.audit
+        and action not in LOCAL_ONLY_ACTIONS
+        and uid not in source.superseded
+        and not waits(feature, environment, action)
     )
+
+
+def _envs(diffs: Sequence[_Diff], feature: str) -> list[str]:
+    return sorted({i.environment for d in diffs if d.name == feature for i in d.pointers})
 
 
 def _remember_text(
@@ -1366,12 +1533,16 @@ def _remember_text(
 
 
 def _prepare_local(
-    local: PromptStore, remote: PromptStore, key: str, resolve: Mapping[str, Choice]
+    local: PromptStore,
+    remote: PromptStore,
+    key: str,
+    resolve: Mapping[str, Choice],
+    versions_only: bool,
 ) -> list[str]:
     """Push resolving version conflicts: renumber the local-only versions first.
 
-    Refuses ``FEATURE=local`` for a version conflict before writing anything.
-    Returns what was renumbered."""
+    Refuses ``FEATURE=local`` for a version conflict, and a push the remote's roles
+    would refuse, before writing anything. Returns what was renumbered."""
     renumbered: list[str] = []
     if not any(":" not in k for k in resolve):
         return renumbered  # only per-environment pointer choices: nothing to fix here
@@ -1379,12 +1550,34 @@ def _prepare_local(
         _row, bases = _read_bookkeeping(session, key)
     with _snapshot(remote) as remote_session:
         remote_side = _read_side(remote_session, events=False)
+    if _row is not None and _row.remote_uid != remote_side.identity:
+        bases = {}
     try:
         with local._write() as (session, _revision):
             local_side = _read_side(session, events=False)
             _check_resolutions(resolve, set(local_side.features) | set(remote_side.features))
             diffs = _compare(local_side, remote_side, bases)
             _refuse_keep_local(diffs, resolve)
+            # The remote's roles, as the push will meet them: refuse before any write.
+            planned = _plan(
+                "push",
+                diffs,
+                local_side,
+                remote_side,
+                resolve,
+                versions_only=versions_only,
+                assume_renumbered=True,
+            )
+            with remote._read() as remote_session:
+                if planned.versions or planned.features:
+                    remote._require(remote_session, "editor", "push versions to the remote")
+                if planned.moves:
+                    remote._require(
+                        remote_session,
+                        "admin",
+                        "move active versions or canaries of the remote by a push (push "
+                        "with --versions-only to send only the versions)",
+                    )
             diffs = [
                 d
                 for d in diffs
@@ -1425,14 +1618,16 @@ def pull(
             with local._write() as (session, revision):
                 local_side = _read_side(session, events=True)
                 row, old_bases = _read_bookkeeping(session, key)
-                bases = old_bases if row is None or row.remote_uid == remote_side.identity else {}
+                identity_changed = row is not None and row.remote_uid != remote_side.identity
+                bases = {} if identity_changed else old_bases
                 local_side.revision -= 1  # as it was before this transaction's bump
                 names = set(local_side.features) | set(remote_side.features)
                 _check_resolutions(resolve, names)
                 diffs = _compare(local_side, remote_side, bases)
                 _refuse_keep_local(diffs, resolve)
                 work = _plan("pull", diffs, local_side, remote_side, resolve)
-                work.events = _events_to_send(remote_side, local_side, work)
+                work.events = _events_to_send(remote_side, local_side, work, diffs)
+                work.move_reason = f"pull from {url}"
                 works.append(work)
                 after: dict[tuple[str, str], _Pointer] = {}
                 renumbered: list[str] = []
@@ -1444,8 +1639,7 @@ def pull(
                         session,
                         "pull",
                         None,
-                        reason=f"pull from {url}: {len(work.versions)} versions, "
-                        f"{len(work.events)} audit events, {len(work.moves)} pointer moves",
+                        reason=f"pull from {url}: {_counts(work)}",
                         details={
                             "store": remote_side.identity,
                             "features": len(work.features),
@@ -1488,6 +1682,7 @@ def pull(
                     unresolved=tuple(work.unresolved),
                     left_for_other_direction=work.other_direction + len(renumbered),
                     noop=not work.writes and not work.remembered,
+                    identity_changed=identity_changed,
                 )
                 outcome.append(result)
                 max_audit = session.scalar(select(func.max(AuditEventRow.id))) or 0
@@ -1524,9 +1719,33 @@ def _s(count: int) -> str:
     return "" if count == 1 else "s"
 
 
+def _counts(work: _Work) -> str:
+    v, e, m = len(work.versions), len(work.events), len(work.moves)
+    return f"{v} version{_s(v)}, {e} audit event{_s(e)}, {m} pointer move{_s(m)}"
+
+
+def _with_note(exc: PromptDeckError, renumbered: Sequence[str]) -> PromptDeckError:
+    """The same error, saying which local versions were renumbered before it."""
+    note = (
+        f"{exc}; note: before the remote refused, your local-only versions were "
+        f"renumbered on top of the remote's ({', '.join(renumbered)}); nothing was "
+        "lost, and the next push sends them"
+    )
+    try:
+        return type(exc)(note)
+    except TypeError:
+        return PromptDeckError(note)
+
+
+def identity_notice(url: str) -> str:
+    return (
+        f"the remote at {url} is a different store than at the last sync (identity "
+        "changed): treating this as a first sync"
+    )
+
+
 __all__ = [
     "CHOICES",
-    "PENDING_ACTIONS",
     "POINTER_CHOICES",
     "VERSION_CHOICES",
     "Choice",

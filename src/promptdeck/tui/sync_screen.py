@@ -13,7 +13,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, OptionList, ProgressBar, Static
@@ -21,16 +21,15 @@ from textual.widgets.option_list import Option
 
 from promptdeck import sync
 from promptdeck.config import redact
-from promptdeck.errors import PromptDeckError
+from promptdeck.errors import PermissionDeniedError, PromptDeckError
 from promptdeck.store import PromptStore
 
 Resolutions = dict[str, sync.Choice]  # --resolve keys (FEATURE, FEATURE:ENV) -> choice
 
-# Versions are never deleted: a version conflict is resolved by moving your
-# local-only versions on top of the remote's ("renumber", also spelled "remote").
+# Versions are never deleted: a version conflict has one resolution, moving your
+# local-only versions on top of the remote's ("renumber"; the CLI also accepts "remote").
 VERSION_LABELS: dict[sync.Choice, str] = {
-    "renumber": "Renumber — your local-only versions go on top of the remote's (nothing is lost)",
-    "remote": "Keep the remote's numbers — your versions move on top",
+    "renumber": "Renumber mine on top (keep the remote's numbers)",
 }
 POINTER_LABELS: dict[sync.Choice, str] = {
     "local": "Keep local active/canary — push moves the remote's (remembered on pull)",
@@ -125,10 +124,12 @@ class SyncScreen(Screen[bool]):
     SyncScreen #sync-table { height: 1fr; }
     SyncScreen #sync-progress { height: 1; padding: 0 1; }
     SyncScreen #sync-progress.idle { display: none; }
-    SyncScreen #sync-result { height: auto; max-height: 8; padding: 0 1; }
+    SyncScreen #sync-result-box { height: auto; max-height: 8; }
+    SyncScreen #sync-result { height: auto; padding: 0 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "push", "Push", id="sync.push"),
+        Binding("v", "push_versions", "Push versions only", id="sync.push_versions"),
         Binding("l", "pull", "Pull", id="sync.pull"),
         Binding("c", "choose", "Resolve", id="sync.choose"),
         Binding("r", "refresh", "Refresh", id="sync.refresh"),
@@ -164,6 +165,7 @@ class SyncScreen(Screen[bool]):
         self.resolutions: Resolutions = {}
         self.busy = False
         self.changed = False
+        self._note: Text | None = None  # the "working…" line, cleared when done
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
@@ -172,18 +174,13 @@ class SyncScreen(Screen[bool]):
         table.border_title = "Sync"
         yield table
         yield ProgressBar(id="sync-progress", show_eta=False, classes="idle")
-        yield Static(id="sync-result")
+        with VerticalScroll(id="sync-result-box"):
+            yield Static(id="sync-result")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for key, label in (
-            ("feature", "feature"),
-            ("push", "only local (push)"),
-            ("pull", "only remote (pull)"),
-            ("conflicts", "conflicts"),
-            ("choice", "choice"),
-        ):
+        for key, label in COLUMNS:
             table.add_column(label, key=key)
         table.focus()
         self.action_refresh()
@@ -191,7 +188,7 @@ class SyncScreen(Screen[bool]):
     # -- actions -----------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("push", "pull", "refresh", "choose") and self.busy:
+        if action in ("push", "push_versions", "pull", "refresh", "choose") and self.busy:
             return None  # shown greyed out while a sync runs
         if action == "choose" and self._selected() is None:
             return None
@@ -203,6 +200,11 @@ class SyncScreen(Screen[bool]):
 
     def action_push(self) -> None:
         self._start("push")
+
+    def action_push_versions(self) -> None:
+        """Send versions and audit events, move no active version or canary (what an
+        editor on the remote may do while a move is pending)."""
+        self._start("push", versions_only=True)
 
     def action_pull(self) -> None:
         self._start("pull")
@@ -240,19 +242,30 @@ class SyncScreen(Screen[bool]):
         self.post_message(self.StatusLoaded(status))
 
     @work(thread=True, exclusive=True, group="sync")
-    def run_sync(self, direction: sync.Direction, resolve: Resolutions) -> None:
+    def run_sync(
+        self, direction: sync.Direction, resolve: Resolutions, versions_only: bool = False
+    ) -> None:
         def progress(phase: str, done: int, total: int) -> None:
             self.post_message(self.Progressed(phase, done, total))
 
         try:
             with sync.open_remote(self.store, self.remote_url) as remote:
                 if direction == "push":
-                    result = sync.push(self.store, remote, resolve=resolve, progress=progress)
+                    result = sync.push(
+                        self.store,
+                        remote,
+                        resolve=resolve,
+                        progress=progress,
+                        versions_only=versions_only,
+                    )
                 else:
                     result = sync.pull(self.store, remote, resolve=resolve, progress=progress)
             self.post_message(self.Finished(result, None))
         except sync.SyncConflictError as exc:
             self.post_message(self.Finished(exc.result, str(exc)))
+        except PermissionDeniedError as exc:
+            self.post_message(self.Failed(app_wording(str(exc))))
+            return
         except PromptDeckError as exc:
             self.post_message(self.Failed(str(exc)))
             return
@@ -273,16 +286,24 @@ class SyncScreen(Screen[bool]):
         self.resolutions = {k: v for k, v in self.resolutions.items() if _feature_of(k) in known}
         self._fill_table()
         self._set_busy(False)
-        head = Text(f"remote {message.status.remote}\n", style="bold")
-        if message.status.in_sync:
+        if self._note is not None:  # "comparing with the remote…" is done
+            self._show_result(Text())
+        status = message.status
+        head = Text(f"remote {status.remote}\n", style="bold")
+        if status.notice:
+            head.append(status.notice + "\n", style="yellow")
+        if status.in_sync:
             head.append("in sync: nothing to push or pull", style="green")
         else:
-            head.append(f"{message.status.ahead} to push", style="cyan")
+            # The same count as the header's "unpushed" (sync.pending_changes).
+            head.append(f"{status.to_push} local change{_s(status.to_push)} to push", style="cyan")
             head.append(" · ")
-            head.append(f"{message.status.behind} to pull", style="magenta")
+            head.append(f"{status.behind} to pull", style="magenta")
             head.append(" · ")
-            conflicts = len(message.status.conflicts)
-            head.append(f"{conflicts} conflicts", style="bold yellow" if conflicts else "")
+            conflicts = len(status.conflicts)
+            head.append(
+                f"{conflicts} conflict{_s(conflicts)}", style="bold yellow" if conflicts else ""
+            )
         self.query_one("#sync-head", Static).update(head)
 
     @on(Progressed)
@@ -297,11 +318,17 @@ class SyncScreen(Screen[bool]):
         result = message.result
         if result.direction == "pull" and result.changed:
             self.changed = True
-        text = Text(result.summary(), style="bold green" if message.error is None else "bold")
+        if result.direction == "push" and result.changed:
+            self.changed = True  # the header's unpushed count changed: reload it
+        text = Text()
+        if result.notice:
+            text.append(result.notice + "\n", style="yellow")
+        text.append(result.summary(), style="bold green" if message.error is None else "bold")
         for title, lines in (
             ("moved", result.moves),
             ("renumbered", result.renumbered),
             ("remembered", result.remembered),
+            ("not moved (versions only)", result.skipped_moves),
         ):
             for line in lines:
                 text.append(f"\n{title}: ", style="dim")
@@ -326,11 +353,13 @@ class SyncScreen(Screen[bool]):
 
     # -- helpers -----------------------------------------------------------------------
 
-    def _start(self, direction: sync.Direction) -> None:
+    def _start(self, direction: sync.Direction, *, versions_only: bool = False) -> None:
         if self.busy:
             return
-        self._set_busy(True, f"{direction}ing…")
-        self.run_sync(direction, dict(self.resolutions))
+        self._set_busy(
+            True, f"{direction}ing versions only…" if versions_only else f"{direction}ing…"
+        )
+        self.run_sync(direction, dict(self.resolutions), versions_only)
 
     def _set_busy(self, busy: bool, note: str | None = None) -> None:
         self.busy = busy
@@ -340,12 +369,15 @@ class SyncScreen(Screen[bool]):
             bar.remove_class("idle")
             if note:
                 self._show_result(Text(note, style="dim"))
+                self._note = Text(note, style="dim")
         else:
             bar.add_class("idle")
         self.refresh_bindings()
 
     def _show_result(self, text: Text) -> None:
+        self._note = None
         self.query_one("#sync-result", Static).update(text)
+        self.query_one("#sync-result-box", VerticalScroll).scroll_home(animate=False)
 
     def _selected(self) -> sync.FeatureSyncStatus | None:
         if self.status is None:
@@ -368,22 +400,88 @@ class SyncScreen(Screen[bool]):
     def _fill_table(self) -> None:
         table = self.query_one(DataTable)
         row = table.cursor_row
-        table.clear()
         if self.status is None:
+            table.clear()
             return
-        for feature in self.status.features:
-            table.add_row(
+        rows = [
+            (
                 Text(feature.feature),
                 Text(_cell(feature.ahead, len(feature.push_moves)), style="cyan"),
                 Text(_cell(feature.behind, len(feature.pull_moves)), style="magenta"),
-                Text(str(len(feature.conflicts)) if feature.conflicts else "-",
-                     style="bold yellow" if feature.conflicts else "dim"),
+                Text(
+                    str(len(feature.conflicts)) if feature.conflicts else "-",
+                    style="bold yellow" if feature.conflicts else "dim",
+                ),
                 Text(self._choice_cell(feature.feature)),
-            )  # fmt: skip
-        table.border_subtitle = f"{len(self.status.features)} features differ"
+            )
+            for feature in self.status.features
+        ]
+        # The feature name has priority: the other columns give up their width first.
+        table.clear(columns=True)
+        widths = column_widths(
+            [[len(cell.plain) for cell in cells] for cells in rows],
+            (table.size.width or self.size.width or 80) - 2,
+        )
+        for (key, label), width in zip(COLUMNS, widths, strict=True):
+            table.add_column(label, key=key, width=width)
+        for cells in rows:
+            table.add_row(*(_fit(cell, width) for cell, width in zip(cells, widths, strict=True)))
+        n = len(self.status.features)
+        table.border_subtitle = f"{n} feature{_s(n)} differ{'s' if n == 1 else ''}"
         if self.status.features:
             table.move_cursor(row=min(max(row, 0), len(self.status.features) - 1))
         self.refresh_bindings()
+
+
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("feature", "feature"),
+    ("push", "only local (push)"),
+    ("pull", "only remote (pull)"),
+    ("conflicts", "conflicts"),
+    ("choice", "choice"),
+)
+_PADDING = 2  # a DataTable cell's padding, left and right together
+_MIN_WIDTH = 6
+
+
+def column_widths(rows: list[list[int]], available: int) -> list[int]:
+    """Column widths for ``rows`` (cell lengths) in ``available`` cells: every column
+    as wide as its widest cell or label; when that does not fit, the columns after
+    the feature name shrink first (down to a few cells), the name last."""
+    natural = [
+        max([len(label), *(cells[i] for cells in rows)]) for i, (_key, label) in enumerate(COLUMNS)
+    ]
+    room = available - _PADDING * len(natural)
+    widths = list(natural)
+    excess = sum(widths) - room
+    for i in (4, 1, 2, 3):  # choice, push, pull, conflicts: the least needed first
+        if excess <= 0:
+            break
+        give = min(excess, widths[i] - min(_MIN_WIDTH, widths[i]))
+        widths[i] -= give
+        excess -= give
+    if excess > 0:
+        widths[0] = max(_MIN_WIDTH, widths[0] - excess)
+    return widths
+
+
+def _fit(text: Text, width: int) -> Text:
+    if text.cell_len <= width:
+        return text
+    fitted = text.copy()
+    fitted.truncate(width, overflow="ellipsis")
+    return fitted
+
+
+def app_wording(message: str) -> str:
+    """A refusal worded for the app: the CLI's flag becomes the view's key."""
+    return message.replace(
+        "push with --versions-only to send only the versions", "press v to push versions only"
+    )
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
 
 
 def _cell(numbers: tuple[int, ...], moves: int) -> str:
