@@ -855,6 +855,26 @@ class _Work:
         return bool(self.features or self.versions or self.renumber or self.moves or self.events)
 
 
+def _plan_run(
+    direction: Direction,
+    local_side: _Side,
+    remote_side: _Side,
+    bases: Bases,
+    resolve: Mapping[str, Choice],
+    reason: str,
+    *,
+    versions_only: bool = False,
+) -> tuple[_Work, list[_Diff]]:
+    """Compare the two sides, refuse what cannot be done, and plan the writes and events."""
+    diffs = _compare(local_side, remote_side, bases)
+    _refuse_keep_local(diffs, resolve)
+    work = _plan(direction, diffs, local_side, remote_side, resolve, versions_only=versions_only)
+    source, target = (local_side, remote_side) if direction == "push" else (remote_side, local_side)
+    work.events = _events_to_send(source, target, work, diffs)
+    work.move_reason = reason
+    return work, diffs
+
+
 def _plan(
     direction: Direction,
     diffs: Sequence[_Diff],
@@ -1343,11 +1363,10 @@ def push(
         bases = {} if identity_changed else old_bases
         push_reason = f"push from {local.user} (store {local_side.identity[:8]})"
         _check_resolutions(resolve, set(local_side.features) | set(remote_side.features))
-        diffs = _compare(local_side, remote_side, bases)
-        _refuse_keep_local(diffs, resolve)
-        work = _plan("push", diffs, local_side, remote_side, resolve, versions_only=versions_only)
-        work.events = _events_to_send(local_side, remote_side, work, diffs)
-        work.move_reason = push_reason
+        work, diffs = _plan_run(
+            "push", local_side, remote_side, bases, resolve, push_reason,
+            versions_only=versions_only,
+        )  # fmt: skip
         after: dict[tuple[str, str], _Pointer] = {}
         remote_revision = remote_side.revision
         if work.writes:
@@ -1360,18 +1379,10 @@ def push(
                     remote_side.identity,
                 ):
                     remote_side = fresh
-                    diffs = _compare(local_side, remote_side, bases)
-                    _refuse_keep_local(diffs, resolve)
-                    work = _plan(
-                        "push",
-                        diffs,
-                        local_side,
-                        remote_side,
-                        resolve,
+                    work, diffs = _plan_run(
+                        "push", local_side, remote_side, bases, resolve, push_reason,
                         versions_only=versions_only,
-                    )
-                    work.events = _events_to_send(local_side, remote_side, work, diffs)
-                    work.move_reason = push_reason
+                    )  # fmt: skip
                 try:
                     _renumbered, after = _apply(
                         remote, session, revision, "push", work, local_session, url, progress
@@ -1623,11 +1634,9 @@ def pull(
                 local_side.revision -= 1  # as it was before this transaction's bump
                 names = set(local_side.features) | set(remote_side.features)
                 _check_resolutions(resolve, names)
-                diffs = _compare(local_side, remote_side, bases)
-                _refuse_keep_local(diffs, resolve)
-                work = _plan("pull", diffs, local_side, remote_side, resolve)
-                work.events = _events_to_send(remote_side, local_side, work, diffs)
-                work.move_reason = f"pull from {url}"
+                work, diffs = _plan_run(
+                    "pull", local_side, remote_side, bases, resolve, f"pull from {url}"
+                )
                 works.append(work)
                 after: dict[tuple[str, str], _Pointer] = {}
                 renumbered: list[str] = []
