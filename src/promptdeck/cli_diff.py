@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -12,7 +11,7 @@ from rich.console import Console
 from rich.text import Text
 
 from promptdeck.diff import DiffResult, Segment, diff_texts, line_ending_note, unified_text
-from promptdeck.display import visible
+from promptdeck.display import parameter_changes, visible
 from promptdeck.records import Version
 from promptdeck.templates import variable_changes
 
@@ -27,24 +26,15 @@ def metadata_changes(old: Version, new: Version) -> list[str]:
     lines: list[str] = []
     if old.model != new.model:
         lines.append(f"model: {old.model} -> {new.model}")
-    keys = list(dict.fromkeys([*old.parameters, *new.parameters]))
-    for key in keys:
-        before, after = old.parameters.get(key), new.parameters.get(key)
-        if before != after:
-            lines.append(
-                f"parameter {key}: {_json(before) if key in old.parameters else '(unset)'} -> "
-                f"{_json(after) if key in new.parameters else '(unset)'}"
-            )
+    lines.extend(
+        f"parameter {change}" for change in parameter_changes(old.parameters, new.parameters)
+    )
     added, removed = variable_changes(old.system_prompt, new.system_prompt)
     if added:
         lines.append("variables added: " + ", ".join(added))
     if removed:
         lines.append("variables removed: " + ", ".join(removed))
     return lines
-
-
-def _json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False)
 
 
 def print_diff(old: Version, new: Version, *, unified: bool, ignore_whitespace: bool) -> None:

@@ -8,6 +8,10 @@ tabs. The CLI and the terminal app both use it.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from typing import Any
+
 _CONTROLS: dict[int, str] = {code: chr(0x2400 + code) for code in range(0x20)}
 _CONTROLS[0x09] = "\t"  # tabs are expanded by whoever lays text out, not pictured
 _CONTROLS[0x0A] = "\n"
@@ -50,3 +54,18 @@ def editable(text: str) -> tuple[str, bool]:
 def restore(text: str) -> str:
     """Undo ``editable``: control pictures back to the control characters."""
     return text.translate(_FROM_PICTURE)
+
+
+def parameter_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """One line per changed parameter: ``temperature 0.3 -> 0.2``, ``+ top_p 0.9``."""
+    lines: list[str] = []
+    for key in sorted(set(old) | set(new)):
+        if key not in new:
+            lines.append(f"- {key} {json.dumps(old[key], ensure_ascii=False)}")
+        elif key not in old:
+            lines.append(f"+ {key} {json.dumps(new[key], ensure_ascii=False)}")
+        elif old[key] != new[key]:
+            before = json.dumps(old[key], ensure_ascii=False)
+            after = json.dumps(new[key], ensure_ascii=False)
+            lines.append(f"~ {key} {before} -> {after}")
+    return [visible(line) for line in lines]

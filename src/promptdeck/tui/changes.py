@@ -8,9 +8,9 @@ from typing import Any
 from rich.text import Text
 
 from promptdeck.diff import line_ending_note
-from promptdeck.display import visible
+from promptdeck.display import parameter_changes, visible
 from promptdeck.templates import variable_changes
-from promptdeck.tui.text import parameter_changes, plural
+from promptdeck.tui.text import plural
 from promptdeck.tui.widgets.diff_view import DiffData
 
 

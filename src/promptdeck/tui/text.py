@@ -86,21 +86,6 @@ def parameters_text(parameters: Mapping[str, Any]) -> str:
     )
 
 
-def parameter_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """One line per changed parameter: ``temperature 0.3 -> 0.2``, ``+ top_p 0.9``."""
-    lines: list[str] = []
-    for key in sorted(set(old) | set(new)):
-        if key not in new:
-            lines.append(f"- {key} {json.dumps(old[key], ensure_ascii=False)}")
-        elif key not in old:
-            lines.append(f"+ {key} {json.dumps(new[key], ensure_ascii=False)}")
-        elif old[key] != new[key]:
-            before = json.dumps(old[key], ensure_ascii=False)
-            after = json.dumps(new[key], ensure_ascii=False)
-            lines.append(f"~ {key} {before} -> {after}")
-    return [visible(line) for line in lines]
-
-
 # --- highlighting -------------------------------------------------------------------
 
 
