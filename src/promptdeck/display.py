@@ -27,11 +27,6 @@ def visible(text: str) -> str:
     return text.translate(_CONTROLS)
 
 
-def has_controls(text: str) -> bool:
-    """Whether ``visible`` would change ``text``."""
-    return text != visible(text)
-
-
 # For editing: a reversible mapping of C0 controls (but tab, newline and carriage return,
 # which the editor handles itself) and DEL to their control pictures, and back.
 _TO_PICTURE = {code: chr(0x2400 + code) for code in range(0x20) if code not in (9, 10, 13)}
