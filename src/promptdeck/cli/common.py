@@ -1,4 +1,4 @@
-"""What every CLI command shares: the global options and clean error reporting."""
+"""What every CLI command shares: the global options, clean error reporting, formatting."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from typing import Any, NoReturn
 import click
 
 from promptdeck.config import resolve_db, resolve_user
+from promptdeck.display import visible
 from promptdeck.errors import PromptDeckError
-from promptdeck.records import DEFAULT_ENVIRONMENT
+from promptdeck.records import DEFAULT_ENVIRONMENT, Deployment
 from promptdeck.store import PromptStore
 
 
@@ -98,3 +99,47 @@ def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
     ]
     return "\n".join(lines)
+
+
+ENV_OPTION = click.option(
+    "--env",
+    "environment",
+    callback=environment_default,
+    help="Environment whose active version and canary to use (default: the global --env, "
+    "else production).",
+)
+REASON_OPTION = click.option("--reason", "-m", required=True, help="Why (required, not empty).")
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+def version_ref(value: str) -> int | str:
+    text = value.strip().lstrip("vV") if value.strip()[:1] in "vV" else value.strip()
+    if text.isdigit():
+        return int(text)
+    if text in ("active", "latest"):
+        return text
+    raise click.BadParameter(f"{value!r} is not a version number, 'active' or 'latest'")
+
+
+def report_move(verb: str, deployment: Deployment) -> None:
+    click.echo(f"{deployment.feature}: {verb} v{deployment.active} in {deployment.environment}")
+
+
+def number(value: int | None) -> str:
+    return "-" if value is None else f"v{value}"
+
+
+def when(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M")
+
+
+def one_line(text: str, width: int) -> str:
+    # Table cells are for people (scripts read --json): always shown, never obeyed.
+    line = visible(text.strip().splitlines()[0] if text.strip() else "")
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def shown(text: str) -> str:
+    """On a terminal, show control characters (ANSI escapes) instead of obeying them;
+    piped output stays exact for scripts."""
+    return visible(text) if sys.stdout.isatty() else text

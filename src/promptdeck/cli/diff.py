@@ -1,4 +1,4 @@
-"""Printing a diff of two versions on the command line (side by side or unified)."""
+"""``promptdeck diff``: two versions compared on the command line, side by side or unified."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
+from promptdeck.cli.common import ENV_OPTION, CliState, version_ref
 from promptdeck.diff import DiffResult, Segment, diff_texts, line_ending_note, unified_text
 from promptdeck.display import parameter_changes, visible
 from promptdeck.records import Version
@@ -137,3 +138,29 @@ def _cell(
         line.append(piece, style=style)
     if used < column:
         line.append(" " * (column - used))
+
+
+@click.command()
+@click.argument("feature")
+@click.argument("old", required=False)
+@click.argument("new", required=False)
+@click.option("--unified", "-u", is_flag=True, help="Unified (diff -u) instead of side by side.")
+@click.option("--ignore-whitespace", "-w", is_flag=True, help="Ignore whitespace-only changes.")
+@ENV_OPTION
+@click.pass_obj
+def diff(
+    state: CliState,
+    feature: str,
+    old: str | None,
+    new: str | None,
+    unified: bool,
+    ignore_whitespace: bool,
+    environment: str,
+) -> None:
+    """Compare two versions: none given, active -> latest; one, active -> it; two, OLD -> NEW."""
+    store = state.store()
+    if old is not None and new is None:
+        old, new = "active", old
+    left = store.version(feature, version_ref(old or "active"), environment)
+    right = store.version(feature, version_ref(new or "latest"), environment)
+    print_diff(left, right, unified=unified, ignore_whitespace=ignore_whitespace)

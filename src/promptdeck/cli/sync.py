@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from promptdeck import sync as engine
-from promptdeck.cli_common import CliState, ErrorHandlingGroup, emit_json, table
+from promptdeck.cli.common import CliState, ErrorHandlingGroup, emit_json, table
 from promptdeck.config import config_path, resolve_remote
 from promptdeck.errors import ValidationError
 from promptdeck.store import PromptStore
