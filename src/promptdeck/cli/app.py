@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from promptdeck import __version__
 from promptdeck.cli.common import CliState, ErrorHandlingGroup
 from promptdeck.cli.deploy import activate, canary, promote, rollback
 from promptdeck.cli.diff import diff
@@ -33,7 +34,8 @@ from promptdeck.records import DEFAULT_ENVIRONMENT
     metavar="URL",
     help="Remote store for the app and `sync` (default: PROMPTDECK_REMOTE or the config file).",
 )
-@click.version_option(package_name="promptdeck")
+# The version from the package itself: looking up installed metadata costs more than click.
+@click.version_option(version=__version__, prog_name="promptdeck")
 @click.pass_context
 def main(
     ctx: click.Context, db: str | None, user: str | None, environment: str, remote: str | None

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -15,7 +15,9 @@ from promptdeck.config import resolve_db, resolve_user
 from promptdeck.display import visible
 from promptdeck.errors import PromptDeckError
 from promptdeck.records import DEFAULT_ENVIRONMENT, Deployment
-from promptdeck.store import PromptStore
+
+if TYPE_CHECKING:
+    from promptdeck.store import PromptStore
 
 
 @dataclass
@@ -40,6 +42,8 @@ class CliState:
 
     def store(self, *, create: bool = False) -> PromptStore:
         """Open the configured store; a missing store is an error unless ``create``."""
+        from promptdeck.store import PromptStore  # SQLAlchemy: only for commands that use it
+
         store = PromptStore(self.db_url, user=self.user_name, create=create)
         self._stores.append(store)
         return store

@@ -6,15 +6,18 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from promptdeck import sync as engine
 from promptdeck.cli.common import CliState, ErrorHandlingGroup, emit_json, table
 from promptdeck.config import config_path, resolve_remote
 from promptdeck.errors import ValidationError
-from promptdeck.store import PromptStore
+
+# The sync engine brings SQLAlchemy: each command imports it when it runs.
+if TYPE_CHECKING:
+    from promptdeck import sync as engine
+    from promptdeck.store import PromptStore
 
 REMOTE_HELP = (
     "Remote store URL (any SQLAlchemy URL; e.g. postgresql+psycopg://USER:PASSWORD@HOST/DB). "
@@ -96,6 +99,8 @@ def _remote_url(option: str | None) -> str:
 def _stores(option: str | None) -> Iterator[tuple[PromptStore, PromptStore]]:
     state = _state()
     local = state.store(create=False)
+    from promptdeck import sync as engine
+
     remote = engine.open_remote(local, _remote_url(option))
     try:
         yield local, remote
@@ -104,6 +109,8 @@ def _stores(option: str | None) -> Iterator[tuple[PromptStore, PromptStore]]:
 
 
 def _resolutions(values: Sequence[str]) -> dict[str, engine.Choice]:
+    from promptdeck import sync as engine
+
     chosen: dict[str, engine.Choice] = {}
     for value in values:
         key, choice = engine.parse_resolution(value)
@@ -124,6 +131,8 @@ def _options(function: Callable[..., Any]) -> Callable[..., Any]:
 @_options
 def status(remote: str | None, as_json: bool) -> None:
     """Show what is only local, only remote and in conflict; changes nothing."""
+    from promptdeck import sync as engine
+
     with _stores(remote) as (local, remote_store):
         result = engine.status(local, remote_store)
     if as_json:
@@ -216,6 +225,8 @@ def _run(
     as_json: bool,
     **options: Any,
 ) -> None:
+    from promptdeck import sync as engine
+
     chosen = _resolutions(resolve)
     with _stores(remote) as (local, remote_store):
         show = None if as_json else _progress()

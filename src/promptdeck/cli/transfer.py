@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from promptdeck import yamlio
 from promptdeck.cli.common import CliState, fail
 
 
@@ -24,6 +23,8 @@ def init(state: CliState) -> None:
 @click.pass_obj
 def import_(state: CliState, paths: Sequence[Path]) -> None:
     """Import YAML prompt files or directories: all of them, or nothing."""
+    from promptdeck import yamlio
+
     documents = yamlio.read_files(paths)
     store = state.store(create=True)
     result = store.import_documents(documents)
@@ -43,6 +44,8 @@ def import_(state: CliState, paths: Sequence[Path]) -> None:
 @click.pass_obj
 def export(state: CliState, directory: Path, features: Sequence[str]) -> None:
     """Write one full-history YAML file per feature into DIRECTORY."""
+    from promptdeck import yamlio
+
     store = state.store()
     names = list(features) or [f.name for f in store.features()]
     documents = [store.export_document(name) for name in names]
