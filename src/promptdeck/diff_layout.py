@@ -167,3 +167,43 @@ class WrappedSide:
             position += len(text)
             index += 1
         return out
+
+
+def change_ranges(result: DiffResult, context: int) -> list[tuple[int, int]]:
+    """The rows to show for the changes with ``context`` unchanged rows around each, as
+    ``git diff`` shows them: half-open ``(start, stop)`` row ranges, overlapping ones
+    joined. The work grows with the changed rows, not with the length of the texts."""
+    rows = result.rows
+    context = max(0, context)
+    ranges: list[tuple[int, int]] = []
+    for first in result.hunks:
+        stop = first
+        while stop < len(rows) and rows[stop].kind != "equal":
+            stop += 1
+        start, stop = max(0, first - context), min(len(rows), stop + context)
+        if ranges and start <= ranges[-1][1]:
+            ranges[-1] = (ranges[-1][0], stop)
+        else:
+            ranges.append((start, stop))
+    return ranges
+
+
+def range_header(result: DiffResult, start: int, stop: int) -> str:
+    """``@@ -12,7 +12,8 @@`` for rows ``start`` to ``stop``, as ``diff -u`` spells it
+    (an empty side names the line before it)."""
+    rows = result.rows
+    left = [row.left_no for row in rows[start:stop] if row.left_no is not None]
+    right = [row.right_no for row in rows[start:stop] if row.right_no is not None]
+    # (walking back, not slicing: a header costs what its rows cost)
+    indexes = range(start - 1, -1, -1)
+    left_before = next((rows[k].left_no or 0 for k in indexes if rows[k].left_no), 0)
+    right_before = next((rows[k].right_no or 0 for k in indexes if rows[k].right_no), 0)
+    return f"@@ -{_range(left, left_before)} +{_range(right, right_before)} @@"
+
+
+def _range(numbers: Sequence[int], before: int) -> str:
+    if not numbers:
+        return f"{before},0"
+    if len(numbers) == 1:
+        return str(numbers[0])
+    return f"{numbers[0]},{len(numbers)}"

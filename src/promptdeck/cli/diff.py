@@ -13,6 +13,15 @@ from promptdeck.cli.common import ENV_OPTION, CliState, version_ref
 @click.argument("new", required=False)
 @click.option("--unified", "-u", is_flag=True, help="Unified (diff -u) instead of side by side.")
 @click.option("--ignore-whitespace", "-w", is_flag=True, help="Ignore whitespace-only changes.")
+@click.option("--full", is_flag=True, help="Show every line, not only the changes with context.")
+@click.option(
+    "--context",
+    "-U",
+    type=click.IntRange(0, 10_000),
+    default=3,
+    show_default=True,
+    help="Unchanged lines shown around each change.",
+)
 @ENV_OPTION
 @click.pass_obj
 def diff(
@@ -22,9 +31,15 @@ def diff(
     new: str | None,
     unified: bool,
     ignore_whitespace: bool,
+    full: bool,
+    context: int,
     environment: str,
 ) -> None:
-    """Compare two versions: none given, active -> latest; one, active -> it; two, OLD -> NEW."""
+    """Compare two versions: none given, active -> latest; one, active -> it; two, OLD -> NEW.
+
+    Like `git diff`, shows the changed lines with --context lines around them (side by
+    side, long lines wrapped; --unified for diff -u); --full shows every line.
+    """
     from promptdeck.cli.render_diff import print_diff
 
     store = state.store()
@@ -32,4 +47,11 @@ def diff(
         old, new = "active", old
     left = store.version(feature, version_ref(old or "active"), environment)
     right = store.version(feature, version_ref(new or "latest"), environment)
-    print_diff(left, right, unified=unified, ignore_whitespace=ignore_whitespace)
+    print_diff(
+        left,
+        right,
+        unified=unified,
+        ignore_whitespace=ignore_whitespace,
+        full=full,
+        context=context,
+    )
