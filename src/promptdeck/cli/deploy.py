@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import click
 
-from promptdeck.cli.common import ENV_OPTION, REASON_OPTION, CliState, report_move
+from promptdeck.cli.common import (
+    ENV_OPTION,
+    REASON_OPTION,
+    CliState,
+    VersionType,
+    feature_argument,
+    report_move,
+)
 
 
 @click.command()
-@click.argument("feature")
-@click.argument("version", type=int)
+@feature_argument()
+@click.argument("version", type=VersionType())
 @REASON_OPTION
 @ENV_OPTION
 @click.pass_obj
@@ -20,7 +27,7 @@ def activate(state: CliState, feature: str, version: int, reason: str, environme
 
 
 @click.command()
-@click.argument("feature")
+@feature_argument()
 @REASON_OPTION
 @ENV_OPTION
 @click.pass_obj
@@ -31,9 +38,9 @@ def rollback(state: CliState, feature: str, reason: str, environment: str) -> No
 
 
 @click.command()
-@click.argument("feature")
-@click.argument("version", type=int, required=False)
-@click.option("--percent", type=click.IntRange(0, 100), help="Share of users, 0-100.")
+@feature_argument()
+@click.argument("version", type=VersionType(), required=False)
+@click.option("--percent", type=click.IntRange(0, 100), help="Share of users, 1-100.")
 @click.option("--off", is_flag=True, help="Stop the canary.")
 @REASON_OPTION
 @ENV_OPTION
@@ -57,6 +64,11 @@ def canary(
         return
     if version is None or percent is None:
         raise click.UsageError("give VERSION and --percent, or --off")
+    if percent == 0:
+        raise click.BadParameter(
+            "0 would serve the canary to nobody: give 1-100, or stop it with --off",
+            param_hint="--percent",
+        )
     deployment = store.set_canary(feature, version, percent, reason=reason, environment=environment)
     click.echo(
         f"{feature}: v{deployment.canary} serves {deployment.canary_percent}% of users "
@@ -65,7 +77,7 @@ def canary(
 
 
 @click.command()
-@click.argument("feature")
+@feature_argument()
 @REASON_OPTION
 @ENV_OPTION
 @click.pass_obj

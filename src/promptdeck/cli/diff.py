@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from promptdeck.cli.common import ENV_OPTION, CliState, version_ref
+from promptdeck.cli.common import ENV_OPTION, CliState, VersionType, feature_argument
 
 
 @click.command()
-@click.argument("feature")
-@click.argument("old", required=False)
-@click.argument("new", required=False)
+@feature_argument()
+@click.argument("old", type=VersionType(names=True), required=False)
+@click.argument("new", type=VersionType(names=True), required=False)
 @click.option("--unified", "-u", is_flag=True, help="Unified (diff -u) instead of side by side.")
 @click.option("--ignore-whitespace", "-w", is_flag=True, help="Ignore whitespace-only changes.")
 @click.option("--full", is_flag=True, help="Show every line, not only the changes with context.")
@@ -27,8 +27,8 @@ from promptdeck.cli.common import ENV_OPTION, CliState, version_ref
 def diff(
     state: CliState,
     feature: str,
-    old: str | None,
-    new: str | None,
+    old: int | str | None,
+    new: int | str | None,
     unified: bool,
     ignore_whitespace: bool,
     full: bool,
@@ -45,8 +45,8 @@ def diff(
     store = state.store()
     if old is not None and new is None:
         old, new = "active", old
-    left = store.version(feature, version_ref(old or "active"), environment)
-    right = store.version(feature, version_ref(new or "latest"), environment)
+    left = store.version(feature, "active" if old is None else old, environment)
+    right = store.version(feature, "latest" if new is None else new, environment)
     print_diff(
         left,
         right,

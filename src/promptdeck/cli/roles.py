@@ -6,7 +6,16 @@ from typing import Any
 
 import click
 
-from promptdeck.cli.common import CliState, emit_json, number, one_line, table, when
+from promptdeck.cli.common import (
+    CliState,
+    bounded_count,
+    emit_json,
+    feature_argument,
+    number,
+    one_line,
+    table,
+    when,
+)
 from promptdeck.records import AuditEvent
 
 
@@ -28,12 +37,18 @@ def role(state: CliState, user: str | None, role: str | None) -> None:
         click.echo(f"{user}\t{store.role(user)}")
         return
     store.set_role(user, role)
-    click.echo(f"{user} is now {'an' if role == 'admin' else 'a'} {role}")
+    article = "an" if role[0] in "aeiou" else "a"  # an admin, an editor, a viewer
+    click.echo(f"{user} is now {article} {role}")
 
 
 @click.command()
-@click.argument("feature", required=False)
-@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many events.")
+@feature_argument(required=False)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    callback=bounded_count,
+    help="Show at most this many events.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 def history(state: CliState, feature: str | None, limit: int | None, as_json: bool) -> None:

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from promptdeck.cli.common import CliState, ErrorHandlingGroup, emit_json, table
+from promptdeck.cli.common import (
+    CliState,
+    ErrorHandlingGroup,
+    check_database_url,
+    emit_json,
+    table,
+)
 from promptdeck.config import config_path, resolve_remote
 from promptdeck.errors import ValidationError
 
@@ -92,16 +98,18 @@ def _remote_url(option: str | None) -> str:
             "no remote: give --remote URL, set PROMPTDECK_REMOTE, or add "
             f'remote = "URL" to {config_path()}'
         )
+    check_database_url(url)
     return url
 
 
 @contextmanager
 def _stores(option: str | None) -> Iterator[tuple[PromptStore, PromptStore]]:
     state = _state()
-    local = state.store(create=False)
     from promptdeck import sync as engine
 
-    remote = engine.open_remote(local, _remote_url(option))
+    url = _remote_url(option)  # a bad remote URL is reported before anything is opened
+    local = state.store(create=False)
+    remote = engine.open_remote(local, url)
     try:
         yield local, remote
     finally:

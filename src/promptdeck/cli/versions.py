@@ -15,12 +15,13 @@ from promptdeck.cli.common import (
     JSON_OPTION,
     REASON_OPTION,
     CliState,
+    VersionType,
     emit_json,
+    feature_argument,
     number,
     one_line,
     shown,
     table,
-    version_ref,
     when,
 )
 from promptdeck.errors import NotFoundError, ValidationError
@@ -82,7 +83,7 @@ def features(state: CliState, environment: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("feature")
+@feature_argument()
 @ENV_OPTION
 @JSON_OPTION
 @click.pass_obj
@@ -136,14 +137,22 @@ def _state(version: int, deployment: Deployment) -> str:
 
 
 @click.command()
-@click.argument("feature")
-@click.argument("version", default="active")
+@feature_argument()
+@click.argument("version", type=VersionType(names=True), default="active")
 @ENV_OPTION
 @JSON_OPTION
 @click.pass_obj
-def show(state: CliState, feature: str, version: str, environment: str, as_json: bool) -> None:
-    """Show one version: VERSION is a number, 'active' (default) or 'latest'."""
-    found = state.store().version(feature, version_ref(version), environment)
+def show(
+    state: CliState, feature: str, version: int | str, environment: str, as_json: bool
+) -> None:
+    """Show one version: VERSION is a number (4 or v4), 'active' (default) or 'latest'."""
+    store = state.store()
+    if version == "active" and store.deployment(feature, environment).active is None:
+        raise NotFoundError(
+            f"{feature} has no active version in {environment}: "
+            f"see its newest with `promptdeck show {feature} latest`"
+        )
+    found = store.version(feature, version, environment)
     if as_json:
         emit_json(_version_json(found))
         return
@@ -219,12 +228,14 @@ def new(
 
 
 @click.command()
-@click.argument("feature")
+@feature_argument()
 @FILE_OPTION
 @REASON_OPTION
 @click.option("--model", help="Change the model (default: the base version's).")
 @PARAM_OPTION
-@click.option("--base", type=int, help="The version you edited (default: the latest).")
+@click.option(
+    "--base", type=VersionType(), help="The version you edited, 4 or v4 (default: the latest)."
+)
 @click.option("--force", is_flag=True, help="Save on top even if a newer version exists.")
 @click.pass_obj
 def save(
