@@ -48,3 +48,14 @@ def test_tab_stops_match_the_app() -> None:
     from promptdeck.tui.text import TAB_SIZE as APP_TAB_SIZE
 
     assert TAB_SIZE == APP_TAB_SIZE
+
+
+def test_the_layout_is_pure() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, promptdeck.diff_layout; print(' '.join(sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout.split()
+    assert {name.split(".")[0] for name in loaded} & {"textual", "sqlalchemy", "click"} == set()
