@@ -147,7 +147,8 @@ async def bench_app(path: Path) -> None:
 async def bench_diffs() -> None:
     from textual.app import App, ComposeResult
 
-    from promptdeck.tui.widgets.diff_view import DiffData, DiffView
+    from promptdeck.diff_layout import DiffData
+    from promptdeck.tui.widgets.diff_view import DiffView
 
     rng = random.Random(3)
     base = [" ".join(rng.choice(WORDS) for _ in range(12)) for _ in range(10_000)]

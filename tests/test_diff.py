@@ -466,14 +466,23 @@ def test_repetitive_lines_stay_correct() -> None:
 def test_big_diff_with_moves_and_ignore_whitespace() -> None:
     rng = random.Random(8)
     old_lines = prompt(rng, 5_000)
-    new_lines = list(old_lines)
-    rng.shuffle(new_lines[1000:1500])
+    # Lines 1000-1500 shuffled in place, and a block of 200 lines moved up (shuffling
+    # the slice itself would shuffle a copy and move nothing).
+    block = old_lines[1000:1500]
+    rng.shuffle(block)
+    moved = old_lines[3000:3200]
+    new_lines = old_lines[:200] + moved + old_lines[200:1000] + block
+    new_lines += old_lines[1500:3000] + old_lines[3200:]
+    assert sorted(new_lines) == sorted(old_lines) and new_lines != old_lines
     new_lines = [("  " + x + "\t") if i % 7 == 0 else x for i, x in enumerate(new_lines)]
     old, new = "\n".join(old_lines), "\n".join(new_lines)
     check_invariants(diff_texts(old, new), old, new)
     result = diff_texts(old, new, ignore_whitespace=True)
     check_invariants(result, old, new, ignore_ws=True)
     assert result.rows[0].kind == "equal" and result.rows[-1].kind == "equal"
+    # Only moves are left once whitespace is ignored: every line leaves one place and
+    # arrives at another, the moved block at least.
+    assert result.added == result.removed >= 200
 
 
 # --- randomized invariants --------------------------------------------------------------

@@ -704,7 +704,7 @@ async def drive_sync_screen(team: Team) -> None:
     from textual.app import App
     from textual.widgets import DataTable, Static
 
-    from promptdeck.tui.sync_screen import ChoiceDialog, SyncScreen
+    from promptdeck.tui.screens.sync import ChoiceDialog, SyncScreen
 
     clash(team)
     team.a.save("meeting-notes", "Notes [/INST] [bold]not markup[/bold]", reason="[red]x")
@@ -757,7 +757,7 @@ async def drive_versions_only(team: Team) -> None:
     from textual.containers import VerticalScroll
     from textual.widgets import DataTable, Static
 
-    from promptdeck.tui.sync_screen import SyncScreen
+    from promptdeck.tui.screens.sync import SyncScreen
 
     editor_alice(team)
     long_name = "a-rather-long-feature-name-for-the-table"
@@ -806,7 +806,7 @@ async def drive_versions_only(team: Team) -> None:
 
 
 def test_sync_screen_offers_renumber_for_versions_and_local_remote_for_pointers() -> None:
-    from promptdeck.tui.sync_screen import choice_options
+    from promptdeck.tui.screens.sync import choice_options
 
     def conflict(kind: sync.ConflictKind, environment: str | None) -> sync.Conflict:
         number = 5 if kind == "version" else None

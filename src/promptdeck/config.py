@@ -15,10 +15,6 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from promptdeck.errors import ValidationError
 
 APP_NAME = "promptdeck"
@@ -35,6 +31,8 @@ def config_path() -> Path:
     override = os.environ.get("PROMPTDECK_CONFIG")
     if override:
         return Path(override).expanduser()
+    import platformdirs  # only when no override is given: keeps --help light
+
     return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
 
 
@@ -57,6 +55,8 @@ def load_file_config(path: Path | None = None) -> FileConfig:
 
 
 def default_db_path() -> Path:
+    import platformdirs
+
     return Path(platformdirs.user_data_dir(APP_NAME)) / "promptdeck.db"
 
 
@@ -117,6 +117,9 @@ def redact(url: str) -> str:
 
 def scrub(message: str, url: str) -> str:
     """Remove the URL's password from a message (driver errors may echo parts of it)."""
+    from sqlalchemy.engine import make_url  # here, so that --help never loads SQLAlchemy
+    from sqlalchemy.exc import ArgumentError
+
     passwords = {_url_password(url)}
     with contextlib.suppress(ArgumentError, ValueError):
         passwords.add(make_url(url).password)

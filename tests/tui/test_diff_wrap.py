@@ -11,9 +11,10 @@ from textual.widgets import Static
 from tui_helpers import run_async, settle
 
 from promptdeck.diff import Segment
+from promptdeck.diff_layout import display_pieces, wrap_starts
 from promptdeck.store import PromptStore
 from promptdeck.tui.screens.diff import DiffScreen
-from promptdeck.tui.widgets.diff_view import DiffView, display_pieces, wrap_starts
+from promptdeck.tui.widgets.diff_view import DiffView
 
 SIZE = (80, 24)
 PREFIX = "You answer questions from customers about billing and accounts, and you always "

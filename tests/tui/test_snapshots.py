@@ -6,13 +6,19 @@ and no cursor blinks.
 
 from __future__ import annotations
 
+import itertools
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import AppFactory
 from textual.pilot import Pilot
-from tui_helpers import settle
+from tui_helpers import WRITE_TIME, settle
+
+from promptdeck import sync
+from promptdeck.store import PromptStore
 
 Steps = tuple[str, ...]
 
@@ -29,6 +35,13 @@ CASES: dict[str, tuple[Steps, tuple[int, int]]] = {
     "filter_no_match": (("slash", "x", "y", "z"), (80, 24)),
     "history": (("down", "h"), (100, 30)),
     "help": (("question_mark",), (100, 36)),
+    "new_feature_dialog": (("n", *"churn-email"), (80, 24)),
+    "environment_dialog": (("E",), (80, 24)),
+    # Editing the active v5 while v6 exists: the save meets a newer version.
+    "conflict_dialog": (
+        ("down", "right", "e", "H", "i", "space", "ctrl+s", "w", "h", "y", "enter"),
+        (100, 30),
+    ),
 }
 
 
@@ -47,3 +60,55 @@ def steps(keys: Steps) -> Callable[[Pilot[Any]], Any]:
 def test_snapshot(case: str, make_app: AppFactory, snap_compare: Any) -> None:
     keys, size = CASES[case]
     assert snap_compare(make_app(), terminal_size=size, run_before=steps(keys))
+
+
+def test_snapshot_viewer_footer(make_app: AppFactory, tui_db: Path, snap_compare: Any) -> None:
+    """A viewer sees the keys they may not use greyed out in the footer."""
+    with PromptStore(tui_db, user="alice") as admin:
+        admin.set_role("alice", "admin")
+        admin.set_role("victor", "viewer")
+    app = make_app(user="victor")
+    assert snap_compare(app, terminal_size=(100, 24), run_before=steps(("down",)))
+
+
+@pytest.fixture
+def with_remote(
+    make_app: AppFactory, tui_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """The app on a local store whose remote has a version conflict (summarizer) and
+    one version to pull (translator), with local work to push (meeting-notes)."""
+    monkeypatch.setattr(sync, "utcnow", lambda: WRITE_TIME)
+    # Version ids are shown (their first 8 digits) in a version conflict: number them.
+    numbers = itertools.count(1)
+    monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(int=next(numbers) << 96))
+    monkeypatch.chdir(tmp_path)  # a relative URL: the same text on screen in every run
+    url = "sqlite:///remote.db"
+    with PromptStore(tui_db, user="alice") as local, PromptStore(url, create=True) as remote:
+        sync.push(local, remote)
+        local.save("summarizer", "Alice's summary rules.", reason="shorter")
+        local.save("meeting-notes", "Notes, with owners.", reason="owners")
+    with PromptStore(url, user="bob") as remote:
+        remote.save("summarizer", "Bob's summary rules.", reason="tone")
+        remote.save("translator", "Translate plainly.", reason="plain")
+    app = make_app()
+    app.remote_url = url
+    return app
+
+
+def test_snapshot_sync_view(with_remote: Any, snap_compare: Any) -> None:
+    """The sync view: a row per feature that differs, the conflict marked, keys below."""
+    assert snap_compare(with_remote, terminal_size=(100, 30), run_before=steps(("s",)))
+
+
+def test_snapshot_sync_choice(with_remote: Any, snap_compare: Any) -> None:
+    """Choosing for the summarizer's version conflict: renumber mine on top."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await steps(("s",))(pilot)
+        table = pilot.app.screen.query_one("DataTable")
+        rows = [str(table.get_row_at(index)[0]) for index in range(table.row_count)]
+        table.move_cursor(row=rows.index("summarizer"))
+        await pilot.press("c")
+        await settle(pilot)
+
+    assert snap_compare(with_remote, terminal_size=(100, 30), run_before=run_before)

@@ -143,7 +143,7 @@ class PromptDeckApp(App[None]):
             self.notify(NO_REMOTE, title="Sync", severity="warning", markup=False)
             return
         from promptdeck.tui.screens.main import MainScreen
-        from promptdeck.tui.sync_screen import SyncScreen
+        from promptdeck.tui.screens.sync import SyncScreen
 
         def synced(_changed: bool | None) -> None:
             # Reload either way: a push changes the unpushed count, a pull the lists.

@@ -16,13 +16,10 @@ lines are cut at the edge and scroll sideways (left/right).
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
-from itertools import accumulate
 from typing import ClassVar
 
-from rich.cells import cell_len, split_graphemes
 from rich.segment import Segment as RichSegment
 from rich.style import Style
 from textual import events
@@ -33,159 +30,23 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from promptdeck.diff import DiffResult, Segment, UnifiedLine, diff_texts
+from promptdeck.diff import Segment
+from promptdeck.diff_layout import (
+    TAB_SIZE,
+    DiffData,
+    WrappedSide,
+    display_text,
+    slice_segments,
+    wrap_starts,
+)
 from promptdeck.display import visible
-from promptdeck.tui.text import TAB_SIZE
+
+# DiffData is drawn here but built elsewhere; screens import it from this module too.
+__all__ = ["DiffData", "DiffView"]
 
 SHIFT_STEP = 8
-#: Narrowest text column wrapping works with (a double-width character needs two).
-MIN_WRAP = 2
 #: Rows whose wrapped form is kept for drawing (they are re-wrapped when evicted).
 WRAP_CACHE = 512
-
-# A line as drawn: pieces of visible text (tabs expanded), changed or not.
-Pieces = tuple[tuple[str, bool], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class DiffData:
-    """A computed diff with its unified form: build it in a worker, draw it in the UI."""
-
-    result: DiffResult
-    unified: tuple[UnifiedLine, ...]
-    unified_hunks: tuple[int, ...]
-    number_width: int
-
-    @classmethod
-    def compute(cls, old: str, new: str, *, ignore_whitespace: bool = False) -> DiffData:
-        result = diff_texts(old, new, ignore_whitespace=ignore_whitespace)
-        unified = result.unified()
-        biggest = max(
-            (max(row.left_no or 0, row.right_no or 0) for row in result.rows[-1:]), default=0
-        )
-        return cls(
-            result=result,
-            unified=unified,
-            unified_hunks=result.unified_hunks(),
-            number_width=max(2, len(str(biggest))),
-        )
-
-
-def _slice(segments: Sequence[Segment], start: int, count: int) -> list[tuple[str, bool]]:
-    """The characters ``start`` to ``start + count`` of a line given as segments."""
-    out: list[tuple[str, bool]] = []
-    position = 0
-    end = start + count
-    for segment in segments:
-        size = len(segment.text)
-        if position + size > start and position < end:
-            piece = segment.text[max(0, start - position) : end - position]
-            out.append((piece, segment.changed))
-        position += size
-        if position >= end:
-            break
-    return out
-
-
-def display_pieces(segments: Sequence[Segment]) -> Pieces:
-    """A line's segments as drawn: control characters visible, tabs expanded."""
-    pieces: list[tuple[str, bool]] = []
-    column = 0
-    for segment in segments:
-        text = visible(segment.text)
-        if "\t" in text:
-            parts: list[str] = []
-            for number, chunk in enumerate(text.split("\t")):
-                if number:
-                    pad = TAB_SIZE - column % TAB_SIZE
-                    parts.append(" " * pad)
-                    column += pad
-                parts.append(chunk)
-                column += len(chunk)
-            text = "".join(parts)
-        else:
-            column += len(text)
-        pieces.append((text, segment.changed))
-    return tuple(pieces)
-
-
-def display_text(segments: Sequence[Segment]) -> str:
-    """The text of :func:`display_pieces`, joined (fast when there is nothing to change)."""
-    raw = "".join(segment.text for segment in segments)
-    if raw.isprintable():  # no controls, no tabs: drawn as is
-        return raw
-    return "".join(text for text, _changed in display_pieces(segments))
-
-
-def wrap_starts(text: str, width: int) -> list[int]:
-    """Where each screen line of ``text`` starts when it is wrapped at ``width`` cells.
-
-    Breaks after the last space that fits (a line is never only spaces), else at the
-    width; never inside a grapheme, so a double-width character or an emoji sequence
-    moves to the next line whole. Every character is kept, spaces included.
-    """
-    width = max(MIN_WRAP, width)
-    size = len(text)
-    starts = [0]
-    if text.isascii():  # visible text: one cell per character
-        if size <= width:
-            return starts
-        start = 0
-        while size - start > width:
-            end = start + width
-            space = text.rfind(" ", start, end)
-            if space >= start and not text[start : space + 1].isspace():
-                end = space + 1
-            starts.append(end)
-            start = end
-        return starts
-    spans, _total = split_graphemes(text)
-    # (a stray joiner at the start can make rich count a grapheme 0 that it draws as 2)
-    widths = (cell or cell_len(text[begin:end]) for begin, end, cell in spans)
-    cells = list(accumulate(widths, initial=0))
-    if cells[-1] <= width:
-        return starts
-    bounds = [span[0] for span in spans]
-    bounds.append(size)
-    first = 0  # grapheme index of the line's start
-    while cells[-1] - cells[first] > width:
-        last = max(first + 1, bisect_right(cells, cells[first] + width, lo=first) - 1)
-        begin, end = bounds[first], bounds[last]
-        space = text.rfind(" ", begin, end)
-        if space >= begin and not text[begin : space + 1].isspace():
-            last = bisect_left(bounds, space + 1, first + 1, last + 1)
-        first = last
-        starts.append(bounds[first])
-    return starts
-
-
-class _Wrapped:
-    """One side of a row, wrapped: its drawn pieces and where each screen line starts."""
-
-    __slots__ = ("ends", "pieces", "size", "starts")
-
-    def __init__(self, segments: Sequence[Segment], width: int) -> None:
-        self.pieces = display_pieces(segments)
-        self.ends = tuple(accumulate(len(text) for text, _changed in self.pieces))
-        text = "".join(text for text, _changed in self.pieces)
-        self.size = len(text)
-        self.starts = tuple(wrap_starts(text, width))
-
-    def line(self, number: int) -> list[tuple[str, bool]]:
-        """The pieces of screen line ``number`` (none past the last one)."""
-        if number >= len(self.starts):
-            return []
-        start = self.starts[number]
-        end = self.starts[number + 1] if number + 1 < len(self.starts) else self.size
-        out: list[tuple[str, bool]] = []
-        index = bisect_right(self.ends, start)  # the piece holding character ``start``
-        position = self.ends[index - 1] if index else 0
-        while index < len(self.pieces) and position < end:
-            text, changed = self.pieces[index]
-            out.append((text[max(0, start - position) : end - position], changed))
-            position += len(text)
-            index += 1
-        return out
 
 
 class DiffView(ScrollView, can_focus=True):
@@ -260,7 +121,7 @@ class DiffView(ScrollView, can_focus=True):
         # Wrapped layout: first screen line of each row, then the total (None: one each).
         self._offsets: list[int] | None = None
         self._layout_width = -1
-        self._wrapped: dict[tuple[int, int], _Wrapped] = {}
+        self._wrapped: dict[tuple[int, int], WrappedSide] = {}
         self.set_reactive(DiffView.unified, unified)
         self.set_reactive(DiffView.wrap, wrap)
 
@@ -357,13 +218,13 @@ class DiffView(ScrollView, can_focus=True):
                 append(total)
         self._offsets = offsets
 
-    def _wrap(self, row: int, side: int, segments: Sequence[Segment], width: int) -> _Wrapped:
+    def _wrap(self, row: int, side: int, segments: Sequence[Segment], width: int) -> WrappedSide:
         key = (row, side)
         wrapped = self._wrapped.get(key)
         if wrapped is None:
             if len(self._wrapped) >= WRAP_CACHE:
                 self._wrapped.clear()
-            wrapped = _Wrapped(segments, width)
+            wrapped = WrappedSide(segments, width)
             self._wrapped[key] = wrapped
         return wrapped
 
@@ -550,7 +411,7 @@ class DiffView(ScrollView, can_focus=True):
         line_style = self._style(kind) if kind else self.rich_style
         word_style = self._style(f"{kind}-word") if kind else self.rich_style
         out: list[RichSegment] = []
-        for text, changed in _slice(segments, self.shift, width + TAB_SIZE):
+        for text, changed in slice_segments(segments, self.shift, width + TAB_SIZE):
             shown = visible(text).expandtabs(TAB_SIZE)
             out.append(RichSegment(shown, word_style if changed and kind else line_style))
         return out

@@ -6,15 +6,24 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from promptdeck import sync as engine
-from promptdeck.cli_common import CliState, ErrorHandlingGroup, emit_json, table
+from promptdeck.cli.common import (
+    CliState,
+    ErrorHandlingGroup,
+    check_database_url,
+    emit_json,
+    table,
+)
 from promptdeck.config import config_path, resolve_remote
 from promptdeck.errors import ValidationError
-from promptdeck.store import PromptStore
+
+# The sync engine brings SQLAlchemy: each command imports it when it runs.
+if TYPE_CHECKING:
+    from promptdeck import sync as engine
+    from promptdeck.store import PromptStore
 
 REMOTE_HELP = (
     "Remote store URL (any SQLAlchemy URL; e.g. postgresql+psycopg://USER:PASSWORD@HOST/DB). "
@@ -89,14 +98,18 @@ def _remote_url(option: str | None) -> str:
             "no remote: give --remote URL, set PROMPTDECK_REMOTE, or add "
             f'remote = "URL" to {config_path()}'
         )
+    check_database_url(url)
     return url
 
 
 @contextmanager
 def _stores(option: str | None) -> Iterator[tuple[PromptStore, PromptStore]]:
     state = _state()
+    from promptdeck import sync as engine
+
+    url = _remote_url(option)  # a bad remote URL is reported before anything is opened
     local = state.store(create=False)
-    remote = engine.open_remote(local, _remote_url(option))
+    remote = engine.open_remote(local, url)
     try:
         yield local, remote
     finally:
@@ -104,6 +117,8 @@ def _stores(option: str | None) -> Iterator[tuple[PromptStore, PromptStore]]:
 
 
 def _resolutions(values: Sequence[str]) -> dict[str, engine.Choice]:
+    from promptdeck import sync as engine
+
     chosen: dict[str, engine.Choice] = {}
     for value in values:
         key, choice = engine.parse_resolution(value)
@@ -124,6 +139,8 @@ def _options(function: Callable[..., Any]) -> Callable[..., Any]:
 @_options
 def status(remote: str | None, as_json: bool) -> None:
     """Show what is only local, only remote and in conflict; changes nothing."""
+    from promptdeck import sync as engine
+
     with _stores(remote) as (local, remote_store):
         result = engine.status(local, remote_store)
     if as_json:
@@ -216,6 +233,8 @@ def _run(
     as_json: bool,
     **options: Any,
 ) -> None:
+    from promptdeck import sync as engine
+
     chosen = _resolutions(resolve)
     with _stores(remote) as (local, remote_store):
         show = None if as_json else _progress()

@@ -1,0 +1,248 @@
+"""What every CLI command shares: the global options, clean error reporting, formatting."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+from promptdeck.config import resolve_db, resolve_user
+from promptdeck.display import visible
+from promptdeck.errors import NotFoundError, PromptDeckError, ValidationError
+from promptdeck.records import DEFAULT_ENVIRONMENT, Deployment
+
+if TYPE_CHECKING:
+    from promptdeck.store import PromptStore
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+@dataclass
+class CliState:
+    """The global options (``--db``, ``--user``, ``--env``, ``--remote``) and the stores
+    opened from them. ``--env`` and ``--remote`` before a command are that command's
+    defaults; the command's own option, if given, wins."""
+
+    db: str | None = None
+    user: str | None = None
+    environment: str = DEFAULT_ENVIRONMENT
+    remote: str | None = None
+    #: The FEATURE the command was given, for "did you mean" when it is unknown.
+    feature: str | None = None
+    _stores: list[PromptStore] = field(default_factory=list)
+
+    @property
+    def db_url(self) -> str:
+        return resolve_db(self.db)
+
+    @property
+    def user_name(self) -> str:
+        return resolve_user(self.user)
+
+    def store(self, *, create: bool = False) -> PromptStore:
+        """Open the configured store; a missing store is an error unless ``create``."""
+        from promptdeck.store import PromptStore  # SQLAlchemy: only for commands that use it
+
+        url = self.db_url
+        check_database_url(url)
+        store = PromptStore(url, user=self.user_name, create=create)
+        self._stores.append(store)
+        return store
+
+    def suggestion(self) -> str | None:
+        """ " (did you mean ...?)" when the command's FEATURE is not in the store."""
+        if self.feature is None or not self._stores:
+            return None
+        try:
+            names = [f.name for f in self._stores[0].features()]
+        except PromptDeckError:
+            return None
+        if self.feature in names:
+            return None
+        close = difflib.get_close_matches(self.feature, names, n=3, cutoff=0.6)
+        return f"did you mean {' or '.join(close)}?" if close else None
+
+    def close(self) -> None:
+        for store in self._stores:
+            store.close()
+        self._stores.clear()
+
+
+def fail(message: str) -> NoReturn:
+    """Print one clear line on stderr and exit 1."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+class ErrorHandlingGroup(click.Group):
+    """A group that turns promptdeck errors into one line on stderr and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NotFoundError as exc:
+            state = ctx.find_object(CliState)
+            hint = state.suggestion() if state is not None else None
+            fail(f"{exc} ({hint})" if hint else str(exc))
+        except PromptDeckError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except BrokenPipeError:  # `promptdeck ... | head`
+            sys.exit(0)
+
+
+def remember_feature(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    state = ctx.find_object(CliState)
+    if state is not None:
+        state.feature = value
+    return value
+
+
+def feature_argument(required: bool = True) -> Callable[[_Command], _Command]:
+    """The FEATURE argument (remembered, to suggest a near name when it is unknown)."""
+    return click.argument("feature", required=required, callback=remember_feature)
+
+
+# Versions are 64-bit integers in every backend.
+MAX_VERSION = 2**63 - 1
+
+
+if TYPE_CHECKING:  # generic in click's type stubs since 8.3, not at runtime before it
+    _VersionParam = click.ParamType[int | str, Any]
+else:
+    _VersionParam = click.ParamType
+
+
+class VersionType(_VersionParam):
+    """A version as listings print it or as a number: ``v4``, ``V4`` or ``4``; with
+    ``names``, also ``active`` or ``latest``. A number no backend can hold, or digits
+    other than 0-9 (``²``, ``٣``), is refused in one line."""
+
+    name = "version"
+
+    def __init__(self, *, names: bool = False) -> None:
+        self.names = names
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int | str:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip()
+        if self.names and text in ("active", "latest"):
+            return text
+        digits = text[1:] if text[:1] in ("v", "V") else text
+        if digits.isascii() and digits.isdigit():
+            number = int(digits)
+            if number > MAX_VERSION:
+                raise ValidationError(
+                    f"version {visible(text)} is too large (at most {MAX_VERSION})"
+                )
+            return number
+        if any(ch.isdigit() or ch.isnumeric() for ch in digits):
+            raise ValidationError(
+                f"{visible(text)!r} is not a version number: use the digits 0-9, e.g. 4 or v4"
+            )
+        choices = ", 'active' or 'latest'" if self.names else ""
+        self.fail(f"{text!r} is not a version number (4 or v4){choices}", param, ctx)
+
+
+def bounded_count(ctx: click.Context, _param: click.Parameter, value: int | None) -> int | None:
+    """Counts such as --limit stay within what a database query takes."""
+    if value is not None and value > MAX_VERSION:
+        raise ValidationError(f"{value} is too large (at most {MAX_VERSION})")
+    return value
+
+
+_DRIVER_HINTS = {
+    "postgres": "'postgres://' is not a SQLAlchemy URL",
+    "postgresql": "'postgresql://' needs the psycopg2 driver, which is not installed",
+}
+
+
+def check_database_url(url: str) -> None:
+    """Refuse, with the spelling to use, the PostgreSQL URLs other tools accept."""
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme not in _DRIVER_HINTS:
+        return
+    if scheme == "postgresql":
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg2") is not None:
+            return
+    raise ValidationError(
+        f"{_DRIVER_HINTS[scheme]}: write postgresql+psycopg://USER:PASSWORD@HOST/DB"
+    )
+
+
+def environment_default(ctx: click.Context, _param: click.Parameter, value: str | None) -> str:
+    """A command's ``--env``, else the global ``--env`` given before the command."""
+    if value is not None:
+        return value
+    state = ctx.find_object(CliState)
+    return state.environment if state is not None else DEFAULT_ENVIRONMENT
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
+    """A plain, aligned text table (no colour: scripts read it too)."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+    return "\n".join(lines)
+
+
+ENV_OPTION = click.option(
+    "--env",
+    "environment",
+    callback=environment_default,
+    help="Environment whose active version and canary to use (default: the global --env, "
+    "else production).",
+)
+REASON_OPTION = click.option("--reason", "-m", required=True, help="Why (required, not empty).")
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+def report_move(verb: str, deployment: Deployment) -> None:
+    click.echo(f"{deployment.feature}: {verb} v{deployment.active} in {deployment.environment}")
+
+
+def number(value: int | None) -> str:
+    return "-" if value is None else f"v{value}"
+
+
+def when(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M")
+
+
+def one_line(text: str, width: int) -> str:
+    # Table cells are for people (scripts read --json): always shown, never obeyed.
+    line = visible(text.strip().splitlines()[0] if text.strip() else "")
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def shown(text: str) -> str:
+    """On a terminal, show control characters (ANSI escapes) instead of obeying them;
+    piped output stays exact for scripts."""
+    return visible(text) if sys.stdout.isatty() else text
