@@ -208,7 +208,7 @@ class Outcome:
     latency_ms: float | None = None
     cost: float | None = None
     success: bool | None = None
-    scores: Mapping[str, float] = field(default=_NO_SCORES, hash=False)
+    scores: Mapping[str, float] = field(default_factory=lambda: _NO_SCORES, hash=False)
     user_id: str | None = None
     at: float | None = None
 
