@@ -33,6 +33,7 @@ from typing import Final
 from promptdeck.metrics.outcome import (
     USER_SKETCH_WORDS,
     Outcome,
+    check_key,
     latency_bucket,
     to_signed,
     to_unsigned,
@@ -321,6 +322,7 @@ class Aggregate:
     def _cell(self, key: AggregateKey, version: int, outcomes: int) -> _Cell | None:
         cell = self._cells.get(key)
         if cell is None:
+            check_key(key[0], key[1], version, key[2], "")  # checked once per key
             if len(self._cells) >= self.max_keys:
                 self.dropped_outcomes += outcomes
                 return None
@@ -329,27 +331,67 @@ class Aggregate:
 
     def add(self, outcome: Outcome, at: float) -> bool:
         """Count one outcome at ``at`` (used when ``outcome.at`` is None); False if dropped."""
-        when = outcome.at if outcome.at is not None else at
-        key = (outcome.feature, outcome.environment, outcome.version_uid, self.bucket_start(when))
-        cell = self._cell(key, outcome.version, 1)
+        return self.add_values(
+            outcome.feature,
+            outcome.environment,
+            outcome.version,
+            outcome.version_uid,
+            outcome.model,
+            outcome.tokens_in,
+            outcome.tokens_out,
+            outcome.latency_ms,
+            outcome.cost,
+            outcome.success,
+            outcome.scores,
+            outcome.user_id,
+            outcome.at if outcome.at is not None else at,
+        )
+
+    def add_values(
+        self,
+        feature: str,
+        environment: str,
+        version: int,
+        version_uid: str,
+        model: str,
+        tokens_in: int | None,
+        tokens_out: int | None,
+        latency_ms: float | None,
+        cost: float | None,
+        success: bool | None,
+        scores: Mapping[str, float] | None,
+        user_id: str | None,
+        at: float,
+    ) -> bool:
+        """:meth:`add` without building an :class:`Outcome` (the recorder's hot path).
+
+        The measures must have passed :func:`~promptdeck.metrics.outcome.check_measures`;
+        the key is checked here the first time it is seen. False if dropped.
+        """
+        key = (
+            feature,
+            environment,
+            version_uid,
+            int(at // self.bucket_seconds) * self.bucket_seconds,
+        )
+        cell = self._cell(key, version, 1)
         if cell is None:
             return False
         cell.count += 1
-        if outcome.success is not None:
-            if outcome.success:
+        if success is not None:
+            if success:
                 cell.successes += 1
             else:
                 cell.failures += 1
-        cost = outcome.cost
         if (
             cost is None
             and self.cost_of is not None
-            and outcome.model
-            and outcome.tokens_in is not None
-            and outcome.tokens_out is not None
+            and model
+            and tokens_in is not None
+            and tokens_out is not None
         ):
             try:
-                cost = self.cost_of(outcome.model, outcome.tokens_in, outcome.tokens_out)
+                cost = self.cost_of(model, tokens_in, tokens_out)
             except Exception:
                 self.cost_errors += 1
                 cost = None
@@ -358,17 +400,16 @@ class Aggregate:
                 cost = None
         if cost is not None:
             _bump(cell.cost, cost)
-        if outcome.tokens_in is not None:
-            _bump(cell.tokens_in, outcome.tokens_in)
-        if outcome.tokens_out is not None:
-            _bump(cell.tokens_out, outcome.tokens_out)
-        latency = outcome.latency_ms
-        if latency is not None:
-            _bump(cell.latency_ms, latency)
-            bucket = latency_bucket(latency)
+        if tokens_in is not None:
+            _bump(cell.tokens_in, tokens_in)
+        if tokens_out is not None:
+            _bump(cell.tokens_out, tokens_out)
+        if latency_ms is not None:
+            _bump(cell.latency_ms, latency_ms)
+            bucket = latency_bucket(latency_ms)
             cell.histogram[bucket] = cell.histogram.get(bucket, 0) + 1
-        if outcome.scores:
-            for name, value in outcome.scores.items():
+        if scores:
+            for name, value in scores.items():
                 moments = cell.scores.get(name)
                 if moments is None:
                     if len(cell.scores) >= self.max_scores:
@@ -376,8 +417,8 @@ class Aggregate:
                         continue
                     moments = cell.scores[name] = [0, 0.0, 0.0]
                 _bump(moments, value)
-        if outcome.user_id is not None:
-            word, bit = user_bit(outcome.user_id)
+        if user_id is not None:
+            word, bit = user_bit(user_id)
             cell.sketch[word] |= bit
         return True
 

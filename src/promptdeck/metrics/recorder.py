@@ -86,7 +86,7 @@ from promptdeck.metrics.aggregate import (
     AggregateRow,
     CostOf,
 )
-from promptdeck.metrics.outcome import Outcome
+from promptdeck.metrics.outcome import Outcome, check_measures
 
 log = logging.getLogger("promptdeck.metrics")
 
@@ -213,25 +213,31 @@ class Recorder:
     ) -> None:
         """Count one outcome of ``prompt`` (the version served). Never raises."""
         try:
-            outcome = Outcome(
-                prompt.feature,
-                environment,
-                prompt.version,
-                prompt.uid,
-                prompt.model,
-                tokens_in,
-                tokens_out,
-                latency_ms,
-                cost,
-                success,
-                scores if scores is not None else {},
-                None if user_id is None else str(user_id),
-                at,
-            )
+            user = None if user_id is None else str(user_id)
+            check_measures(tokens_in, tokens_out, latency_ms, cost, success, scores, at)
+            when = self._clock() if at is None else at
+            with self._lock:
+                added = self._live.add_values(
+                    prompt.feature,
+                    environment,
+                    prompt.version,
+                    prompt.uid,
+                    prompt.model,
+                    tokens_in,
+                    tokens_out,
+                    latency_ms,
+                    cost,
+                    success,
+                    scores,
+                    user,
+                    when,
+                )
+                if added:
+                    self._recorded += 1
+                elif not self._warned_drop:
+                    self._warn_drop("more than %d keys in one interval", self._live.max_keys)
         except Exception as exc:
             self._reject(exc)
-            return
-        self.add(outcome)
 
     def timed(
         self, prompt: Served, *, environment: str, user_id: object = None, defer: bool = False
