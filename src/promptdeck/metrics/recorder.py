@@ -271,22 +271,20 @@ class Recorder:
             self._dropped_outcomes += live.dropped_outcomes
             self._dropped_scores += live.dropped_scores
             self._cost_errors += live.cost_errors
-            pending = self._pending
-            for row in live.rows():
-                pending.add_row(row)
-            dropped = pending.drop_oldest(self.max_pending_keys)
-            if dropped:
-                self._dropped_outcomes += dropped
-                if not self._warned_drop:
-                    self._warn_drop(
-                        "the sink is down and more than %d keys are held", self.max_pending_keys
-                    )
-            rows = pending.rows()
+            rows = live.rows()
+            if len(self._pending):  # after a failure: resend the held rows with the new
+                for row in rows:
+                    self._pending.add_row(row)
+                self._drop_oldest_pending()
+                rows = self._pending.rows()
             if not rows:
                 return True
             try:
                 self._sink(rows)
             except Exception as exc:
+                if not len(self._pending):
+                    for row in rows:
+                        self._pending.add_row(row)
                 self._failed_flushes += 1
                 self._last_error = f"{type(exc).__name__}: {exc}"
                 if not self._sink_down:
@@ -305,6 +303,15 @@ class Recorder:
                 self._warned_drop = False
                 log.info("promptdeck: metrics are written again")
             return True
+
+    def _drop_oldest_pending(self) -> None:
+        dropped = self._pending.drop_oldest(self.max_pending_keys)
+        if dropped:
+            self._dropped_outcomes += dropped
+            if not self._warned_drop:
+                self._warn_drop(
+                    "the sink is down and more than %d keys are held", self.max_pending_keys
+                )
 
     def status(self) -> RecorderStatus:
         with self._lock:
