@@ -155,12 +155,10 @@ class Recorder:
         self._sink = sink
         self.interval = interval
         self._clock = clock
-        self._settings = {
-            "bucket_seconds": bucket_seconds,
-            "max_keys": max_keys,
-            "max_scores": max_scores,
-            "cost_of": cost_of,
-        }
+        self.bucket_seconds = bucket_seconds
+        self.max_keys = max_keys
+        self.max_scores = max_scores
+        self.cost_of = cost_of
         self.max_pending_keys = max_pending_keys
         self._lock = threading.Lock()  # guards _live and the counters record() bumps
         self._flush_lock = threading.Lock()  # one flush at a time; guards _pending
@@ -178,10 +176,13 @@ class Recorder:
         self._start_thread()
 
     def _aggregate(self, *, pending: bool = False) -> Aggregate:
-        aggregate = Aggregate(**self._settings)  # type: ignore[arg-type]
-        if pending:  # never refuse a key here: drop_oldest bounds it by age instead
-            aggregate.max_keys = self.max_pending_keys + aggregate.max_keys
-        return aggregate
+        return Aggregate(
+            bucket_seconds=self.bucket_seconds,
+            # Pending never refuses a key: _drop_oldest_pending bounds it by age instead.
+            max_keys=self.max_pending_keys + self.max_keys if pending else self.max_keys,
+            max_scores=self.max_scores,
+            cost_of=self.cost_of,
+        )
 
     # -- recording (the request path) -------------------------------------------------------
 
@@ -345,7 +346,10 @@ class Recorder:
         self._thread.start()
 
     def close(self) -> None:
-        """Stop the flush thread and flush what is left (once; later calls do nothing)."""
+        """Stop the flush thread and flush what is left (once; later calls do nothing).
+
+        Outcomes recorded after ``close()`` are still counted, and sent by :meth:`flush`.
+        """
         if self._closed:
             return
         self._closed = True
