@@ -64,8 +64,9 @@ Never in the way
   all-or-nothing.
 - :meth:`Recorder.flush` sends now; :meth:`Recorder.close` stops the thread and
   flushes. Recorders still open flush at interpreter exit. A process killed outright
-  loses at most the last ``interval`` (and what it was holding while the store was down). After ``os.fork()`` the child starts empty (the
-  parent flushes what it had) with its own flush thread.
+  loses at most the last ``interval`` (and what it held while the store was down).
+  After ``os.fork()`` the child starts empty (the parent flushes what it had) with its
+  own flush thread.
 """
 
 from __future__ import annotations
