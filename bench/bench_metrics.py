@@ -13,13 +13,13 @@ a time and as a ratio to a floor measured in the same run:
 - ``flush()`` for N keys (rows built and handed to a sink that keeps them), against a
   floor of building N plain dicts with as many fields.
 
-Medians of several rounds; the machine's noise is what it is, the ratios travel better.
+Best of several rounds (the least disturbed by other load); the ratios travel better
+than the times.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import threading
 import time
@@ -62,13 +62,13 @@ def fmt(seconds: float) -> str:
 
 
 def per_call(body: Callable[[int], None], calls: int, rounds: int) -> float:
-    """Median over rounds of the time per call of ``body(calls)``."""
+    """Best round's time per call of ``body(calls)``: the least disturbed by other load."""
     samples = []
     for _ in range(rounds):
         start = time.perf_counter()
         body(calls)
         samples.append((time.perf_counter() - start) / calls)
-    return statistics.median(samples)
+    return min(samples)
 
 
 def noop(prompt: object, **values: object) -> None:
@@ -191,7 +191,7 @@ def main() -> None:
             plain = [{f"c{column}": index for column in range(width)} for index in range(keys)]
             floors.append(time.perf_counter() - start)
             del plain
-        cost, floor = statistics.median(samples), statistics.median(floors)
+        cost, floor = min(samples), min(floors)
         print(f"{keys:>18,} {fmt(cost):>10} {fmt(cost / keys):>10} {cost / floor:>7.1f}x")
         flusher.close()
 

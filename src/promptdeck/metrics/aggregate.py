@@ -398,14 +398,27 @@ class Aggregate:
             if cost is not None and not (math.isfinite(cost) and cost >= 0):
                 self.cost_errors += 1
                 cost = None
+        # Inlined rather than _bump(): this is the request path.
         if cost is not None:
-            _bump(cell.cost, cost)
+            parts = cell.cost
+            parts[0] += 1
+            parts[1] += cost
+            parts[2] += cost * cost
         if tokens_in is not None:
-            _bump(cell.tokens_in, tokens_in)
+            parts = cell.tokens_in
+            parts[0] += 1
+            parts[1] += tokens_in
+            parts[2] += tokens_in * tokens_in
         if tokens_out is not None:
-            _bump(cell.tokens_out, tokens_out)
+            parts = cell.tokens_out
+            parts[0] += 1
+            parts[1] += tokens_out
+            parts[2] += tokens_out * tokens_out
         if latency_ms is not None:
-            _bump(cell.latency_ms, latency_ms)
+            parts = cell.latency_ms
+            parts[0] += 1
+            parts[1] += latency_ms
+            parts[2] += latency_ms * latency_ms
             bucket = latency_bucket(latency_ms)
             cell.histogram[bucket] = cell.histogram.get(bucket, 0) + 1
         if scores:
