@@ -26,6 +26,7 @@ class ModelReply:
     input_tokens: int
     output_tokens: int
     model: str  # the model the provider says answered
+    latency_ms: float | None = None  # the call itself, retries included (None: not measured)
 
 
 class ProviderError(PromptDeckError):
