@@ -258,7 +258,9 @@ def parse_verdict(text: str) -> AssertionResult:
             return AssertionResult(
                 passed, "judge: " + (reason or ("passed" if passed else "failed"))
             )
-    words = {match.group(1).upper()[:4] for match in _VERDICT_WORD.finditer(text)}
+    # A JSON object without a readable verdict is not rescued by its key names.
+    searched = "" if "{" in text else text
+    words = {match.group(1).upper()[:4] for match in _VERDICT_WORD.finditer(searched)}
     if len(words) == 1:  # a bare PASS or FAIL, not both
         passed = words == {"PASS"}
         rest = _VERDICT_WORD.sub("", text, count=1).strip(" \n:-.")
