@@ -41,7 +41,12 @@ def parsed(raw: dict[str, object]) -> Assertion:
 
 CASES = [
     # (assertion, passing answer, failing answer, words in the failure reason)
-    ({"type": "contains", "value": "HANDOFF"}, "A colleague takes over.\nHANDOFF", "Bye", "HANDOFF"),
+    (
+        {"type": "contains", "value": "HANDOFF"},
+        "A colleague takes over.\nHANDOFF",
+        "Bye",
+        "HANDOFF",
+    ),
     ({"type": "icontains", "value": "handoff"}, "HANDOFF", "hand off", "handoff"),
     (
         {"type": "contains", "value": ["invoice", "billing"]},
@@ -67,11 +72,31 @@ CASES = [
         "A refund or a credit",
         "contains all of",
     ),
-    ({"type": "regex", "value": r"https://status\.\w+\.com"}, "See https://status.taskly.com", "See status", "does not match"),
-    ({"type": "regex", "value": "^hallo", "ignore_case": True}, "Hallo Jonas", "Hi Jonas", "does not match"),
+    (
+        {"type": "regex", "value": r"https://status\.\w+\.com"},
+        "See https://status.taskly.com",
+        "See status",
+        "does not match",
+    ),
+    (
+        {"type": "regex", "value": "^hallo", "ignore_case": True},
+        "Hallo Jonas",
+        "Hi Jonas",
+        "does not match",
+    ),
     ({"type": "equals", "value": "billing"}, "billing\n", "Billing", 'does not equal "billing"'),
-    ({"type": "equals", "value": "billing", "ignore_case": True}, "BILLING", "bill", "does not equal"),
-    ({"type": "starts-with", "value": "Hi Ana"}, "  Hi Ana, sure.", "Hello Ana", 'does not start with "Hi Ana"'),
+    (
+        {"type": "equals", "value": "billing", "ignore_case": True},
+        "BILLING",
+        "bill",
+        "does not equal",
+    ),
+    (
+        {"type": "starts-with", "value": "Hi Ana"},
+        "  Hi Ana, sure.",
+        "Hello Ana",
+        'does not start with "Hi Ana"',
+    ),
     ({"type": "is-json"}, '{"a": 1}', '```json\n{"a": 1}\n```', "not JSON"),
     (
         {"type": "json-schema", "schema": CLASSIFIER_SCHEMA},
@@ -79,7 +104,12 @@ CASES = [
         '{"category": "bug", "priority": "urgent"}',
         "at priority: 'urgent' is not one of",
     ),
-    ({"type": "json-schema", "schema": CLASSIFIER_SCHEMA}, '{"category": "bug", "priority": "low"}', "bug, low", "not JSON"),
+    (
+        {"type": "json-schema", "schema": CLASSIFIER_SCHEMA},
+        '{"category": "bug", "priority": "low"}',
+        "bug, low",
+        "not JSON",
+    ),
     ({"type": "max-chars", "value": 10}, "Short.", "This is far too long", "20 characters > 10"),
 ]
 
@@ -97,9 +127,24 @@ def test_text_kinds_pass_and_fail(raw: dict[str, object], good: str, bad: str, w
 @pytest.mark.parametrize(
     ("raw", "good", "bad", "why"),
     [
-        ({"type": "max-tokens", "value": 50}, {"output_tokens": 50}, {"output_tokens": 51}, "51 output tokens > 50"),
-        ({"type": "max-latency-ms", "value": 1000}, {"latency_ms": 999.0}, {"latency_ms": 1250.4}, "1250 ms > 1000"),
-        ({"type": "max-cost", "value": 0.001}, {"cost": 0.0009}, {"cost": 0.0042}, "0.0042 USD > 0.001"),
+        (
+            {"type": "max-tokens", "value": 50},
+            {"output_tokens": 50},
+            {"output_tokens": 51},
+            "51 output tokens > 50",
+        ),
+        (
+            {"type": "max-latency-ms", "value": 1000},
+            {"latency_ms": 999.0},
+            {"latency_ms": 1250.4},
+            "1250 ms > 1000",
+        ),
+        (
+            {"type": "max-cost", "value": 0.001},
+            {"cost": 0.0009},
+            {"cost": 0.0042},
+            "0.0042 USD > 0.001",
+        ),
         ({"type": "max-cost", "value": 0.001}, {"cost": 0.0001}, {"cost": None}, "cost unknown"),
     ],
 )
@@ -116,8 +161,14 @@ def test_measured_limits_pass_and_fail(
 @pytest.mark.parametrize(
     ("code", "text"),
     [
-        ("de", "Hallo Jonas, danke für deine Nachricht. Eine Kollegin aus dem Billing-Team übernimmt."),
-        ("fr", "Bonjour Claire, vous pouvez exporter votre tableau depuis Board settings > Export to CSV."),
+        (
+            "de",
+            "Hallo Jonas, danke für deine Nachricht. Eine Kollegin aus dem Billing-Team übernimmt.",
+        ),
+        (
+            "fr",
+            "Bonjour Claire, vous pouvez exporter votre tableau depuis Board settings.",
+        ),
         ("es", "Hola Ana, un compañero del equipo de facturación revisará tu solicitud hoy mismo."),
         ("en", "Hi Sam, you can reset your password from the sign-in page."),
         ("ja", "こんにちは。請求チームの担当者が引き継ぎます。"),
@@ -152,9 +203,17 @@ def test_judge_is_not_a_local_check() -> None:
     ("text", "passed", "reason"),
     [
         ('{"pass": true, "reason": "Polite and correct."}', True, "judge: Polite and correct."),
-        ('```json\n{"pass": false, "reason": "Promises a refund."}\n```', False, "judge: Promises a refund."),
+        (
+            '```json\n{"pass": false, "reason": "Promises a refund."}\n```',
+            False,
+            "judge: Promises a refund.",
+        ),
         ('Let me think. The answer is fine.\n{"passed": "yes", "reason": "ok"}', True, "judge: ok"),
-        ('{"verdict": "FAIL", "explanation": "Mentions Trello."}', False, "judge: Mentions Trello."),
+        (
+            '{"verdict": "FAIL", "explanation": "Mentions Trello."}',
+            False,
+            "judge: Mentions Trello.",
+        ),
         ('{"pass": false}', False, "judge: failed"),
         ("PASS: the answer hands over to a human", True, "judge: the answer hands over to a human"),
         ("FAIL", False, "judge: failed"),
@@ -164,7 +223,9 @@ def test_the_graders_verdict_is_read_robustly(text: str, passed: bool, reason: s
     assert parse_verdict(text) == AssertionResult(passed, reason)
 
 
-@pytest.mark.parametrize("text", ["I am not sure.", "PASS or FAIL, hard to say", '{"pass": "maybe"}'])
+@pytest.mark.parametrize(
+    "text", ["I am not sure.", "PASS or FAIL, hard to say", '{"pass": "maybe"}']
+)
 def test_an_unreadable_verdict_is_an_error_not_a_failure(text: str) -> None:
     with pytest.raises(ProviderError) as caught:
         parse_verdict(text)
@@ -181,7 +242,9 @@ def test_judge_sends_rubric_conversation_and_answer_to_the_grader() -> None:
     assertion = parsed({"type": "judge", "rubric": "Never promises a refund."})
     conversation = (Message("user", "I want my money back"),)
     result = asyncio.run(
-        judge(assertion, "Sure, refund on its way!", conversation, complete=complete, model="grader-1")
+        judge(
+            assertion, "Sure, refund on its way!", conversation, complete=complete, model="grader-1"
+        )
     )
     assert result == AssertionResult(False, "judge: It promises money back.")
     (request,) = seen

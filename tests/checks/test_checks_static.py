@@ -44,7 +44,11 @@ def test_an_empty_prompt_is_a_problem_for_the_whole_suite() -> None:
 
 def test_a_max_cost_assertion_needs_a_price_for_the_model() -> None:
     suite = parse_suite(
-        {"cases": [{"name": "cheap", "input": "hi", "assert": [{"type": "max-cost", "value": 0.01}]}]}
+        {
+            "cases": [
+                {"name": "cheap", "input": "hi", "assert": [{"type": "max-cost", "value": 0.01}]}
+            ]
+        }
     )
     assert static_problems("Hi", suite) == ()
     (problem,) = static_problems("Hi", suite, unpriced_model="llama3.1:8b")

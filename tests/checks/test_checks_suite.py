@@ -25,7 +25,11 @@ FULL = {
             "threshold": 2,
             "assert": [
                 {"type": "contains", "value": ["Kollege", "HANDOFF"], "match": "all"},
-                {"type": "not-contains", "value": ["refund", "Rückerstattung"], "ignore_case": True},
+                {
+                    "type": "not-contains",
+                    "value": ["refund", "Rückerstattung"],
+                    "ignore_case": True,
+                },
                 {"type": "regex", "value": "^Hallo", "ignore_case": True},
                 {"type": "equals", "value": "x"},
                 {"type": "starts-with", "value": "Hallo"},
@@ -76,13 +80,19 @@ def test_a_full_suite_parses_and_round_trips_exactly() -> None:
             Assertion("contains", ("a", "b"), match="all", ignore_case=True),
         ),
         ({"type": "contains-any", "value": ["a", "b"]}, Assertion("contains", ("a", "b"))),
-        ({"type": "not-icontains", "value": "x"}, Assertion("not-contains", ("x",), ignore_case=True)),
+        (
+            {"type": "not-icontains", "value": "x"},
+            Assertion("not-contains", ("x",), ignore_case=True),
+        ),
         ({"type": "llm-rubric", "value": "polite"}, Assertion("judge", rubric="polite")),
         ({"type": "latency", "threshold": 2000}, Assertion("max-latency-ms", limit=2000.0)),
         ({"type": "cost", "threshold": 0.01}, Assertion("max-cost", limit=0.01)),
         ({"type": "contains", "value": 42}, Assertion("contains", ("42",))),
         ({"type": "language", "value": "DE"}, Assertion("language", language="de")),
-        ({"type": "json-schema", "value": '{"type": "array"}'}, Assertion("json-schema", schema={"type": "array"})),
+        (
+            {"type": "json-schema", "value": '{"type": "array"}'},
+            Assertion("json-schema", schema={"type": "array"}),
+        ),
     ],
 )
 def test_promptfoo_spellings_are_accepted_and_exported_canonically(
@@ -110,15 +120,24 @@ def one_case(**case: object) -> dict[str, object]:
         (one_case(input=None), "s.yaml: case 'greeting': needs either 'input'"),
         (
             one_case(messages=[{"role": "user", "content": "a"}]),
-            "s.yaml: case 'greeting': needs either 'input' (one user message) or 'messages', not both",
+            "case 'greeting': needs either 'input' (one user message) or 'messages', not both",
         ),
         (one_case(repeat=0), "s.yaml: case 'greeting': repeat: must be between 1 and 20, not 0"),
         (one_case(repeat=MAX_REPEAT + 1), "repeat: must be between 1 and 20"),
-        (one_case(repeat=3, threshold=4), "case 'greeting': threshold: must be between 1 and 3, not 4"),
-        (one_case(repeat=3, threshold=0.5), "case 'greeting': threshold: is a count of passing repeats"),
+        (
+            one_case(repeat=3, threshold=4),
+            "case 'greeting': threshold: must be between 1 and 3, not 4",
+        ),
+        (
+            one_case(repeat=3, threshold=0.5),
+            "case 'greeting': threshold: is a count of passing repeats",
+        ),
         (one_case(repeat=True), "case 'greeting': repeat: must be a whole number, not true/false"),
         (one_case(vars={"a b": 1}), "case 'greeting': vars: 'a b' is not a variable name"),
-        (one_case(vars={"a": [1]}), "case 'greeting': vars: a: must be text or a number, not a list"),
+        (
+            one_case(vars={"a": [1]}),
+            "case 'greeting': vars: a: must be text or a number, not a list",
+        ),
         (one_case(assert_=1), "unknown key 'assert_'"),
         (one_case(**{"assert": []}), "case 'greeting': assert: must be a non-empty list"),
         (
@@ -189,11 +208,19 @@ def test_case_names_are_unique() -> None:
 
 
 def test_sizes_are_limited() -> None:
-    cases = [{"name": f"c{i}", "input": "hi", "assert": [{"type": "is-json"}]} for i in range(MAX_CASES + 1)]
+    cases = [
+        {"name": f"c{i}", "input": "hi", "assert": [{"type": "is-json"}]}
+        for i in range(MAX_CASES + 1)
+    ]
     with pytest.raises(ValidationError, match=f"at most {MAX_CASES}"):
         parse_suite({"cases": cases})
-    many = [{"name": f"c{i}", "input": "hi", "repeat": 20, "assert": [{"type": "is-json"}]} for i in range(51)]
-    with pytest.raises(ValidationError, match=r"asks for 1020 answers \(cases x repeat\), at most 1000"):
+    many = [
+        {"name": f"c{i}", "input": "hi", "repeat": 20, "assert": [{"type": "is-json"}]}
+        for i in range(51)
+    ]
+    with pytest.raises(
+        ValidationError, match=r"asks for 1020 answers \(cases x repeat\), at most 1000"
+    ):
         parse_suite({"cases": many})
     with pytest.raises(ValidationError, match="input: is too long"):
         parse_suite(one_case(input="x" * 50_001))
