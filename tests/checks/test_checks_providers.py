@@ -6,6 +6,8 @@ import asyncio
 import time
 from pathlib import Path
 
+import anthropic  # noqa: F401  imported up front: timings measure calls, not imports
+import openai  # noqa: F401
 import pytest
 from checks_helpers import ANTHROPIC_KEY, ENV, OPENAI_KEY, fast_config
 from llm_server import LLMServer, answer, error, hang
