@@ -24,7 +24,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-from promptdeck.checks.assertions import Answer, AssertionResult, check, judge
+from promptdeck.checks.assertions import (
+    Answer,
+    AssertionResult,
+    check,
+    judge,
+    prepare_language_detector,
+)
 from promptdeck.checks.model_call import Complete, ModelReply, ModelRequest, ProviderError
 from promptdeck.checks.providers import Providers, ProvidersConfig
 from promptdeck.checks.static import StaticProblem, static_problems
@@ -33,7 +39,7 @@ from promptdeck.errors import PromptDeckError
 from promptdeck.pricing import PriceTable
 from promptdeck.templates import render
 
-DEFAULT_CONCURRENCY = 8
+DEFAULT_CONCURRENCY = 16  # see bench/bench_checks.py; SDK retries absorb 429s
 MAX_CONCURRENCY = 64
 
 Status = Literal["passed", "failed", "error"]
@@ -300,6 +306,11 @@ async def run_suite(
     if cancel is not None and task is not None:
         cancel._attach(task)
     try:
+        languages = {
+            a.language for c in suite.cases for a in c.assertions if a.language is not None
+        }
+        if languages:  # load the language models off the event loop, once
+            await asyncio.to_thread(prepare_language_detector, languages)
         cases = await _run_cases(
             target,
             suite,
