@@ -21,6 +21,7 @@ from checks_helpers import ANTHROPIC_KEY, ENV, OPENAI_KEY, fast_config
 from llm_server import LLMServer, Reply, Seen, answer, error, hang
 
 from promptdeck.checks.assertions import JUDGE_SYSTEM_PROMPT
+from promptdeck.checks.model_call import ProviderError
 from promptdeck.checks.providers import ProvidersConfig
 from promptdeck.checks.runner import (
     CancelToken,
@@ -395,3 +396,27 @@ def test_api_keys_never_reach_results(llm: LLMServer) -> None:
     assert "refused the API key in OPENAI_API_KEY" in dumped
     for key in (ANTHROPIC_KEY, OPENAI_KEY):
         assert key not in dumped
+
+
+def test_a_stored_run_reads_back_equal(llm: LLMServer, config: ProvidersConfig) -> None:
+    llm.script("a", answer("Fine"), answer("A refund!"))
+    suite = suite_of(
+        case("a", "a", NO_REFUND, {"type": "max-chars", "value": 100}, repeat=2, threshold=1),
+        case("b", "b", {"type": "json-schema", "schema": {"type": "object"}}),
+    )
+    result = run(config, suite)
+    stored = json.loads(json.dumps(result.to_data()))
+    assert SuiteRun.from_data(stored) == result
+    assert SuiteRun.from_data(stored).to_data() == stored
+
+
+def test_a_missing_key_is_one_error_before_any_call(
+    llm: LLMServer, config: ProvidersConfig
+) -> None:
+    unkeyed = ProvidersConfig()  # the real Anthropic endpoint, which needs a key
+    suite = suite_of(case("a", "a", NO_REFUND, repeat=3))
+    with pytest.raises(ProviderError, match="ANTHROPIC_API_KEY is not set"):
+        run_suite_blocking(Target(PROMPT, SONNET), suite, providers=unkeyed, environ={})
+    # static problems still come first, and need no key
+    broken = run_suite_blocking(Target("  ", SONNET), suite, providers=unkeyed, environ={})
+    assert broken.status == "failed" and broken.static_problems

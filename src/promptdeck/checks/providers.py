@@ -219,6 +219,11 @@ class Providers:
             return sdk.AsyncAnthropic(api_key=key or "unused", **options)
         return sdk.AsyncOpenAI(api_key=key or "unused", **options)
 
+    async def preflight(self, models: tuple[str, ...]) -> None:
+        """Create the clients these models need: ProviderError for a missing key or SDK."""
+        for model in models:
+            await self._client(self.config.route(model)[0])
+
     async def complete(self, request: ModelRequest) -> ModelReply:
         """One answer; any failure to get one raises ProviderError with a safe message."""
         name, model = self.config.route(request.model)

@@ -19,10 +19,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from promptdeck.checks.assertions import (
     Answer,
@@ -34,7 +34,7 @@ from promptdeck.checks.assertions import (
 from promptdeck.checks.model_call import Complete, ModelReply, ModelRequest, ProviderError
 from promptdeck.checks.providers import Providers, ProvidersConfig
 from promptdeck.checks.static import StaticProblem, static_problems
-from promptdeck.checks.suite import Assertion, Case, Suite, assertion_to_data
+from promptdeck.checks.suite import Assertion, Case, Suite, assertion_to_data, parse_assertion
 from promptdeck.errors import PromptDeckError
 from promptdeck.pricing import PriceTable
 from promptdeck.templates import render
@@ -108,6 +108,11 @@ class AssertionOutcome:
             "reason": self.result.reason,
         }
 
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> AssertionOutcome:
+        assertion = parse_assertion(data["assertion"], "stored assertion")
+        return cls(assertion, AssertionResult(bool(data["passed"]), str(data["reason"])))
+
 
 @dataclass(frozen=True, slots=True)
 class RepeatResult:
@@ -141,10 +146,27 @@ class RepeatResult:
             "error_kind": self.error_kind,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
-            "latency_ms": round(self.latency_ms, 1),
+            "latency_ms": self.latency_ms,
             "cost": self.cost,
             "grading_cost": self.grading_cost,
         }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> RepeatResult:
+        return cls(
+            case=data["case"],
+            repeat=data["repeat"],
+            status=data["status"],
+            answer=data["answer"],
+            assertions=tuple(AssertionOutcome.from_data(a) for a in data["assertions"]),
+            error=data["error"],
+            error_kind=data["error_kind"],
+            input_tokens=data["input_tokens"],
+            output_tokens=data["output_tokens"],
+            latency_ms=data["latency_ms"],
+            cost=data["cost"],
+            grading_cost=data["grading_cost"],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +205,11 @@ class CaseResult:
             "errors": self.errors,
             "repeats": [r.to_data() for r in self.repeats],
         }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> CaseResult:
+        repeats = tuple(RepeatResult.from_data(r) for r in data["repeats"])
+        return cls(name=data["name"], threshold=data["threshold"], repeats=repeats)
 
 
 def _sum_costs(costs: list[float | None]) -> float | None:
@@ -243,6 +270,7 @@ class SuiteRun:
             "version": self.target.version,
             "model": self.target.model,
             "parameters": dict(self.target.parameters),
+            "system_prompt": self.target.system_prompt,
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(),
             "status": self.status,
@@ -261,6 +289,27 @@ class SuiteRun:
             },
             "cases": [case.to_data() for case in cases],
         }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> SuiteRun:
+        """A run read back from ``to_data()`` (JSON storage); the totals are recomputed."""
+        target = Target(
+            system_prompt=data.get("system_prompt", ""),
+            model=data["model"],
+            parameters=dict(data["parameters"]),
+            feature=data["feature"],
+            version=data["version"],
+        )
+        return cls(
+            target=target,
+            started_at=datetime.fromisoformat(data["started_at"]),
+            finished_at=datetime.fromisoformat(data["finished_at"]),
+            static_problems=tuple(
+                StaticProblem(p["case"], p["message"]) for p in data["static_problems"]
+            ),
+            cases=tuple(CaseResult.from_data(c) for c in data["cases"]),
+            concurrency=data["concurrency"],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,8 +335,13 @@ async def run_suite(
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     grader: str | None = None,
+    before_calls: Callable[[tuple[str, ...]], Awaitable[None]] | None = None,
 ) -> SuiteRun:
     """Run ``suite`` against ``target``; raises RunCancelled when cancelled.
+
+    ``before_calls`` gets the models the run will call (answers and judges) once the
+    static checks pass, before any call: ``Providers.preflight`` raises ProviderError
+    there for a missing key or SDK, so that is one clear error, not one per case.
 
     ``complete`` makes one model call (``Providers.complete``); ``grader`` is the
     default judge model when neither the assertion nor the suite names one (else the
@@ -302,6 +356,9 @@ async def run_suite(
     if problems:
         return SuiteRun(target, started, datetime.now(UTC), problems, (), concurrency)
 
+    default_grader = suite.grader or grader or target.model
+    if before_calls is not None:
+        await before_calls(_models(target, suite, default_grader))
     task = asyncio.current_task()
     if cancel is not None and task is not None:
         cancel._attach(task)
@@ -318,7 +375,7 @@ async def run_suite(
             prices=prices,
             concurrency=concurrency,
             on_progress=on_progress,
-            default_grader=suite.grader or grader or target.model,
+            default_grader=default_grader,
         )
     except asyncio.CancelledError:
         if cancel is not None and cancel.cancelled:
@@ -330,6 +387,13 @@ async def run_suite(
         if cancel is not None:
             cancel._detach()
     return SuiteRun(target, started, datetime.now(UTC), (), cases, concurrency)
+
+
+def _models(target: Target, suite: Suite, default_grader: str) -> tuple[str, ...]:
+    judges = (
+        a.grader or default_grader for c in suite.cases for a in c.assertions if a.kind == "judge"
+    )
+    return tuple(dict.fromkeys([target.model, *judges]))
 
 
 async def _run_cases(
@@ -497,6 +561,7 @@ def run_suite_blocking(
                 on_progress=on_progress,
                 cancel=cancel,
                 grader=grader,
+                before_calls=clients.preflight,
             )
 
     try:
