@@ -420,3 +420,24 @@ def test_a_missing_key_is_one_error_before_any_call(
     # static problems still come first, and need no key
     broken = run_suite_blocking(Target("  ", SONNET), suite, providers=unkeyed, environ={})
     assert broken.status == "failed" and broken.static_problems
+
+
+def test_an_assertion_that_cannot_be_evaluated_fails_with_a_reason(
+    llm: LLMServer, config: ProvidersConfig
+) -> None:
+    remote = {"$ref": "https://schemas.example/ticket.json"}  # never fetched
+    llm.script("a", answer('{"category": "bug"}'))
+    result = run(config, suite_of(case("a", "a", {"type": "json-schema", "schema": remote})))
+    (outcome,) = result.cases[0].repeats[0].assertions
+    assert not outcome.passed
+    assert outcome.result.reason.startswith("could not be evaluated:")
+
+
+def test_a_failing_progress_callback_surfaces_as_itself(
+    llm: LLMServer, config: ProvidersConfig
+) -> None:
+    def broken(event: Progress) -> None:
+        raise RuntimeError("the progress bar broke")
+
+    with pytest.raises(RuntimeError, match="the progress bar broke"):
+        run(config, suite_of(case("a", "a", NO_REFUND, repeat=3)), on_progress=broken)

@@ -425,11 +425,15 @@ async def _run_cases(
         if on_progress is not None:
             on_progress(Progress(done, total, result, case_result))
 
-    async with asyncio.TaskGroup() as group:
-        for case in suite.cases:
-            system = render(target.system_prompt, case.variables)
-            for repeat in range(1, case.repeat + 1):
-                group.create_task(one(case, system, repeat))
+    try:
+        async with asyncio.TaskGroup() as group:
+            for case in suite.cases:
+                system = render(target.system_prompt, case.variables)
+                for repeat in range(1, case.repeat + 1):
+                    group.create_task(one(case, system, repeat))
+    except ExceptionGroup as failures:
+        # A bug (say in a progress callback) stopped the run: raise it as itself.
+        raise failures.exceptions[0] from None
     return tuple(_case_result(case, finished[case.name]) for case in suite.cases)
 
 
@@ -477,7 +481,11 @@ async def _run_repeat(
     grading_costs: list[float | None] = []
     for assertion in case.assertions:
         if assertion.kind != "judge":
-            outcomes.append(AssertionOutcome(assertion, check(assertion, answer)))
+            try:
+                result = check(assertion, answer)
+            except Exception as exc:  # e.g. a schema $ref that cannot be resolved offline
+                result = AssertionResult(False, f"could not be evaluated: {exc}")
+            outcomes.append(AssertionOutcome(assertion, result))
             continue
         model = assertion.grader or default_grader
         metered = _Metered(complete, prices)
