@@ -422,7 +422,7 @@ def test_a_missing_key_is_one_error_before_any_call(
     assert broken.status == "failed" and broken.static_problems
 
 
-def test_an_assertion_that_cannot_be_evaluated_fails_with_a_reason(
+def test_a_schema_that_cannot_be_resolved_fails_with_a_reason(
     llm: LLMServer, config: ProvidersConfig
 ) -> None:
     remote = {"$ref": "https://schemas.example/ticket.json"}  # never fetched
@@ -430,7 +430,7 @@ def test_an_assertion_that_cannot_be_evaluated_fails_with_a_reason(
     result = run(config, suite_of(case("a", "a", {"type": "json-schema", "schema": remote})))
     (outcome,) = result.cases[0].repeats[0].assertions
     assert not outcome.passed
-    assert outcome.result.reason.startswith("could not be evaluated:")
+    assert outcome.result.reason.startswith("the schema's $ref cannot be resolved offline")
 
 
 def test_a_failing_progress_callback_surfaces_as_itself(

@@ -115,8 +115,9 @@ def _contains(assertion: Assertion, text: str) -> AssertionResult:
 
 
 def _json_schema(assertion: Assertion, text: str) -> AssertionResult:
-    from jsonschema import ValidationError as SchemaViolation
+    from jsonschema.exceptions import best_match
     from jsonschema.validators import validator_for
+    from referencing.exceptions import Unresolvable
 
     try:
         document = json.loads(text)
@@ -124,9 +125,10 @@ def _json_schema(assertion: Assertion, text: str) -> AssertionResult:
         return AssertionResult(False, f"not JSON: {exc}")
     schema: Any = assertion.schema
     validator = validator_for(schema)(schema)
-    error: SchemaViolation | None = next(
-        iter(sorted(validator.iter_errors(document), key=str)), None
-    )
+    try:
+        error = best_match(validator.iter_errors(document))  # the library's most relevant
+    except Unresolvable as exc:  # remote $refs are never fetched: checks run offline
+        return AssertionResult(False, f"the schema's $ref cannot be resolved offline: {exc}")
     if error is None:
         return AssertionResult(True, "matches the schema")
     path = "/".join(str(part) for part in error.absolute_path) or "(top)"
