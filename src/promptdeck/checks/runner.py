@@ -50,7 +50,10 @@ class RunCancelled(PromptDeckError):
 
 
 class CancelToken:
-    """Stops a run from any thread: ``token.cancel()`` (e.g. the app's cancel key)."""
+    """Stops a run from any thread: ``token.cancel()`` (e.g. the app's cancel key).
+
+    One token per run: once cancelled it stays cancelled.
+    """
 
     def __init__(self) -> None:
         self._event = threading.Event()
@@ -357,12 +360,12 @@ async def run_suite(
         return SuiteRun(target, started, datetime.now(UTC), problems, (), concurrency)
 
     default_grader = suite.grader or grader or target.model
-    if before_calls is not None:
-        await before_calls(_models(target, suite, default_grader))
     task = asyncio.current_task()
     if cancel is not None and task is not None:
         cancel._attach(task)
     try:
+        if before_calls is not None:
+            await before_calls(_models(target, suite, default_grader))
         languages = {
             a.language for c in suite.cases for a in c.assertions if a.language is not None
         }
