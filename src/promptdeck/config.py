@@ -14,8 +14,10 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from promptdeck.errors import ValidationError
+from promptdeck.pricing import PriceTable
 
 APP_NAME = "promptdeck"
 
@@ -36,15 +38,21 @@ def config_path() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
 
 
+def read_config_data(path: Path | None = None) -> dict[str, Any]:
+    """The config file as TOML data; a missing file is empty, a broken one an error."""
+    path = path or config_path()
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValidationError(f"cannot read config file {path}: {exc}") from None
+
+
 def load_file_config(path: Path | None = None) -> FileConfig:
     """Read the config file; a missing file is an empty config, a broken one an error."""
     path = path or config_path()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return FileConfig()
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ValidationError(f"cannot read config file {path}: {exc}") from None
+    data = read_config_data(path)
     values: dict[str, str | None] = {}
     for key in ("db", "remote", "user"):
         value = data.get(key)
@@ -52,6 +60,12 @@ def load_file_config(path: Path | None = None) -> FileConfig:
             raise ValidationError(f"config file {path}: '{key}' must be a string")
         values[key] = value
     return FileConfig(**values)
+
+
+def load_price_table(path: Path | None = None) -> PriceTable:
+    """Model prices: the defaults with the config file's ``[prices."model"]`` on top."""
+    path = path or config_path()
+    return PriceTable.from_config(read_config_data(path).get("prices"), f"config file {path}")
 
 
 def default_db_path() -> Path:
