@@ -210,6 +210,7 @@ def check_timestamp(value: datetime, what: str = "created_at") -> datetime:
     """An aware UTC time within a sane range; a naive time is taken as UTC."""
     if not isinstance(value, datetime):
         raise ValidationError(f"{what} must be a time")
+    given = value
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     try:
@@ -219,7 +220,7 @@ def check_timestamp(value: datetime, what: str = "created_at") -> datetime:
     if not EARLIEST <= value < LATEST:
         raise ValidationError(
             f"{what} must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC), "
-            f"not {_short(value)}"
+            f"not {given.isoformat()}"
         )
     return value
 

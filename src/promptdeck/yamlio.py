@@ -304,8 +304,9 @@ def _limited(
     """A value through its check in promptdeck.limits; a refusal names the field and line."""
     try:
         return check(value)
-    except ValidationError as exc:
-        raise _FileError(_where(item, key), f"{where}{key}: {exc}") from None
+    except ValidationError as exc:  # the message names the field; `where` names the version
+        prefix = f"{where.rstrip('.')}: " if where else ""
+        raise _FileError(_where(item, key), f"{prefix}{exc}") from None
 
 
 def _number(item: Mapping[str, Any], key: str, where: str = "") -> int:
@@ -478,7 +479,11 @@ def read_files(paths: Iterable[str | os.PathLike[str]]) -> list[FeatureDocument]
     documents: list[FeatureDocument] = []
     for path in collect_files(paths):
         try:
-            text = path.read_bytes().decode("utf-8")
+            with path.open("rb") as handle:  # never read more than the limit into memory
+                raw = handle.read(MAX_IMPORT_FILE_BYTES + 1)
+            if len(raw) > MAX_IMPORT_FILE_BYTES:
+                raise ValidationError(_file_too_big(str(path), path.stat().st_size))
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ValidationError(f"{path}: not UTF-8 text (byte {exc.start})") from None
         except OSError as exc:
