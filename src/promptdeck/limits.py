@@ -226,6 +226,8 @@ def check_timestamp(value: datetime, what: str = "created_at") -> datetime:
 
 
 def _short(value: object) -> str:
+    if isinstance(value, int) and value.bit_length() > 128:  # repr() fails past 4,300 digits
+        return f"a number of {int(value.bit_length() * 0.30103) + 1} digits"
     text = str(value) if isinstance(value, datetime) else repr(value)
     return text if len(text) <= 40 else text[:20] + f"... ({len(text)} characters)"
 
@@ -319,7 +321,9 @@ def parse_parameter_value(text: str) -> Any:
     measured before parsing, integers are bounded while parsing.
     """
     if len(text) > MAX_PARAMETERS_BYTES:
-        raise ValidationError(_parameters_too_big())
+        raise ValidationError(
+            f"the parameter value is larger than {MAX_PARAMETERS_BYTES // 1024} KiB"
+        )
     check_unicode(text, "the parameter value")
     depth = deepest = 0
     for bracket in _BRACKETS.findall(_JSON_STRING.sub("", text)):
