@@ -147,23 +147,40 @@ def _check_nodes(root: yaml.Node) -> None:
     An alias bomb is a few hundred bytes of nested anchors that expand to gigabytes once
     copied; promptdeck's own export never writes anchors, so none is accepted.
     """
-    seen: set[int] = set()
-    stack: list[tuple[yaml.Node, int, int]] = [(root, 1, root.start_mark.line + 1)]
+    seen = {id(root)}
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
     while stack:
-        node, depth, line = stack.pop()
-        if id(node) in seen:
-            raise _FileError(line, ALIAS_REFUSED)
-        seen.add(id(node))
+        node, depth = stack.pop()
         if depth > MAX_YAML_DEPTH:
             raise _FileError(node.start_mark.line + 1, NESTING_REFUSED)
+        if type(node.value) is not list:  # a scalar
+            continue
         if isinstance(node, yaml.MappingNode):
-            for key, value in reversed(node.value):
-                key_line = key.start_mark.line + 1
-                stack.append((value, depth + 1, key_line))
-                stack.append((key, depth + 1, key_line))
-        elif isinstance(node, yaml.SequenceNode):
-            here = node.start_mark.line + 1
-            stack.extend((item, depth + 1, here) for item in reversed(node.value))
+            children = [child for pair in node.value for child in pair]
+        else:
+            children = node.value
+        collections: list[tuple[yaml.Node, int]] = []
+        for child in children:
+            if id(child) in seen:
+                raise _FileError(_alias_line(node, child), ALIAS_REFUSED)
+            seen.add(id(child))
+            if type(child.value) is list:
+                collections.append((child, depth + 1))
+            elif depth + 1 > MAX_YAML_DEPTH:
+                raise _FileError(child.start_mark.line + 1, NESTING_REFUSED)
+        stack.extend(reversed(collections))  # the first in the file is checked first
+
+
+def _alias_line(parent: yaml.Node, alias: yaml.Node) -> int:
+    """The line of the key holding an alias, else of the list holding it.
+
+    The alias itself has no mark of its own: the node it names is the anchor's.
+    """
+    if isinstance(parent, yaml.MappingNode):
+        for key, value in parent.value:
+            if value is alias or key is alias:
+                return int(key.start_mark.line) + 1
+    return int(parent.start_mark.line) + 1
 
 
 def _load(text: str, loader_class: Loader) -> Any:
@@ -530,12 +547,17 @@ def _represent_str(dumper: yaml.SafeDumper | yaml.CSafeDumper, value: str) -> ya
 _FOLDED_BREAKS = re.compile(r"[\r\x85\u2028\u2029]")
 # Literal blocks cannot hold CR or the breaks YAML folds, control characters other than
 # tab, or spaces and tabs that end a line exactly; such text is quoted instead.
-_BLOCK_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x85\u2028\u2029]|[ \t](?:\n|\Z)")
+_BLOCK_UNSAFE = "".join(map(chr, [*range(0x09), *range(0x0B, 0x20)])) + "\x85\u2028\u2029"
 
 
 def _block_safe(value: str) -> bool:
-    # Regular expressions, not a loop per character: a 10 MB prompt is checked in ms.
-    return not value.startswith((" ", "\n")) and not _BLOCK_UNSAFE.search(value)
+    # A few dozen substring searches (memchr), not a loop per character in Python: a
+    # 10 MB prompt is checked in milliseconds.
+    if value.startswith((" ", "\n")) or value.endswith((" ", "\t")):
+        return False
+    if " \n" in value or "\t\n" in value:
+        return False
+    return not any(char in value for char in _BLOCK_UNSAFE)
 
 
 for _dumper in (PythonDumper, CDumper):
