@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -293,6 +295,7 @@ def test_a_version_twice_in_one_file_is_refused() -> None:
         (("production: [1]", "production: [8]"), "version 8"),
         (("{version: 3, percent: 10}", "{version: 3, percent: 101}"), "0-100"),
         (("{version: 3, percent: 10}", "{version: 3}"), "'version' and 'percent'"),
+        (("{version: 3, percent: 10}", "{version: 2, percent: 10}"), "is the active version"),
         (("    parent: 2\n", "    parent: 7\n"), "parent 7"),
         (("created_at: '2026-03-05T10:00:00Z'", "created_at: 'last tuesday'"), "ISO-8601"),
     ],
@@ -894,3 +897,22 @@ def test_hostile_values_give_one_line_naming_file_and_line(
     assert "\n" not in message
     assert message.startswith(f"bad.yaml:{line}: "), message
     assert complaint in message, message
+
+
+def test_without_libyaml_the_pure_parser_and_emitter_are_used(tmp_path: Path) -> None:
+    code = (
+        "import yaml\n"
+        "yaml.__with_libyaml__ = False\n"
+        "del yaml.CSafeLoader, yaml.CSafeDumper, yaml.CLoader, yaml.CDumper\n"
+        "from promptdeck import yamlio\n"
+        "assert yamlio.CLoader is None and yamlio.LOADER is yamlio.PythonLoader\n"
+        "assert yamlio.DUMPER is yamlio.PythonDumper\n"
+        "from promptdeck.records import FeatureDocument, VersionSpec\n"
+        "doc = FeatureDocument('f', (VersionSpec(1, 'a\\nb\\n', 'm', {'k': [1]}),))\n"
+        "assert yamlio.parse_text(yamlio.dump_document(doc)).versions == doc.versions\n"
+        "print('pure')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.stdout.strip() == "pure", result.stderr

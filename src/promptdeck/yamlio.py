@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import yaml
 
@@ -118,7 +118,9 @@ class PythonLoader(yaml.SafeLoader):
 # libyaml's parser (C), when PyYAML was built with it: 10-20 times faster. Its error
 # messages differ from the pure-Python parser's, so a file it refuses is parsed again by
 # the pure one, whose message (and verdict) is the one reported: the same on both paths.
-Loader = type[yaml.SafeLoader] | type[yaml.CSafeLoader]
+if TYPE_CHECKING:  # yaml.CSafeLoader exists only when PyYAML was built with libyaml
+    Loader: TypeAlias = type[yaml.SafeLoader] | type[yaml.CSafeLoader]
+    Dumper: TypeAlias = type[yaml.SafeDumper] | type[yaml.CSafeDumper]
 CLoader: Loader | None = None
 if getattr(yaml, "__with_libyaml__", False):
 
@@ -368,6 +370,12 @@ def _parse_deployments(data: Mapping[str, Any], numbers: set[int]) -> tuple[Depl
                     _where(entry, "percent"),
                     f"canary.{env}.percent must be {limits.MIN_PERCENT}-{limits.MAX_PERCENT}",
                 )
+        if canary_number is not None and canary_number == active_number:
+            raise _FileError(  # the store and the CLI refuse this too
+                _where(canary, env),
+                f"canary.{env}.version {canary_number} is the active version; "
+                "a canary must be another version",
+            )
         for number, key, mapping in [(active_number, env, active), (canary_number, env, canary)] + [
             (n, env, previous) for n in stack
         ]:
@@ -519,7 +527,6 @@ class PythonDumper(yaml.SafeDumper):
         return True
 
 
-Dumper = type[yaml.SafeDumper] | type[yaml.CSafeDumper]
 CDumper: Dumper | None = None
 if getattr(yaml, "__with_libyaml__", False):
 
