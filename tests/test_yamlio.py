@@ -916,3 +916,18 @@ def test_without_libyaml_the_pure_parser_and_emitter_are_used(tmp_path: Path) ->
         [sys.executable, "-c", code], capture_output=True, text=True, check=False
     )
     assert result.stdout.strip() == "pure", result.stderr
+
+
+def test_deep_parameters_stored_before_the_limits_export_or_are_refused_by_name() -> None:
+    def nested(levels: int) -> dict[str, Any]:
+        value: Any = 1
+        for _ in range(levels - 1):
+            value = [value]
+        return {"w": value}
+
+    shallow = FeatureDocument("f", (VersionSpec(1, "t", "m", nested(150)),))
+    assert "w:" in yamlio.dump_document(shallow)
+    deep = FeatureDocument("f", (VersionSpec(7, "t", "m", nested(400)),))
+    with pytest.raises(ValidationError) as caught:
+        yamlio.dump_document(deep)
+    assert str(caught.value).startswith("f version 7: parameters are nested more than 200")

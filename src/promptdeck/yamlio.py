@@ -606,7 +606,32 @@ def document_to_data(document: FeatureDocument) -> dict[str, Any]:
     return data
 
 
+# PyYAML's representer recurses about three frames a level: deeper values (stored before
+# promptdeck.limits bounded them) are refused by name instead of raising RecursionError.
+MAX_WRITE_DEPTH = 200
+
+
+def _depth(value: Any) -> int:
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping | list | tuple):
+            deepest = max(deepest, depth)
+            if depth > MAX_WRITE_DEPTH:
+                break
+            children = item.values() if isinstance(item, Mapping) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def dump_document(document: FeatureDocument, *, dumper: Dumper | None = None) -> str:
+    for spec in document.versions:
+        if _depth(spec.parameters) > MAX_WRITE_DEPTH:
+            raise ValidationError(
+                f"{document.feature} version {spec.number}: parameters are nested more than "
+                f"{MAX_WRITE_DEPTH} levels deep, too deep to write as YAML"
+            )
     text: str = yaml.dump(
         document_to_data(document),
         Dumper=dumper or DUMPER,
