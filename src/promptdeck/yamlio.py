@@ -2,7 +2,19 @@
 
 Two shapes are read: the single-version file teams keep beside their code, and the
 full-history file that ``promptdeck export`` writes. Every error names the file, the
-line where known, and what is wrong.
+line where known, and what is wrong, on one line.
+
+Speed: PyYAML's C parser and emitter (libyaml) are used when PyYAML has them, the pure
+ones otherwise. A file the C parser refuses is parsed again by the pure one, so errors
+read exactly as they always did, whichever path is taken.
+
+Hostile files: anchors and aliases (an alias bomb expands a few hundred bytes into
+gigabytes) and merge keys are refused outright, since our own export never writes them;
+nesting is bounded before anything recurses; files are bounded in size; every field
+passes promptdeck.limits here, so a file is refused before the store writes anything.
+
+At ~650 lines this module keeps reading, checking and writing the format together:
+they change together whenever the format does.
 """
 
 from __future__ import annotations
