@@ -735,6 +735,15 @@ def test_libyaml_and_the_pure_parser_give_the_same_message(text: str) -> None:
     assert "\n" not in messages[0]
 
 
+def test_a_lone_surrogate_in_the_text_itself_names_its_line() -> None:
+    # read_files never yields one (UTF-8 cannot hold it), but parse_text takes any str
+    message = error_for("feature: x\nversion: 1\nmodel: \ud800\n")
+    assert message == (
+        "bad.yaml:3: invalid YAML: unacceptable character #xd800: special characters are "
+        "not allowed"
+    )
+
+
 def test_a_control_character_names_its_line_on_one_line() -> None:
     message = error_for("feature: x\nversion: 1\nmodel: \x01\n")
     assert message.startswith("bad.yaml:3: invalid YAML: unacceptable character #x0001")

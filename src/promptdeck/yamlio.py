@@ -214,7 +214,8 @@ def load_yaml(text: str, loader: Loader | None = None) -> Any:
     loader = loader or LOADER
     try:
         return _load(text, loader)
-    except (yaml.YAMLError, _FileError):
+    except (yaml.YAMLError, _FileError, UnicodeEncodeError):
+        # libyaml cannot take a lone surrogate at all; the pure reader names its line
         if loader is PythonLoader:
             raise
     return _load(text, PythonLoader)  # today's message, or its verdict that all is well
