@@ -118,25 +118,34 @@ def bench_import(directory: Path, features: int, versions: int, repeat: int, sto
 
 def bench_export(directory: Path, repeat: int) -> None:
     rng = random.Random(14)
-    results: dict[int, float] = {}
-    for megabytes in (1, 10):
+    results: dict[str, float] = {}
+    cases = [
+        ("1 MB", 1, False),
+        ("10 MB", 10, False),
+        ("10 MB, CRLF and trailing spaces (written quoted)", 10, True),
+    ]
+    for label, megabytes, quoted in cases:
         text = prose(rng, megabytes * 1_000_000)
+        if quoted:
+            text = text.replace("\n", " \r\n")
+        name = f"big-{len(results)}"
         document = FeatureDocument(
-            f"big-{megabytes}", (VersionSpec(1, text, "m", {"max_tokens": 1}, reason="big"),)
+            name, (VersionSpec(1, text, "m", {"max_tokens": 1}, reason="big"),)
         )
-        out = directory / f"export-{megabytes}"
+        out = directory / f"export-{name}"
         measured = median_time(lambda d=document, o=out: yamlio.write_documents([d], o), repeat)
-        written = (out / f"big-{megabytes}.yaml").read_text(encoding="utf-8")
-        floor_path = directory / f"floor-{megabytes}.yaml"
+        written = (out / f"{name}.yaml").read_text(encoding="utf-8")
+        floor_path = directory / f"floor-{name}.yaml"
         floor = median_time(
             lambda p=floor_path, w=written: p.write_text(w, encoding="utf-8"), repeat
         )
-        results[megabytes] = measured
-        print(f"export of a {megabytes} MB prompt")
+        results[label] = measured
+        print(f"export of a {label} prompt")
         print(f"  floor (write the same text)          {floor:8.3f} s")
         ratio = measured / floor
         print(f"  yamlio.write_documents               {measured:8.3f} s   ratio {ratio:5.1f}")
-    print(f"  10 MB / 1 MB time                    {results[10] / results[1]:8.1f}   (linear: ~10)")
+    linear = results["10 MB"] / results["1 MB"]
+    print(f"  10 MB / 1 MB time                    {linear:8.1f}   (linear: ~10)")
 
 
 def main() -> None:
