@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,9 +14,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from promptdeck import yamlio
 from promptdeck.errors import NotFoundError, ValidationError
+from promptdeck.limits import MAX_IMPORT_FILE_BYTES
 from promptdeck.records import Deployment, FeatureDocument, VersionSpec
 from promptdeck.store import PromptStore
 from promptdeck.templates import find_variables
@@ -70,6 +75,23 @@ previous:
 canary:
   production: {version: 3, percent: 10}
 """
+
+PATHS = {
+    "c": (yamlio.CLoader, yamlio.CDumper),
+    "python": (yamlio.PythonLoader, yamlio.PythonDumper),
+}
+
+
+@pytest.fixture(autouse=True, params=list(PATHS))
+def yaml_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs through libyaml (C) and through the pure-Python parser."""
+    loader, dumper = PATHS[request.param]
+    if loader is None or dumper is None:
+        pytest.skip("PyYAML was built without libyaml")
+    monkeypatch.setattr(yamlio, "LOADER", loader)
+    monkeypatch.setattr(yamlio, "DUMPER", dumper)
+    return str(request.param)
+
 
 TABLES = ("features", "versions", "deployments", "rollback_stack", "audit_events", "store_state")
 
@@ -273,6 +295,7 @@ def test_a_version_twice_in_one_file_is_refused() -> None:
         (("production: [1]", "production: [8]"), "version 8"),
         (("{version: 3, percent: 10}", "{version: 3, percent: 101}"), "0-100"),
         (("{version: 3, percent: 10}", "{version: 3}"), "'version' and 'percent'"),
+        (("{version: 3, percent: 10}", "{version: 2, percent: 10}"), "is the active version"),
         (("    parent: 2\n", "    parent: 7\n"), "parent 7"),
         (("created_at: '2026-03-05T10:00:00Z'", "created_at: 'last tuesday'"), "ISO-8601"),
     ],
@@ -672,3 +695,248 @@ def test_sample_files_use_the_documented_full_history_shape(samples: Path) -> No
 def test_deployment_in_a_file_is_a_deployment_record() -> None:
     document = yamlio.parse_text(FULL, "summarizer.yaml")
     assert Deployment("summarizer", "production", 2, 3, 10, (1,)) in document.deployments
+
+
+# --- the C parser and the pure one say the same -------------------------------------------
+
+MALFORMED = {
+    "tab": "feature: x\nversion: 1\nmodel: m\n\tsystem_prompt: hi\n",
+    "unclosed flow": "feature: x\nmodel: m\nsystem_prompt: |\n  fine\n parameters: [x\n",
+    "colon": "feature: a: b\n",
+    "bad indent": "feature: x\n  version: 1\n model: m\n",
+    "unclosed quote": 'feature: x\nmodel: "abc\n',
+    "bad escape": 'feature: x\nmodel: "\\q"\n',
+    "flow": "feature: x\nparameters: {b: 1\n",
+    "two documents": "feature: x\n---\nfeature: y\n",
+    "undefined alias": "feature: x\nmodel: *m\n",
+    "unknown tag": "feature: x\nmodel: !foo 1\n",
+    "python tag": "feature: !!python/object/apply:os.system [ls]\n",
+    "block": "feature: |\n  x\n y\n",
+    "directive": "%FOO\n---\nfeature: x\n",
+    "at": "feature: @x\n",
+    "sequence in mapping": "feature: 1\n- b\n",
+    "control character": "feature: x\nmodel: \x01\n",
+    "bom in the middle": "feature: x\n\ufeffmodel: m\n",
+    "empty flow entry": "feature: [,]\n",
+}
+
+
+@pytest.mark.parametrize("text", list(MALFORMED.values()), ids=list(MALFORMED))
+def test_libyaml_and_the_pure_parser_give_the_same_message(text: str) -> None:
+    if yamlio.CLoader is None:
+        pytest.skip("PyYAML was built without libyaml")
+    messages = []
+    for loader in (yamlio.CLoader, yamlio.PythonLoader):
+        with pytest.raises(ValidationError) as caught:
+            yamlio.parse_text(text, "bad.yaml", loader=loader)
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    assert re.match(r"bad\.yaml:\d+: ", messages[0]), messages[0]
+    assert "\n" not in messages[0]
+
+
+def test_a_lone_surrogate_in_the_text_itself_names_its_line() -> None:
+    # read_files never yields one (UTF-8 cannot hold it), but parse_text takes any str
+    message = error_for("feature: x\nversion: 1\nmodel: \ud800\n")
+    assert message == (
+        "bad.yaml:3: invalid YAML: unacceptable character #xd800: special characters are "
+        "not allowed"
+    )
+
+
+def test_a_control_character_names_its_line_on_one_line() -> None:
+    message = error_for("feature: x\nversion: 1\nmodel: \x01\n")
+    assert message.startswith("bad.yaml:3: invalid YAML: unacceptable character #x0001")
+    assert "\n" not in message
+
+
+def test_the_default_path_is_libyaml_where_pyyaml_has_it() -> None:
+    if not yaml.__with_libyaml__:
+        pytest.skip("PyYAML was built without libyaml")
+    assert issubclass(yamlio.CLoader, yaml.CSafeLoader)  # type: ignore[arg-type]
+    assert issubclass(yamlio.CDumper, yaml.CSafeDumper)  # type: ignore[arg-type]
+
+
+PROMPT_BLOCK = (
+    "system_prompt: |\n  You are a professional customer support agent for Acme Corp.\n  ...\n"
+)
+
+# --- hostile files ------------------------------------------------------------------------
+
+# Nested anchors: 9 levels of 9 aliases each expand to 9**9 (387 million) strings.
+ALIAS_BOMB = (
+    "feature: bomb\nversion: 1\nmodel: m\nsystem_prompt: x\nparameters:\n"
+    '  a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    "  b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+    "  c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+    "  d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+    "  e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+    "  f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+    "  g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
+    "  h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"
+    "  i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n"
+)
+
+
+def test_an_alias_bomb_is_refused_at_once(empty_store: PromptStore, tmp_path: Path) -> None:
+    assert len(ALIAS_BOMB) < 600
+    path = write(tmp_path, "bomb.yaml", ALIAS_BOMB)
+    started = time.perf_counter()
+    with pytest.raises(ValidationError) as caught:
+        empty_store.import_documents(yamlio.read_files([path]))
+    assert time.perf_counter() - started < 2
+    assert str(caught.value) == f"{path}:7: {yamlio.ALIAS_REFUSED}"
+    assert empty_store.features() == []
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("feature: x\nversion: 1\nmodel: &m m\nsystem_prompt: *m\n", 4),
+        ("feature: x\nversion: 1\nmodel: m\nsystem_prompt: p\nparameters:\n  a: &a [1]\n"
+         "  b:\n  - *a\n", 8),
+        ("feature: x\nversion: 1\nmodel: m\nsystem_prompt: p\nparameters: &p\n  a: [*p]\n", 6),
+    ],
+    ids=["scalar", "list item", "recursive"],
+)  # fmt: skip
+def test_aliases_are_refused_naming_a_line(text: str, line: int) -> None:
+    message = error_for(text)
+    assert message.startswith("bad.yaml:")
+    assert message.endswith(yamlio.ALIAS_REFUSED)
+    assert int(message.split(":")[1]) <= line
+
+
+def test_merge_keys_are_refused() -> None:
+    text = "feature: x\nversion: 1\nmodel: m\nsystem_prompt: p\nparameters:\n  <<: {a: 1}\n"
+    assert error_for(text) == f"bad.yaml:6: {yamlio.MERGE_REFUSED}"
+
+
+def test_the_export_never_writes_an_anchor_even_for_shared_values() -> None:
+    shared = {"stop": ["###"]}
+    specs = tuple(VersionSpec(n, "text\n", "m", {"a": shared, "b": shared}) for n in (1, 2))
+    text = yamlio.dump_document(FeatureDocument("f", specs))
+    assert "&" not in text and "*" not in text
+    assert yamlio.parse_text(text).versions[1].parameters == {"a": shared, "b": shared}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "feature: x\nversion: 1\nmodel: m\nsystem_prompt: p\nparameters:\n  w: "
+        + "[" * 50_000
+        + "]" * 50_000
+        + "\n",
+        "feature: x\nversion: 1\nmodel: m\nsystem_prompt: p\nparameters:\n  w: "
+        + "[" * 600
+        + "]" * 600
+        + "\n",
+        "feature: x\nversion: 1\nmodel: m\nsystem_prompt: p\nparameters:\n  w:\n"
+        + "    " + "- " * 2000 + "x\n",
+    ],
+    ids=["flow-50000", "flow-600", "block-2000"],
+)  # fmt: skip
+def test_deep_nesting_is_refused_on_one_line(text: str) -> None:
+    message = error_for(text)
+    assert re.match(r"bad\.yaml:[67]: nested more than 32 levels deep$", message), message
+    assert "\n" not in message
+
+
+def test_parameters_nest_twenty_levels_and_no_more() -> None:
+    def nested(levels: int) -> str:
+        # parameters itself is level 1; `w` adds one list per level below it.
+        return (
+            "feature: x\nversion: 1\nmodel: m\nsystem_prompt: p\nparameters:\n  w: "
+            + "[" * (levels - 1)
+            + "1"
+            + "]" * (levels - 1)
+            + "\n"
+        )
+
+    assert yamlio.parse_text(nested(20)).versions[0].parameters["w"]
+    message = error_for(nested(21))
+    assert message.startswith("bad.yaml:5: parameters.w[0][0]")
+    assert "nested more than 20 levels deep" in message
+
+
+def test_a_file_over_the_size_limit_is_refused_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "huge.yaml"
+    with path.open("wb") as handle:  # a sparse file: cheap to make at the real limit
+        handle.truncate(MAX_IMPORT_FILE_BYTES + 1)
+    with pytest.raises(ValidationError) as caught:
+        yamlio.read_files([path])
+    assert str(caught.value) == (
+        f"{path}: the file is 64.0 MiB; promptdeck imports files of at most 64 MiB"
+    )
+
+
+@pytest.mark.parametrize(
+    ("replace", "by", "line", "complaint"),
+    [
+        ("version: 14", "version: 99999999999999999999", 2, "version must be at most 2147483647"),
+        ("version: 14", "version: 2147483648", 2, "version must be at most 2147483647"),
+        ("version: 14", "version: " + "9" * 5000, 2, "is not a valid number"),
+        ("version: 14", "version: 14\ncreated_at: '9999-12-31T23:59:59-14:00'", 3, "created_at"),
+        ("version: 14", "version: 14\ncreated_at: 9999-12-31T23:59:59-14:00", 3, "created_at"),
+        ("version: 14", "version: 14\ncreated_at: 2020-13-45", 3, "is not a valid time"),
+        ("version: 14", "version: 14\ncreated_at: 1969-12-31", 3, "created_at must be between"),
+        ("version: 14", 'version: 14\nreason: "a\\ud800b"', 3, "lone surrogate \\ud800"),
+        ("version: 14", 'version: 14\nreason: "a\\0b"', 3, "reason contains a NUL"),
+        ("version: 14", 'version: 14\nreason: "a\\eb"', 3, "control character \\x1b"),
+        ("version: 14", 'version: 14\nauthor: "m\\e]0;OWNED\\a"', 3, "control character \\x1b"),
+        ("version: 14", 'version: 14\nauthor: "m\\0"', 3, "NUL"),
+        ("version: 14", "version: 14\nauthor: " + "a" * 300, 3, "longer than 100"),
+        ("version: 14", "version: 14\nid: " + "a" * 60, 3, "invalid version id"),
+        ("version: 14", "version: 14\nid: 'has spaces'", 3, "invalid version id"),
+        (PROMPT_BLOCK, 'system_prompt: "a\\ud800b"\n', 4, "prompt text contains a lone surrogate"),
+        (PROMPT_BLOCK, 'system_prompt: "a\\0b"\n', 4, "prompt text contains a NUL"),
+        ("temperature: 0.3", 'temperature: "a\\ud800b"', 7, "lone surrogate \\ud800"),
+        ("temperature: 0.3", "temperature: " + "1" * 5000, 9, "is not a valid number"),
+        ("temperature: 0.3", "temperature: 9223372036854775808", 7, "64-bit"),
+        ("model: claude-sonnet-4-20250514", 'model: "a\\tb"', 3, "control character \\t"),
+    ],
+)
+def test_hostile_values_give_one_line_naming_file_and_line(
+    replace: str, by: str, line: int, complaint: str
+) -> None:
+    text = ISSUE_SINGLE.replace(replace, by)
+    assert text != ISSUE_SINGLE
+    message = error_for(text)
+    assert "\n" not in message
+    assert message.startswith(f"bad.yaml:{line}: "), message
+    assert complaint in message, message
+
+
+def test_without_libyaml_the_pure_parser_and_emitter_are_used(tmp_path: Path) -> None:
+    code = (
+        "import yaml\n"
+        "yaml.__with_libyaml__ = False\n"
+        "del yaml.CSafeLoader, yaml.CSafeDumper, yaml.CLoader, yaml.CDumper\n"
+        "from promptdeck import yamlio\n"
+        "assert yamlio.CLoader is None and yamlio.LOADER is yamlio.PythonLoader\n"
+        "assert yamlio.DUMPER is yamlio.PythonDumper\n"
+        "from promptdeck.records import FeatureDocument, VersionSpec\n"
+        "doc = FeatureDocument('f', (VersionSpec(1, 'a\\nb\\n', 'm', {'k': [1]}),))\n"
+        "assert yamlio.parse_text(yamlio.dump_document(doc)).versions == doc.versions\n"
+        "print('pure')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.stdout.strip() == "pure", result.stderr
+
+
+def test_deep_parameters_stored_before_the_limits_export_or_are_refused_by_name() -> None:
+    def nested(levels: int) -> dict[str, Any]:
+        value: Any = 1
+        for _ in range(levels - 1):
+            value = [value]
+        return {"w": value}
+
+    shallow = FeatureDocument("f", (VersionSpec(1, "t", "m", nested(150)),))
+    assert "w:" in yamlio.dump_document(shallow)
+    deep = FeatureDocument("f", (VersionSpec(7, "t", "m", nested(400)),))
+    with pytest.raises(ValidationError) as caught:
+        yamlio.dump_document(deep)
+    assert str(caught.value).startswith("f version 7: parameters are nested more than 200")

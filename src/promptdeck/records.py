@@ -4,30 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from promptdeck.errors import ValidationError
+# Names and limits live in promptdeck.limits; these stay importable from here.
+from promptdeck.limits import MAX_ENVIRONMENT as MAX_ENVIRONMENT
+from promptdeck.limits import MAX_NAME as MAX_NAME
+from promptdeck.limits import NAME_RE as NAME_RE
+from promptdeck.limits import check_name as check_name
 from promptdeck.templates import find_variables
 
 Role = Literal["viewer", "editor", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "editor", "admin")
 DEFAULT_ENVIRONMENT = "production"
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-MAX_NAME = 200
-MAX_ENVIRONMENT = 100
-
-
-def check_name(name: str, what: str = "feature", limit: int = MAX_NAME) -> str:
-    if not isinstance(name, str) or not NAME_RE.match(name) or len(name) > limit:
-        raise ValidationError(
-            f"invalid {what} name {name!r}: use letters, digits, '.', '_' and '-' "
-            f"(at most {limit} characters, starting with a letter or digit)"
-        )
-    return name
 
 
 def content_hash(system_prompt: str, model: str, parameters: Mapping[str, Any]) -> str:
