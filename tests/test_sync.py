@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from promptdeck import sync, yamlio
 from promptdeck.errors import PermissionDeniedError, StoreError, ValidationError
-from promptdeck.model import AuditEventRow, SyncRemoteRow, VersionRow
 from promptdeck.store import PromptStore
+from promptdeck.store.rows import AuditEventRow, SyncRemoteRow, VersionRow
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_prompts"
 
@@ -35,7 +35,7 @@ VersionKey = tuple[Any, ...]
 
 def version_rows(store: PromptStore) -> dict[str, tuple[int, VersionKey]]:
     """uid -> (number, everything else) for every version row of the store."""
-    with store._read() as session:
+    with store.reading() as session:
         return {
             row.uid: (
                 row.number,
@@ -136,7 +136,7 @@ def team(tmp_path: Path) -> Iterator[Team]:
 
 
 def count_events(store: PromptStore, action: str | None = None) -> int:
-    with store._read() as session:
+    with store.reading() as session:
         query = select(func.count()).select_from(AuditEventRow)
         if action is not None:
             query = query.where(AuditEventRow.action == action)
@@ -273,7 +273,7 @@ def test_pending_changes_reads_local_bookkeeping_only(team: Team) -> None:
 def test_bookkeeping_is_keyed_without_the_password(team: Team) -> None:
     key = sync.remote_key("postgresql+psycopg://u:s3cret@h/db")
     assert key == sync.remote_key("postgresql+psycopg://u:other@h/db")
-    with team.a._read() as session:
+    with team.a.reading() as session:
         urls = list(session.scalars(select(SyncRemoteRow.url)))
     assert urls == [team.ra.display_url]
 
@@ -337,7 +337,7 @@ def sync_state(*stores: PromptStore) -> list[tuple[int, int, int]]:
     """Revision (bumped by any write, bookkeeping included), versions, audit events."""
     state = []
     for store in stores:
-        with store._read() as session:
+        with store.reading() as session:
             versions = session.scalar(select(func.count()).select_from(VersionRow)) or 0
         state.append((store.revision(), versions, count_events(store)))
     return state
@@ -491,8 +491,9 @@ def test_the_immutability_check_wraps_every_sync_call_and_catches_a_loss(
     assert len(versions_are_immutable) >= 4  # the team fixture's syncs were checked too
     clash(team)
     local_before, remote_before = version_rows(team.a), version_rows(team.ra)
-    with team.ra._write() as (session, _revision):  # what sync must never do
-        uid = team.ra.version("summarizer", 5).uid
+    uid = team.ra.version("summarizer", 5).uid
+    with team.ra.unit_of_work() as work:  # what sync must never do
+        session = work.session
         session.delete(session.scalars(select(VersionRow).where(VersionRow.uid == uid)).one())
     with pytest.raises(AssertionError, match="deleted remote version"):
         assert_versions_kept(local_before, remote_before, team.a, team.ra)
@@ -688,7 +689,7 @@ def test_sync_changes_no_version_rows_it_does_not_own(team: Team) -> None:
     sync.pull(team.b, team.rb)
     uids = []
     for store in (team.a, team.b, team.ra):
-        with store._read() as session:
+        with store.reading() as session:
             uids.append(set(session.scalars(select(VersionRow.uid))))
     assert uids[0] == uids[1] == uids[2]
 

@@ -21,9 +21,9 @@ from test_sync import checking_immutability
 
 from promptdeck import sync, yamlio
 from promptdeck.errors import PermissionDeniedError, StoreError
-from promptdeck.model import AuditEventRow, SyncRemoteRow, VersionRow
 from promptdeck.records import content_hash
 from promptdeck.store import PromptStore
+from promptdeck.store.rows import AuditEventRow, SyncRemoteRow, VersionRow
 
 pytestmark = pytest.mark.postgres
 
@@ -39,8 +39,9 @@ def make_store(path: Path, user: str = "alice") -> PromptStore:
 
 def add_versions(store: PromptStore, feature: str, count: int) -> None:
     """Many versions at once (as a long editing history would leave them)."""
-    with store._write() as (session, _revision):
-        row = store._feature_row(session, feature)
+    with store.unit_of_work() as work:
+        session = work.session
+        row = work.feature(feature)
         top = session.scalar(
             select(func.max(VersionRow.number)).where(VersionRow.feature_id == row.id)
         )
@@ -67,7 +68,7 @@ def add_versions(store: PromptStore, feature: str, count: int) -> None:
 
 
 def version_count(store: PromptStore) -> int:
-    with store._read() as session:
+    with store.reading() as session:
         return session.scalar(select(func.count()).select_from(VersionRow)) or 0
 
 
@@ -297,7 +298,7 @@ def test_the_remote_stopped_during_a_sync_gives_a_clear_error_and_loses_nothing(
     assert pg_server.password not in message
     assert "***" in message
     assert alice.revision() == local_revision  # nothing local was written
-    with alice._read() as session:
+    with alice.reading() as session:
         assert session.scalar(select(func.count()).select_from(SyncRemoteRow)) == 0
     with sync.open_remote(alice, remote_url) as again:
         assert version_count(again) == 0
@@ -355,7 +356,7 @@ def test_role_refusal_on_the_postgresql_remote(
         assert rb.history() == events
         assert sync.push(bob, rb, versions_only=True).versions == 1
         assert rb.deployment("summarizer").active == 4
-        with rb._read() as session:
+        with rb.reading() as session:
             pushes = session.scalar(
                 select(func.count())
                 .select_from(AuditEventRow)

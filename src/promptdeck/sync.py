@@ -1,7 +1,7 @@
 """Push and pull between a local store and a remote store, with conflict detection.
 
 Part of the store layer: it reads and writes both stores through PromptStore's
-transactions (``_write()`` bumps the written side's revision) and its ORM models.
+units of work (each bumps the written side's revision) and its ORM rows.
 
 How it works
 ------------
@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -67,7 +66,9 @@ from sqlalchemy.orm import Session, aliased
 
 from promptdeck.config import redact, to_url
 from promptdeck.errors import PromptDeckError, ValidationError
-from promptdeck.model import (
+from promptdeck.permissions import Action
+from promptdeck.store import PromptStore, UnitOfWork, utcnow
+from promptdeck.store.rows import (
     AuditEventRow,
     DeploymentRow,
     FeatureRow,
@@ -77,7 +78,6 @@ from promptdeck.model import (
     SyncRemoteRow,
     VersionRow,
 )
-from promptdeck.store import PromptStore, utcnow
 
 Choice = Literal["local", "remote", "renumber"]
 CHOICES: tuple[Choice, ...] = ("local", "remote", "renumber")
@@ -396,23 +396,9 @@ def _read_side(session: Session, *, events: bool) -> _Side:
     return _Side(revision, identity, max_audit, features, audit, numbers, superseded)
 
 
-@contextmanager
-def _snapshot(store: PromptStore) -> Iterator[Session]:
-    """A read transaction that sees one consistent state of the store."""
-    with store._translate_errors(), store.engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execution_options(isolation_level="REPEATABLE READ")
-        with connection.begin():
-            session = Session(bind=connection)
-            try:
-                yield session
-            finally:
-                session.close()
-
-
 def _head(store: PromptStore) -> tuple[int, str]:
     """The store's revision and identity: two one-row reads."""
-    with store._read() as session:
+    with store.reading() as session:
         revision = session.scalar(select(StoreStateRow.revision).where(StoreStateRow.id == 1))
         identity = session.scalar(select(StoreIdentityRow.uid).where(StoreIdentityRow.id == 1))
         return revision or 0, identity or ""
@@ -648,7 +634,7 @@ def _status_of(
 
 def _unchanged(local: PromptStore, remote: PromptStore, key: str) -> bool:
     """True when neither store moved since a sync that left them equal (O(1))."""
-    with local._read() as session:
+    with local.reading() as session:
         row = session.get(SyncRemoteRow, key)
         if row is None or not row.clean:
             return False
@@ -665,11 +651,11 @@ def status(local: PromptStore, remote: PromptStore) -> SyncStatus:
     key = remote_key(remote.url)
     if _unchanged(local, remote, key):
         return SyncStatus(url, (), unchanged=True)
-    with local._read() as session:
+    with local.reading() as session:
         row, bases = _read_bookkeeping(session, key)
-    with _snapshot(local) as session:
+    with local.snapshot() as session:
         local_side = _read_side(session, events=False)
-    with _snapshot(remote) as session:
+    with remote.snapshot() as session:
         remote_side = _read_side(session, events=False)
     identity_changed = row is not None and row.remote_uid != remote_side.identity
     if identity_changed:
@@ -689,7 +675,7 @@ def pending_changes(local: PromptStore, remote_url: str) -> int:
     local-only versions (those left unpushed at the last sync, plus those created
     since) and active versions/canaries moved locally since the last sync."""
     key = remote_key(remote_url)
-    with local._read() as session:
+    with local.reading() as session:
         row, bases = _read_bookkeeping(session, key)
         since = row.local_audit_id if row is not None else 0
         count = row.pending if row is not None else 0
@@ -948,9 +934,7 @@ def _plan(
 
 
 def _apply(
-    store: PromptStore,
-    session: Session,
-    revision: int,
+    work_unit: UnitOfWork,
     direction: Direction,
     work: _Work,
     source_session: Session,
@@ -962,25 +946,17 @@ def _apply(
 
     Only inserts rows and moves pointers: no version row is ever deleted, and the only
     change to one is the renumbering of local-only versions (pull)."""
+    session = work_unit.session
     if work.versions or work.features or work.events:
-        store._require(session, "editor", f"{direction} versions to {_side_name(direction)}")
+        work_unit.require(Action.PUSH_VERSIONS if direction == "push" else Action.PULL_VERSIONS)
     if work.moves:
-        store._require(
-            session,
-            "admin",
-            f"move active versions or canaries of {_side_name(direction)} by a {direction}"
-            + (
-                " (push with --versions-only to send only the versions)"
-                if direction == "push"
-                else ""
-            ),
-        )
+        work_unit.require(Action.PUSH_POINTERS if direction == "push" else Action.PULL_POINTERS)
     renumbered: list[str] = []
     features = {name: fid for fid, name in session.execute(select(FeatureRow.id, FeatureRow.name))}
 
     # 1. Local renumbering (pull resolving a version conflict).
     for diff in work.renumber:
-        renumbered.extend(_renumber(store, session, features[diff.name], diff, remote_url))
+        renumbered.extend(_renumber(work_unit, diff, remote_url))
 
     # 2. Features, then versions, then audit events, in batches.
     if work.features:
@@ -1043,9 +1019,7 @@ def _apply(
         for diff, item in work.moves:
             grouped.setdefault((diff.name, item.environment), []).append(item)
         for (name, environment), items in grouped.items():
-            moved = _move_deployment(
-                store, session, revision, features[name], environment, items, ids, direction
-            )
+            moved = _move_deployment(work_unit, features[name], environment, items, ids, direction)
             after[(name, environment)] = moved
             superseded = work.superseded.get((name, environment), [])
             for item in sorted(items, key=lambda i: i.component):
@@ -1059,8 +1033,7 @@ def _apply(
                 if superseded:
                     details["superseded"] = sorted(superseded)
                     superseded = []
-                store._audit(
-                    session,
+                work_unit.audit(
                     SYNC_MOVE_ACTIONS[item.component],
                     name,
                     environment=environment,
@@ -1077,19 +1050,17 @@ def _side_name(direction: Direction) -> str:
 
 
 def _move_deployment(
-    store: PromptStore,
-    session: Session,
-    revision: int,
+    work: UnitOfWork,
     feature_id: int,
     environment: str,
     items: Sequence[_PointerItem],
     ids: Mapping[str, int],
     direction: Direction,
 ) -> _Pointer:
+    session = work.session
     feature_row = session.get(FeatureRow, feature_id)
     assert feature_row is not None
-    deployment = store._deployment_row(session, feature_row, environment, create=True)
-    assert deployment is not None
+    deployment = work.deployment_for_change(feature_row, environment)
     uid_of = {v: k for k, v in ids.items()}
     for item in sorted(items, key=lambda i: i.component):  # active before canary
         value = item.local if direction == "push" else item.remote
@@ -1097,19 +1068,18 @@ def _move_deployment(
         if item.component == "active":
             if deployment.active_version_id == target:
                 continue
-            stack = store._stack(session, deployment)
+            stack = work.rollback_stack(deployment)
             if target is not None and stack and stack[-1].version_id == target:
-                session.delete(stack[-1])  # the source rolled back: so does the target
-                session.flush()
-            elif deployment.active_version_id is not None:
-                store._push(session, deployment, deployment.active_version_id)
-            store._move(deployment, revision, active=target)
-            if target is not None and deployment.canary_version_id == target:
-                store._move(deployment, revision, canary=None, percent=0)
+                work.pop_rollback(stack[-1])  # the source rolled back: so does the target
+                work.move(deployment, active=target)
+                if deployment.canary_version_id == target:
+                    work.move(deployment, canary=None, percent=0)
+            else:
+                work.activate(deployment, target)
         else:
             if target is not None and target == deployment.active_version_id:
                 target = None  # a canary is never the active version
-            store._move(deployment, revision, canary=target, percent=value[1] if target else 0)
+            work.move(deployment, canary=target, percent=value[1] if target else 0)
     session.flush()
 
     def uid(version_id: int | None) -> str | None:
@@ -1126,9 +1096,7 @@ def _move_deployment(
     )
 
 
-def _renumber(
-    store: PromptStore, session: Session, feature_id: int, diff: _Diff, remote_url: str
-) -> list[str]:
+def _renumber(work: UnitOfWork, diff: _Diff, remote_url: str) -> list[str]:
     """Give the feature's local-only versions numbers above the remote's."""
     local_only = sorted(diff.local_only, key=lambda v: v.number)
     if not local_only:
@@ -1142,6 +1110,7 @@ def _renumber(
     mapping = {v.number: top + i for i, v in enumerate(local_only, start=1)}
     if all(old == new for old, new in mapping.items()):
         return []
+    session = work.session
     rows = list(session.scalars(select(VersionRow).where(VersionRow.uid.in_(sorted(only)))))
     for row in rows:  # two steps: the unique (feature, number) never sees a duplicate
         row.number = -mapping[row.number]
@@ -1152,8 +1121,7 @@ def _renumber(
             row.parent_number = mapping[row.parent_number]
     session.flush()
     moved = [{"uid": v.uid, "from": v.number, "to": mapping[v.number]} for v in local_only]
-    store._audit(
-        session,
+    work.audit(
         "renumber",
         diff.name,
         from_version=local_only[0].number,
@@ -1162,7 +1130,6 @@ def _renumber(
         "version conflict",
         details={"renumbered": moved},
     )
-    del feature_id
     return [f"{diff.name} v{m['from']} -> v{m['to']}" for m in moved]
 
 
@@ -1353,11 +1320,11 @@ def push(
     if resolve:
         fixed_locally = _prepare_local(local, remote, key, resolve, versions_only)
 
-    with local._read() as session:
+    with local.reading() as session:
         row, old_bases = _read_bookkeeping(session, key)
-    with _snapshot(local) as local_session:
+    with local.snapshot() as local_session:
         local_side = _read_side(local_session, events=True)
-        with _snapshot(remote) as session:
+        with remote.snapshot() as session:
             remote_side = _read_side(session, events=True)
         identity_changed = row is not None and row.remote_uid != remote_side.identity
         bases = {} if identity_changed else old_bases
@@ -1370,7 +1337,8 @@ def push(
         after: dict[tuple[str, str], _Pointer] = {}
         remote_revision = remote_side.revision
         if work.writes:
-            with remote._write() as (session, revision):
+            with remote.unit_of_work() as remote_work:
+                session, revision = remote_work.session, remote_work.revision
                 # Under the remote's write lock: plan again on what it holds now.
                 fresh = _read_side(session, events=True)
                 fresh.revision -= 1  # as it was before this transaction's bump
@@ -1385,14 +1353,13 @@ def push(
                     )  # fmt: skip
                 try:
                     _renumbered, after = _apply(
-                        remote, session, revision, "push", work, local_session, url, progress
+                        remote_work, "push", work, local_session, url, progress
                     )
                 except PromptDeckError as exc:
                     if fixed_locally:  # say what already happened locally
                         raise _with_note(exc, fixed_locally) from exc
                     raise
-                remote._audit(
-                    session,
+                remote_work.audit(
                     "push",
                     None,
                     reason=f"push from {local.user}: {_counts(work)}",
@@ -1443,7 +1410,8 @@ def push(
         new_bases,
         old_bases,
     ):
-        with local._write() as (session, revision):
+        with local.unit_of_work() as local_work:
+            session, revision = local_work.session, local_work.revision
             # Record our own bookkeeping write as seen, unless someone else wrote too.
             local_revision = (
                 revision if local_side.revision == revision - 1 else local_side.revision
@@ -1557,14 +1525,15 @@ def _prepare_local(
     renumbered: list[str] = []
     if not any(":" not in k for k in resolve):
         return renumbered  # only per-environment pointer choices: nothing to fix here
-    with local._read() as session:
+    with local.reading() as session:
         _row, bases = _read_bookkeeping(session, key)
-    with _snapshot(remote) as remote_session:
+    with remote.snapshot() as remote_session:
         remote_side = _read_side(remote_session, events=False)
     if _row is not None and _row.remote_uid != remote_side.identity:
         bases = {}
     try:
-        with local._write() as (session, _revision):
+        with local.unit_of_work() as local_work:
+            session = local_work.session
             local_side = _read_side(session, events=False)
             _check_resolutions(resolve, set(local_side.features) | set(remote_side.features))
             diffs = _compare(local_side, remote_side, bases)
@@ -1579,16 +1548,10 @@ def _prepare_local(
                 versions_only=versions_only,
                 assume_renumbered=True,
             )
-            with remote._read() as remote_session:
-                if planned.versions or planned.features:
-                    remote._require(remote_session, "editor", "push versions to the remote")
-                if planned.moves:
-                    remote._require(
-                        remote_session,
-                        "admin",
-                        "move active versions or canaries of the remote by a push (push "
-                        "with --versions-only to send only the versions)",
-                    )
+            if planned.versions or planned.features:
+                remote.require(Action.PUSH_VERSIONS)
+            if planned.moves:
+                remote.require(Action.PUSH_POINTERS)
             diffs = [
                 d
                 for d in diffs
@@ -1598,10 +1561,9 @@ def _prepare_local(
             ]
             if not diffs:
                 raise _Rollback()
-            local._require(session, "editor", "renumber local versions")
+            local_work.require(Action.RENUMBER)
             for diff in diffs:
-                assert diff.local is not None
-                renumbered += _renumber(local, session, diff.local.id, diff, remote.url)
+                renumbered += _renumber(local_work, diff, remote.url)
     except _Rollback:
         pass
     return renumbered
@@ -1624,9 +1586,10 @@ def pull(
     outcome: list[SyncResult] = []
     works: list[_Work] = []
     try:
-        with _snapshot(remote) as remote_session:
+        with remote.snapshot() as remote_session:
             remote_side = _read_side(remote_session, events=True)
-            with local._write() as (session, revision):
+            with local.unit_of_work() as local_work:
+                session, revision = local_work.session, local_work.revision
                 local_side = _read_side(session, events=True)
                 row, old_bases = _read_bookkeeping(session, key)
                 identity_changed = row is not None and row.remote_uid != remote_side.identity
@@ -1642,10 +1605,9 @@ def pull(
                 renumbered: list[str] = []
                 if work.writes:
                     renumbered, after = _apply(
-                        local, session, revision, "pull", work, remote_session, url, progress
+                        local_work, "pull", work, remote_session, url, progress
                     )
-                    local._audit(
-                        session,
+                    local_work.audit(
                         "pull",
                         None,
                         reason=f"pull from {url}: {_counts(work)}",
