@@ -16,7 +16,10 @@ def loaded_after(statement: str) -> set[str]:
     return {name.split(".")[0] for name in output.split()}
 
 
-@pytest.mark.parametrize("module", ["diff", "templates", "yamlio", "records"])
+@pytest.mark.parametrize(
+    "module",
+    ["diff", "templates", "yamlio", "records", "permissions", "sync.planner", "sync.records"],
+)
 def test_pure_modules_load_no_database_and_no_ui(module: str) -> None:
     loaded = loaded_after(f"import promptdeck.{module}")
     assert "sqlalchemy" not in loaded

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from promptdeck import sync, yamlio
 from promptdeck.errors import PermissionDeniedError, StoreError, ValidationError
-from promptdeck.store import PromptStore
+from promptdeck.store import PromptStore, UnitOfWork
 from promptdeck.store.rows import AuditEventRow, SyncRemoteRow, VersionRow
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_prompts"
@@ -464,21 +464,21 @@ def test_a_refusal_known_only_after_renumbering_says_so(
     team: Team, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clash(team)
-    real = sync._apply
+    real = sync.applying.apply_plan
 
-    def refusing(store: PromptStore, *args: Any, **kwargs: Any) -> Any:
+    def refusing(work: UnitOfWork, *args: Any, **kwargs: Any) -> Any:
         raise PermissionDeniedError("alice is a viewer; to push you must be an editor")
 
-    monkeypatch.setattr(sync, "_apply", refusing)
+    monkeypatch.setattr(sync.applying, "apply_plan", refusing)
     with pytest.raises(PermissionDeniedError, match=r"renumbered.*summarizer v5 -> v6"):
         sync.push(team.a, team.ra, resolve={"summarizer": "renumber"})
-    monkeypatch.setattr(sync, "_apply", real)
+    monkeypatch.setattr(sync.applying, "apply_plan", real)
     assert sync.push(team.a, team.ra).versions == 2  # plain local-only versions now
 
 
 def test_sync_deletes_no_version_row_anywhere() -> None:
-    """Only sync.py and store.py write versions: neither deletes or updates one."""
-    src = Path(sync.__file__).resolve().parent
+    """Only sync/ and store/ write versions: neither deletes or updates one."""
+    src = Path(sync.__file__).resolve().parent.parent
     for path in src.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert "delete(VersionRow" not in text, path

@@ -4,6 +4,10 @@ Versions are immutable and numbered per feature; a reason is required for every
 change; activation and rollback move a pointer and keep a rollback stack; roles are
 enforced (permissions.py); every write is one unit of work together with its audit
 event.
+
+A little over 600 lines: this is the whole public API of the store in one class, the
+reads beside the writes they answer; the queries, the unit of work and import/export
+live in their own modules.
 """
 
 from __future__ import annotations
