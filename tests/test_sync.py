@@ -1,4 +1,9 @@
-"""Sync logic between SQLite stores: fast, no server needed (PostgreSQL: test_sync_pg.py)."""
+"""Sync scenarios between two local SQLite stores and a shared remote.
+
+Every scenario built on the ``team`` fixture runs twice: with a SQLite remote (fast, no
+server) and with a PostgreSQL remote (marked ``postgres``). test_sync_pg.py keeps what
+only a server can show: batching, a killed or stopped server, authentication.
+"""
 
 from __future__ import annotations
 
@@ -117,12 +122,22 @@ class Team:
     rb: PromptStore  # the remote, as bob opens it
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def shared_remote_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The remote every team scenario runs against: a SQLite file, then PostgreSQL (a
+    fresh database on the server of tests/pgserver.py)."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("pg_url")
+        return url
+    return f"sqlite:///{tmp_path / 'remote.db'}"
+
+
 @pytest.fixture
-def team(tmp_path: Path) -> Iterator[Team]:
+def team(tmp_path: Path, shared_remote_url: str) -> Iterator[Team]:
     """Two local stores and one remote, all three in sync to start with."""
     a = make_store(tmp_path / "a.db", "alice")
     b = make_store(tmp_path / "b.db", "bob")
-    remote_url = f"sqlite:///{tmp_path / 'remote.db'}"
+    remote_url = shared_remote_url
     PromptStore(remote_url).close()  # a remote is created on purpose, never by sync
     ra = sync.open_remote(a, remote_url)
     rb = sync.open_remote(b, remote_url)
@@ -403,6 +418,25 @@ def test_keep_remote_renumbers_even_a_version_that_is_active(team: Team) -> None
     sync.pull(team.a, team.ra)
     assert team.a.version("summarizer", "active").system_prompt == "Bob's five."
     assert_both_versions_everywhere(team.a, team.ra)
+
+
+def test_a_version_and_an_active_conflict_are_resolved_in_one_push(team: Team) -> None:
+    team.a.save("summarizer", "Alice's.", reason="a")
+    team.b.save("summarizer", "Bob's.", reason="b")
+    team.b.activate("summarizer", 2, reason="bob")
+    team.a.activate("summarizer", 3, reason="alice")
+    sync.push(team.b, team.rb)
+    kinds = sorted(c.kind for c in sync.status(team.a, team.ra).conflicts)
+    assert kinds == ["active", "version"]
+    with pytest.raises(sync.SyncConflictError):
+        sync.push(team.a, team.ra)
+    sync.push(team.a, team.ra, resolve={"summarizer": "renumber", "summarizer:production": "local"})
+    assert team.ra.version("summarizer", 5).author == "bob"
+    assert team.ra.version("summarizer", 6).system_prompt == "Alice's."
+    assert team.ra.deployment("summarizer").active == 3
+    sync.pull(team.b, team.rb)
+    assert team.b.deployment("summarizer").active == 3
+    assert sync.status(team.b, team.rb).in_sync
 
 
 def test_keep_local_for_a_version_conflict_is_refused_and_writes_nothing(team: Team) -> None:
