@@ -86,7 +86,7 @@ class _DeploymentChange:
     deployment: DeploymentRow | None
 
     def result(self, environment: str) -> Deployment:
-        return self.work.to_deployment(self.feature.name, self.deployment, environment)
+        return self.work.to_deployment(self.feature.name, environment, self.deployment)
 
 
 class PromptStore:
@@ -493,10 +493,7 @@ class PromptStore:
             target = work.session.get(VersionRow, entry.version_id)
             assert target is not None
             _check_expected(feature, environment, "rollback target", expect_target, target.number)
-            work.pop_rollback(entry)
-            work.move(deployment, active=target.id)
-            if deployment.canary_version_id == target.id:
-                work.move(deployment, canary=None, percent=0)
+            work.roll_back_to(deployment, entry)
             work.audit(
                 "rollback",
                 feature,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import Engine, func, select, text, update
@@ -89,9 +90,6 @@ class UnitOfWork:
             self._role = lookups.role_of(self.session, self.user)
         return self._role
 
-    def role_of(self, user: str) -> Role:
-        return lookups.role_of(self.session, user)
-
     def may(self, action: Action) -> bool:
         return allowed(self.role(), action)
 
@@ -136,8 +134,9 @@ class UnitOfWork:
         return row
 
     def to_deployment(
-        self, feature: str, deployment: DeploymentRow | None, environment: str
+        self, feature: str, environment: str, deployment: DeploymentRow | None
     ) -> Deployment:
+        """The deployment as the frozen record the store hands out."""
         return lookups.to_deployment(self.session, feature, environment, deployment)
 
     # -- pointer moves and the rollback stack ------------------------------------------
@@ -159,10 +158,15 @@ class UnitOfWork:
         )
         self.session.flush()
 
-    def pop_rollback(self, entry: RollbackEntryRow) -> None:
-        """Take ``entry`` (the top of its stack) off: the deployment went back to it."""
+    def roll_back_to(self, deployment: DeploymentRow, entry: RollbackEntryRow) -> None:
+        """Go back to ``entry`` (the top of the deployment's rollback stack): take it
+        off the stack and make it active; a canary of that version ends."""
+        version_id = entry.version_id
         self.session.delete(entry)
         self.session.flush()
+        self.move(deployment, active=version_id)
+        if deployment.canary_version_id == version_id:
+            self.move(deployment, canary=None, percent=0)
 
     def move(
         self,
@@ -195,8 +199,9 @@ class UnitOfWork:
     # -- adds ------------------------------------------------------------------------------
 
     def add_feature(
-        self, name: str, *, created_at: Any = None, created_by: str | None = None
+        self, name: str, *, created_at: datetime | None = None, created_by: str | None = None
     ) -> FeatureRow:
+        """A new feature (created now, by this unit's user, unless told otherwise)."""
         row = FeatureRow(
             name=name, created_at=created_at or now(), created_by=created_by or self.user
         )

@@ -196,10 +196,7 @@ def move_deployment(
                 continue
             stack = work.rollback_stack(deployment)
             if target is not None and stack and stack[-1].version_id == target:
-                work.pop_rollback(stack[-1])  # the source rolled back: so does the target
-                work.move(deployment, active=target)
-                if deployment.canary_version_id == target:
-                    work.move(deployment, canary=None, percent=0)
+                work.roll_back_to(deployment, stack[-1])  # the source rolled back: so do we
             else:
                 work.activate(deployment, target)
         else:
