@@ -3,6 +3,8 @@ for writers, pre-ping for server databases."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +79,17 @@ def enable_wal(engine: Engine, url: str) -> None:
     outside any transaction (SQLite cannot switch journal mode inside one)."""
     if sqlite_path(url) is None:
         return
-    raw = engine.raw_connection()
-    try:
-        raw.driver_connection.execute("PRAGMA journal_mode = WAL")  # type: ignore[union-attr]
-    finally:
-        raw.close()
+    # Processes opening one new file at once race here: switching the journal mode can
+    # fail at once as locked, without waiting on the busy timeout. Try again briefly;
+    # should it still fail, the process creating the schema sets WAL itself.
+    for _attempt in range(50):
+        raw = engine.raw_connection()
+        try:
+            raw.driver_connection.execute("PRAGMA journal_mode = WAL")  # type: ignore[union-attr]
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        finally:
+            raw.close()
+        time.sleep(0.05)
