@@ -31,9 +31,9 @@ if (ROOT / "src" / "promptdeck").is_dir():  # run from the source tree: prefer i
 from sqlalchemy import insert, select  # noqa: E402
 
 from promptdeck import sync  # noqa: E402
-from promptdeck.model import FeatureRow, VersionRow  # noqa: E402
 from promptdeck.records import content_hash  # noqa: E402
 from promptdeck.store import PromptStore  # noqa: E402
+from promptdeck.store.rows import FeatureRow, VersionRow  # noqa: E402
 
 T = TypeVar("T")
 
@@ -44,7 +44,8 @@ def build_local(path: Path, features: int, versions: int) -> PromptStore:
     store = PromptStore(path, user="bench")
     per_feature = max(1, versions // features)
     now = datetime.now(UTC)
-    with store._write() as (session, _revision):
+    with store.unit_of_work() as work:
+        session = work.session
         session.execute(
             insert(FeatureRow),
             [
@@ -52,7 +53,8 @@ def build_local(path: Path, features: int, versions: int) -> PromptStore:
                 for f in range(features)
             ],
         )
-    with store._write() as (session, _revision):
+    with store.unit_of_work() as work:
+        session = work.session
         ids = {name: fid for name, fid in session.execute(select(FeatureRow.name, FeatureRow.id))}
         rows: list[dict[str, Any]] = []
         for f in range(features):

@@ -12,13 +12,13 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from promptdeck.model import Base
 from promptdeck.store import SCHEMA_HEAD, PromptStore
+from promptdeck.store.rows import Base
 
 
 def alembic_config() -> Config:
     config = Config()
-    config.set_main_option("script_location", "promptdeck:migrations")
+    config.set_main_option("script_location", "promptdeck.store:migrations")
     return config
 
 

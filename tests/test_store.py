@@ -28,9 +28,9 @@ from promptdeck.errors import (
     StoreError,
     ValidationError,
 )
-from promptdeck.model import AuditEventRow
 from promptdeck.records import FeatureDocument, VersionSpec
-from promptdeck.store import SCHEMA_HEAD, PromptStore
+from promptdeck.store import SCHEMA_HEAD, PromptStore, UnitOfWork
+from promptdeck.store.rows import AuditEventRow
 
 TABLES = (
     "features",
@@ -203,7 +203,7 @@ def test_numbers_are_never_reused_after_refused_or_failed_saves(
     with pytest.raises(ConflictError):
         lite.save("greeting", "stale", reason="stale", base=1)
     with monkeypatch.context() as patch:
-        patch.setattr(PromptStore, "_audit", _boom)
+        patch.setattr(UnitOfWork, "audit", _boom)
         with pytest.raises(RuntimeError):
             lite.save("greeting", "lost in a failure", reason="fails")
     assert lite.save("greeting", "Hello v3", reason="third").number == 3
@@ -797,7 +797,7 @@ def test_a_write_that_fails_after_its_insert_leaves_nothing(
 ) -> None:
     prepare(lite)
     before = snapshot(lite)
-    monkeypatch.setattr(PromptStore, "_audit", _boom)
+    monkeypatch.setattr(UnitOfWork, "audit", _boom)
     with pytest.raises(RuntimeError, match="disk on fire"):
         FAILING_WRITES[write](lite)
     assert snapshot(lite) == before
@@ -807,11 +807,11 @@ def test_a_database_failure_mid_write_is_a_store_error_and_leaves_nothing(
     st: PromptStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     used_uid = st.history()[0].uid
-    real_audit = PromptStore._audit
+    real_audit = UnitOfWork.audit
 
-    def audit_twice(self: PromptStore, session: Any, *args: Any, **kwargs: Any) -> None:
-        real_audit(self, session, *args, **kwargs)
-        session.add(
+    def audit_twice(self: UnitOfWork, *args: Any, **kwargs: Any) -> None:
+        real_audit(self, *args, **kwargs)
+        self.session.add(
             AuditEventRow(
                 uid=used_uid,  # a duplicate: the database refuses it at commit
                 at=datetime.now(UTC),
@@ -823,7 +823,7 @@ def test_a_database_failure_mid_write_is_a_store_error_and_leaves_nothing(
         )
 
     before = snapshot(st)
-    monkeypatch.setattr(PromptStore, "_audit", audit_twice)
+    monkeypatch.setattr(UnitOfWork, "audit", audit_twice)
     with pytest.raises(StoreError):
         st.save("greeting", "Hello v2", reason="r")
     assert snapshot(st) == before

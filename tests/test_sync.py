@@ -1,4 +1,9 @@
-"""Sync logic between SQLite stores: fast, no server needed (PostgreSQL: test_sync_pg.py)."""
+"""Sync scenarios between two local SQLite stores and a shared remote.
+
+Every scenario built on the ``team`` fixture runs twice: with a SQLite remote (fast, no
+server) and with a PostgreSQL remote (marked ``postgres``). test_sync_pg.py keeps what
+only a server can show: batching, a killed or stopped server, authentication.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +19,8 @@ from sqlalchemy import func, select
 
 from promptdeck import sync, yamlio
 from promptdeck.errors import PermissionDeniedError, StoreError, ValidationError
-from promptdeck.model import AuditEventRow, SyncRemoteRow, VersionRow
-from promptdeck.store import PromptStore
+from promptdeck.store import PromptStore, UnitOfWork
+from promptdeck.store.rows import AuditEventRow, SyncRemoteRow, VersionRow
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_prompts"
 
@@ -35,7 +40,7 @@ VersionKey = tuple[Any, ...]
 
 def version_rows(store: PromptStore) -> dict[str, tuple[int, VersionKey]]:
     """uid -> (number, everything else) for every version row of the store."""
-    with store._read() as session:
+    with store.reading() as session:
         return {
             row.uid: (
                 row.number,
@@ -117,12 +122,22 @@ class Team:
     rb: PromptStore  # the remote, as bob opens it
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def shared_remote_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The remote every team scenario runs against: a SQLite file, then PostgreSQL (a
+    fresh database on the server of tests/pgserver.py)."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("pg_url")
+        return url
+    return f"sqlite:///{tmp_path / 'remote.db'}"
+
+
 @pytest.fixture
-def team(tmp_path: Path) -> Iterator[Team]:
+def team(tmp_path: Path, shared_remote_url: str) -> Iterator[Team]:
     """Two local stores and one remote, all three in sync to start with."""
     a = make_store(tmp_path / "a.db", "alice")
     b = make_store(tmp_path / "b.db", "bob")
-    remote_url = f"sqlite:///{tmp_path / 'remote.db'}"
+    remote_url = shared_remote_url
     PromptStore(remote_url).close()  # a remote is created on purpose, never by sync
     ra = sync.open_remote(a, remote_url)
     rb = sync.open_remote(b, remote_url)
@@ -136,7 +151,7 @@ def team(tmp_path: Path) -> Iterator[Team]:
 
 
 def count_events(store: PromptStore, action: str | None = None) -> int:
-    with store._read() as session:
+    with store.reading() as session:
         query = select(func.count()).select_from(AuditEventRow)
         if action is not None:
             query = query.where(AuditEventRow.action == action)
@@ -273,7 +288,7 @@ def test_pending_changes_reads_local_bookkeeping_only(team: Team) -> None:
 def test_bookkeeping_is_keyed_without_the_password(team: Team) -> None:
     key = sync.remote_key("postgresql+psycopg://u:s3cret@h/db")
     assert key == sync.remote_key("postgresql+psycopg://u:other@h/db")
-    with team.a._read() as session:
+    with team.a.reading() as session:
         urls = list(session.scalars(select(SyncRemoteRow.url)))
     assert urls == [team.ra.display_url]
 
@@ -337,7 +352,7 @@ def sync_state(*stores: PromptStore) -> list[tuple[int, int, int]]:
     """Revision (bumped by any write, bookkeeping included), versions, audit events."""
     state = []
     for store in stores:
-        with store._read() as session:
+        with store.reading() as session:
             versions = session.scalar(select(func.count()).select_from(VersionRow)) or 0
         state.append((store.revision(), versions, count_events(store)))
     return state
@@ -405,6 +420,25 @@ def test_keep_remote_renumbers_even_a_version_that_is_active(team: Team) -> None
     assert_both_versions_everywhere(team.a, team.ra)
 
 
+def test_a_version_and_an_active_conflict_are_resolved_in_one_push(team: Team) -> None:
+    team.a.save("summarizer", "Alice's.", reason="a")
+    team.b.save("summarizer", "Bob's.", reason="b")
+    team.b.activate("summarizer", 2, reason="bob")
+    team.a.activate("summarizer", 3, reason="alice")
+    sync.push(team.b, team.rb)
+    kinds = sorted(c.kind for c in sync.status(team.a, team.ra).conflicts)
+    assert kinds == ["active", "version"]
+    with pytest.raises(sync.SyncConflictError):
+        sync.push(team.a, team.ra)
+    sync.push(team.a, team.ra, resolve={"summarizer": "renumber", "summarizer:production": "local"})
+    assert team.ra.version("summarizer", 5).author == "bob"
+    assert team.ra.version("summarizer", 6).system_prompt == "Alice's."
+    assert team.ra.deployment("summarizer").active == 3
+    sync.pull(team.b, team.rb)
+    assert team.b.deployment("summarizer").active == 3
+    assert sync.status(team.b, team.rb).in_sync
+
+
 def test_keep_local_for_a_version_conflict_is_refused_and_writes_nothing(team: Team) -> None:
     clash(team)
     # A second version conflict, resolvable: it must not be renumbered either.
@@ -464,21 +498,21 @@ def test_a_refusal_known_only_after_renumbering_says_so(
     team: Team, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clash(team)
-    real = sync._apply
+    real = sync.applying.apply_plan
 
-    def refusing(store: PromptStore, *args: Any, **kwargs: Any) -> Any:
+    def refusing(work: UnitOfWork, *args: Any, **kwargs: Any) -> Any:
         raise PermissionDeniedError("alice is a viewer; to push you must be an editor")
 
-    monkeypatch.setattr(sync, "_apply", refusing)
+    monkeypatch.setattr(sync.applying, "apply_plan", refusing)
     with pytest.raises(PermissionDeniedError, match=r"renumbered.*summarizer v5 -> v6"):
         sync.push(team.a, team.ra, resolve={"summarizer": "renumber"})
-    monkeypatch.setattr(sync, "_apply", real)
+    monkeypatch.setattr(sync.applying, "apply_plan", real)
     assert sync.push(team.a, team.ra).versions == 2  # plain local-only versions now
 
 
 def test_sync_deletes_no_version_row_anywhere() -> None:
-    """Only sync.py and store.py write versions: neither deletes or updates one."""
-    src = Path(sync.__file__).resolve().parent
+    """Only sync/ and store/ write versions: neither deletes or updates one."""
+    src = Path(sync.__file__).resolve().parent.parent
     for path in src.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert "delete(VersionRow" not in text, path
@@ -491,8 +525,9 @@ def test_the_immutability_check_wraps_every_sync_call_and_catches_a_loss(
     assert len(versions_are_immutable) >= 4  # the team fixture's syncs were checked too
     clash(team)
     local_before, remote_before = version_rows(team.a), version_rows(team.ra)
-    with team.ra._write() as (session, _revision):  # what sync must never do
-        uid = team.ra.version("summarizer", 5).uid
+    uid = team.ra.version("summarizer", 5).uid
+    with team.ra.unit_of_work() as work:  # what sync must never do
+        session = work.session
         session.delete(session.scalars(select(VersionRow).where(VersionRow.uid == uid)).one())
     with pytest.raises(AssertionError, match="deleted remote version"):
         assert_versions_kept(local_before, remote_before, team.a, team.ra)
@@ -688,7 +723,7 @@ def test_sync_changes_no_version_rows_it_does_not_own(team: Team) -> None:
     sync.pull(team.b, team.rb)
     uids = []
     for store in (team.a, team.b, team.ra):
-        with store._read() as session:
+        with store.reading() as session:
             uids.append(set(session.scalars(select(VersionRow.uid))))
     assert uids[0] == uids[1] == uids[2]
 

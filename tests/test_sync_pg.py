@@ -1,4 +1,10 @@
-"""Sync against a real PostgreSQL remote (the server from tests/pgserver.py)."""
+"""Sync against a real PostgreSQL remote (the server from tests/pgserver.py).
+
+The shared scenarios (edit, push, pull, conflicts and choices, roles, history) run on
+PostgreSQL through test_sync.py's parametrised ``team`` fixture; this file keeps what
+only a server can show: batching, a push killed or a server stopped midway, wrong
+passwords, and roles kept on the server.
+"""
 
 from __future__ import annotations
 
@@ -21,9 +27,9 @@ from test_sync import checking_immutability
 
 from promptdeck import sync, yamlio
 from promptdeck.errors import PermissionDeniedError, StoreError
-from promptdeck.model import AuditEventRow, SyncRemoteRow, VersionRow
 from promptdeck.records import content_hash
 from promptdeck.store import PromptStore
+from promptdeck.store.rows import AuditEventRow, SyncRemoteRow, VersionRow
 
 pytestmark = pytest.mark.postgres
 
@@ -39,8 +45,9 @@ def make_store(path: Path, user: str = "alice") -> PromptStore:
 
 def add_versions(store: PromptStore, feature: str, count: int) -> None:
     """Many versions at once (as a long editing history would leave them)."""
-    with store._write() as (session, _revision):
-        row = store._feature_row(session, feature)
+    with store.unit_of_work() as work:
+        session = work.session
+        row = work.feature(feature)
         top = session.scalar(
             select(func.max(VersionRow.number)).where(VersionRow.feature_id == row.id)
         )
@@ -67,7 +74,7 @@ def add_versions(store: PromptStore, feature: str, count: int) -> None:
 
 
 def version_count(store: PromptStore) -> int:
-    with store._read() as session:
+    with store.reading() as session:
         return session.scalar(select(func.count()).select_from(VersionRow)) or 0
 
 
@@ -97,97 +104,6 @@ def versions_are_immutable(request: pytest.FixtureRequest, monkeypatch: pytest.M
 def alice(tmp_path: Path) -> Iterator[PromptStore]:
     with make_store(tmp_path / "alice.db", "alice") as store:
         yield store
-
-
-def test_two_local_stores_share_one_postgresql_remote(
-    tmp_path: Path, alice: PromptStore, remote_url: str
-) -> None:
-    with make_store(tmp_path / "bob.db", "bob") as bob:
-        with sync.open_remote(alice, remote_url) as remote:
-            assert sync.push(alice, remote).versions > 0
-        with sync.open_remote(bob, remote_url) as remote:
-            sync.pull(bob, remote)  # bob's first sync: the same samples, nothing to bring
-        alice.save("customer-support", "Be brief. Be kind. [/INST]", reason="tighter")
-        alice.activate("customer-support", 7, reason="ship")
-        with sync.open_remote(alice, remote_url) as remote:
-            pushed = sync.push(alice, remote)
-            assert pushed.versions == 1 and pushed.moves
-            again = sync.push(alice, remote)
-            assert again.noop
-            assert sync.status(alice, remote).unchanged
-        with sync.open_remote(bob, remote_url) as remote:
-            before = remote.revision()
-            status = sync.status(bob, remote)
-            assert remote.revision() == before
-            assert [f.feature for f in status.features] == ["customer-support"]
-            sync.pull(bob, remote)
-        active = bob.version("customer-support", "active")
-        assert (active.number, active.author, active.system_prompt) == (
-            7,
-            "alice",
-            "Be brief. Be kind. [/INST]",
-        )
-
-
-def test_conflicts_and_choices_on_postgresql(
-    tmp_path: Path, alice: PromptStore, remote_url: str
-) -> None:
-    with (
-        make_store(tmp_path / "bob.db", "bob") as bob,
-        sync.open_remote(alice, remote_url) as ra,
-        sync.open_remote(bob, remote_url) as rb,
-    ):
-        sync.push(alice, ra)
-        sync.pull(bob, rb)
-        alice.save("summarizer", "Alice's.", reason="a")
-        bob.save("summarizer", "Bob's.", reason="b")
-        bob.activate("summarizer", 2, reason="bob")
-        alice.activate("summarizer", 3, reason="alice")
-        sync.push(bob, rb)
-        kinds = sorted(c.kind for c in sync.status(alice, ra).conflicts)
-        assert kinds == ["active", "version"]
-        with pytest.raises(sync.SyncConflictError):
-            sync.push(alice, ra)
-        sync.push(alice, ra, resolve={"summarizer": "renumber", "summarizer:production": "local"})
-        assert ra.version("summarizer", 5).author == "bob"
-        assert ra.version("summarizer", 6).system_prompt == "Alice's."
-        assert ra.deployment("summarizer").active == 3
-        sync.pull(bob, rb)
-        assert bob.deployment("summarizer").active == 3
-        assert sync.status(bob, rb).in_sync
-
-
-def test_version_conflicts_never_delete_a_version_on_postgresql(
-    tmp_path: Path, alice: PromptStore, remote_url: str
-) -> None:
-    with (
-        make_store(tmp_path / "bob.db", "bob") as bob,
-        sync.open_remote(alice, remote_url) as ra,
-        sync.open_remote(bob, remote_url) as rb,
-    ):
-        sync.push(alice, ra)
-        sync.pull(bob, rb)
-        alice.save("summarizer", "Alice's.", reason="a")
-        bob.save("summarizer", "Bob's.", reason="b")
-        sync.push(bob, rb)
-
-        def state() -> tuple[int, int, int, int]:
-            return (ra.revision(), version_count(ra), alice.revision(), version_count(alice))
-
-        before = state()
-        for run in (sync.push, sync.pull):
-            with pytest.raises(sync.KeepLocalNumbersError, match="=renumber"):
-                run(alice, ra, resolve={"summarizer": "local"})
-            assert state() == before
-        result = sync.push(alice, ra, resolve={"summarizer": "remote"})
-        assert result.renumbered == ("summarizer v5 -> v6",)
-        sync.pull(alice, ra)
-        sync.pull(bob, rb)
-        for store in (alice, ra, bob):
-            assert store.version("summarizer", 5).system_prompt == "Bob's."
-            assert store.version("summarizer", 6).system_prompt == "Alice's."
-        assert version_count(ra) == version_count(alice) == version_count(bob) == before[1] + 1
-        assert sync.status(alice, ra).in_sync and sync.status(bob, rb).in_sync
 
 
 def test_push_of_10000_versions_batches_and_nothing_to_do_is_fast(
@@ -297,7 +213,7 @@ def test_the_remote_stopped_during_a_sync_gives_a_clear_error_and_loses_nothing(
     assert pg_server.password not in message
     assert "***" in message
     assert alice.revision() == local_revision  # nothing local was written
-    with alice._read() as session:
+    with alice.reading() as session:
         assert session.scalar(select(func.count()).select_from(SyncRemoteRow)) == 0
     with sync.open_remote(alice, remote_url) as again:
         assert version_count(again) == 0
@@ -355,7 +271,7 @@ def test_role_refusal_on_the_postgresql_remote(
         assert rb.history() == events
         assert sync.push(bob, rb, versions_only=True).versions == 1
         assert rb.deployment("summarizer").active == 4
-        with rb._read() as session:
+        with rb.reading() as session:
             pushes = session.scalar(
                 select(func.count())
                 .select_from(AuditEventRow)

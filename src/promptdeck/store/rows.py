@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.x typed models. No logic: every rule lives in store.py."""
+"""SQLAlchemy 2.x typed ORM rows. No logic: the rules live in the unit of work and the API."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from promptdeck.model import Base
+from promptdeck.store.rows import Base
 
 config = context.config
 connection = config.attributes.get("connection")

@@ -1,0 +1,133 @@
+"""Push and pull between a local store and a remote store, with conflict detection.
+
+- records.py   what callers get back, and the plain state the planner works on
+- planner.py   compare two sides, find conflicts, plan the moves (pure: no SQLAlchemy)
+- reading.py   read one side (and the local bookkeeping of a remote)
+- applying.py  write a plan through the target store's unit of work
+- runs.py      status, push and pull: read -> plan -> apply -> record
+
+How it works
+------------
+Versions and audit events are matched by their uid, features by name. A version
+only one side has is sent to the other side; two different versions holding the
+same number of a feature are a *version conflict*.
+
+Active versions and canaries are compared with where both sides stood after the
+last sync (the *baseline*, kept in the local store per remote, per feature and
+environment: ``sync_pointers``). A pointer that moved on one side only is moved on
+the other; a pointer moved on both sides (to different places) is a *pointer
+conflict*. Nothing in conflict is ever changed until the user chooses.
+
+Versions are immutable: sync never deletes a version row, on either side, and never
+changes one except for the number (and parent number) of a local-only version that
+is renumbered. So a version conflict has one resolution, named two ways:
+
+- ``renumber`` / ``remote``  the remote (the shared store) keeps its numbers; the
+               feature's local-only versions get new numbers above the remote's
+               (text, author, reason, created_at and uid unchanged; parents follow;
+               a ``renumber`` audit event records old and new numbers). Push does it
+               in a local transaction before the remote one; pull in its own.
+- ``local``    refused for a version conflict (KeepLocalNumbersError): others may
+               already have pulled the remote's versions under those numbers.
+
+A pointer conflict is resolved with:
+
+- ``local``    the remote pointer is moved to the local one (push), or the choice is
+               remembered so the next push applies it (pull).
+- ``remote``   the local pointer is moved to the remote one (pull), or the choice is
+               remembered so the next pull applies it (push).
+
+Each push is one transaction on the remote (a local transaction first only when a
+chosen resolution renumbers local versions) followed by a small local bookkeeping
+transaction; each pull is one local transaction. A push killed before the remote
+commits leaves the remote unchanged (renumbered local versions are plain local-only
+versions: the next push sends them); one killed after the remote commit but before
+the bookkeeping is completed by the next run, which finds the two sides already
+equal.
+
+Audit events travel by uid, except: role events (roles do not sync); the
+``sync-activate``/``sync-canary`` events each side writes for a pointer sync moved
+there (feature, environment, from/to numbers, "push from USER (store ID)" or "pull
+from URL", and "conflict resolved" when a choice moved it), which stay on that side;
+and pointer events (activate, rollback, canary, canary-off, promote) of a pointer the
+run does not move on the other side: they wait for the run that moves it. Pointer
+events a sync overrode before they were sent are listed in that sync's event and
+never travel. ``sync_remotes`` keeps both store revisions at the last sync: when neither
+moved and the last sync left both sides equal, status/push/pull answer without
+reading any rows.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from promptdeck.sync.reading import remote_key
+    from promptdeck.sync.records import (
+        CHOICES,
+        POINTER_CHOICES,
+        VERSION_CHOICES,
+        Choice,
+        Conflict,
+        ConflictKind,
+        Direction,
+        FeatureSyncStatus,
+        KeepLocalNumbersError,
+        Progress,
+        SyncConflictError,
+        SyncResult,
+        SyncStatus,
+        identity_notice,
+    )
+    from promptdeck.sync.runs import (
+        open_remote,
+        parse_resolution,
+        pending_changes,
+        pull,
+        push,
+        status,
+    )
+
+# Loaded on first use, so that importing the pure planner (promptdeck.sync.planner)
+# loads no database code through this package.
+_HOME = {
+    "remote_key": "reading",
+    **{name: "runs" for name in ("open_remote", "parse_resolution", "pending_changes")},
+    **{name: "runs" for name in ("pull", "push", "status")},
+}
+_SUBMODULES = frozenset({"applying", "planner", "reading", "records", "runs"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in __all__:
+        module = importlib.import_module(f"{__name__}.{_HOME.get(name, 'records')}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "CHOICES",
+    "POINTER_CHOICES",
+    "VERSION_CHOICES",
+    "Choice",
+    "Conflict",
+    "ConflictKind",
+    "Direction",
+    "FeatureSyncStatus",
+    "KeepLocalNumbersError",
+    "Progress",
+    "SyncConflictError",
+    "SyncResult",
+    "SyncStatus",
+    "identity_notice",
+    "open_remote",
+    "parse_resolution",
+    "pending_changes",
+    "pull",
+    "push",
+    "remote_key",
+    "status",
+]
