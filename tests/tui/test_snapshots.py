@@ -77,7 +77,6 @@ def with_remote(
 ) -> Any:
     """The app on a local store whose remote has a version conflict (summarizer) and
     one version to pull (translator), with local work to push (meeting-notes)."""
-    monkeypatch.setattr(sync, "utcnow", lambda: WRITE_TIME)
     # Version ids are shown (their first 8 digits) in a version conflict: number them.
     numbers = itertools.count(1)
     monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(int=next(numbers) << 96))
