@@ -239,13 +239,17 @@ async def test_stale_base_conflict(make_app: AppFactory, tui_db: Path) -> None:
         assert isinstance(editor, EditorScreen)
         assert editor.text.startswith("Mine. ")
         assert app.store.version("summarizer").number == 5
-        # Save again and choose to save on top.
+        # Save again (the reason typed before is kept) and choose to save on top.
         await pilot.press("ctrl+s")
         await settle(pilot)
-        await type_text(pilot, "mine on top")
+        assert app.screen.query_one("#reason", Input).value == "my reason"
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, ConflictDialog)
+        dialog_text = " ".join(
+            str(s.content) for s in app.screen.query(Static) if s.has_class("dialog-line")
+        )
+        assert "v6 will be based on v4 and will not contain v5's changes" in dialog_text
         await pilot.press("f")
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
@@ -253,7 +257,7 @@ async def test_stale_base_conflict(make_app: AppFactory, tui_db: Path) -> None:
         assert saved.number == 6
         assert saved.parent == 4
         assert saved.system_prompt.startswith("Mine. ")
-        assert saved.reason == "mine on top"
+        assert saved.reason == "my reason"
 
 
 @run_async

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 class DiffScreen(Screen[None]):
     """``old`` → ``new`` of one feature; the diff is computed in a worker."""
 
+    HELP_SECTION = "Diff"  # help opens at these keys
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "close", "Back", id="diff.close"),
         Binding("n,right_square_bracket", "next_change", "Next", id="diff.next"),

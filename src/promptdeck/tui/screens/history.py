@@ -40,6 +40,7 @@ def _version(number: int | None) -> str:
 class HistoryScreen(Screen[None]):
     """Every create, activation, rollback, canary change and import of a feature."""
 
+    HELP_SECTION = "History"  # help opens at these keys
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,h", "close", "Back", id="history.close"),
     ]

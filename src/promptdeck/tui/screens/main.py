@@ -76,6 +76,7 @@ class FilterInput(Input):
 class MainScreen(Screen[None]):
     """Browse features and versions; every action is one key away."""
 
+    HELP_SECTION = "Main screen"  # help opens at these keys
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", show=False, id="main.filter"),
         Binding("e", "edit", "Edit", id="main.edit"),

@@ -250,6 +250,7 @@ class DiffView(ScrollView, can_focus=True):
         *,
         unified: bool = False,
         wrap: bool = True,
+        open_at_first_change: bool = False,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -263,6 +264,18 @@ class DiffView(ScrollView, can_focus=True):
         self._wrapped: dict[tuple[int, int], _Wrapped] = {}
         self.set_reactive(DiffView.unified, unified)
         self.set_reactive(DiffView.wrap, wrap)
+        self._open_at_first_change = open_at_first_change
+
+    def on_mount(self) -> None:
+        if self._open_at_first_change:
+            # After the first layout: the scroll position needs the wrapped heights.
+            self.call_after_refresh(self.show_first_change)
+
+    def show_first_change(self) -> None:
+        """Make the first change current and scroll to it (nothing when identical)."""
+        if self.hunks:
+            self._update_size()
+            self._go(0)
 
     # -- data ------------------------------------------------------------------------
 
