@@ -399,6 +399,21 @@ class DiffView(ScrollView, can_focus=True):
     def action_previous_change(self) -> None:
         self._go(self.current - 1 if self.current >= 0 else 0)
 
+    def go_to_change(self, index: int) -> None:
+        """Make change ``index`` current and scroll to it."""
+        self._go(index)
+
+    def change_line(self, index: int) -> int:
+        """The line number (new side, else old side) where change ``index`` starts."""
+        if self._data is None or not 0 <= index < len(self.hunks):
+            return 0
+        row = self.hunks[index]
+        if self.unified:
+            line = self._data.unified[row]
+            return line.new_no or line.old_no or 0
+        diff_row = self._data.result.rows[row]
+        return diff_row.right_no or diff_row.left_no or 0
+
     def action_shift(self, direction: int) -> None:
         if not self.wrap:  # wrapped lines need no sideways scrolling
             self.shift = max(0, self.shift + direction * SHIFT_STEP)
