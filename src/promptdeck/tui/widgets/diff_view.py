@@ -71,6 +71,22 @@ class DiffData:
         )
 
 
+#: Drawn after the +/- sign of a line whose change is only whitespace (invisible else).
+WHITESPACE_MARK = "·"
+
+
+def whitespace_only(segments: Sequence[Segment], other: Sequence[Segment] | None) -> bool:
+    """True when a changed line differs from ``other`` (its counterpart; None: none)
+    only in whitespace: a blank line added or removed, or only spaces changed."""
+    text = "".join(segment.text for segment in segments)
+    if other is None:
+        changed = [segment.text for segment in segments if segment.changed]
+        if changed:
+            return all(not piece.strip() for piece in changed)
+        return not text.strip()
+    return "".join(text.split()) == "".join("".join(s.text for s in other).split())
+
+
 def _slice(segments: Sequence[Segment], start: int, count: int) -> list[tuple[str, bool]]:
     """The characters ``start`` to ``start + count`` of a line given as segments."""
     out: list[tuple[str, bool]] = []
@@ -217,6 +233,10 @@ class DiffView(ScrollView, can_focus=True):
         & > .diff-view--filler { background: $panel; }
         & > .diff-view--separator { color: $text-muted; }
         & > .diff-view--note { color: $text-muted; text-style: italic; }
+        /* Without colour a background says nothing: changed words are underlined
+           (added) or struck through (removed) as well as bold. */
+        &.-no-color > .diff-view--added-word { text-style: bold underline; }
+        &.-no-color > .diff-view--removed-word { text-style: bold strike; }
     }
     """
 
@@ -262,11 +282,13 @@ class DiffView(ScrollView, can_focus=True):
         self._offsets: list[int] | None = None
         self._layout_width = -1
         self._wrapped: dict[tuple[int, int], _Wrapped] = {}
+        self._whitespace_rows: dict[int, bool] = {}
         self.set_reactive(DiffView.unified, unified)
         self.set_reactive(DiffView.wrap, wrap)
         self._open_at_first_change = open_at_first_change
 
     def on_mount(self) -> None:
+        self.set_class(self.app.no_color, "-no-color")
         if self._open_at_first_change:
             # After the first layout: the scroll position needs the wrapped heights.
             self.call_after_refresh(self.show_first_change)
@@ -286,6 +308,7 @@ class DiffView(ScrollView, can_focus=True):
     def set_data(self, data: DiffData | None) -> None:
         """Show a new diff (keeps the mode; goes back to the top)."""
         self._data = data
+        self._whitespace_rows.clear()
         self.current = -1
         self.shift = 0
         self._update_size()
@@ -471,6 +494,19 @@ class DiffView(ScrollView, can_focus=True):
 
     # -- drawing ---------------------------------------------------------------------
 
+    def _whitespace_row(self, index: int) -> bool:
+        """Whether side-by-side row ``index`` changes only whitespace (cached)."""
+        assert self._data is not None
+        cached = self._whitespace_rows.get(index)
+        if cached is None:
+            row = self._data.result.rows[index]
+            if row.kind == "replace":
+                cached = whitespace_only(row.left, row.right)
+            else:
+                cached = whitespace_only(row.left or row.right, None)
+            self._whitespace_rows[index] = cached
+        return cached
+
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"diff-view--{name}")
 
@@ -500,6 +536,9 @@ class DiffView(ScrollView, can_focus=True):
         right_kind = "added" if row.kind in ("replace", "insert") else ""
         left_sign = {"replace": "-", "delete": "-"}.get(row.kind, " ")
         right_sign = {"replace": "+", "insert": "+"}.get(row.kind, " ")
+        if row.kind != "equal" and self._whitespace_row(index):
+            left_sign += WHITESPACE_MARK if left_sign != " " else " "
+            right_sign += WHITESPACE_MARK if right_sign != " " else " "
         left_width, right_width = self._widths(width)
         left_text = right_text = None
         if self.wrap:
@@ -556,7 +595,7 @@ class DiffView(ScrollView, can_focus=True):
         else:
             pieces = [
                 RichSegment(f"{number:>{number_width}}", lineno_style),
-                RichSegment(f" {sign} ", line_style),
+                RichSegment(f" {sign} "[:3], line_style),  # sign may carry the · mark
             ]
         if wrapped is None:
             pieces.extend(self._text(segments, kind, width - number_width - 3))
@@ -598,9 +637,12 @@ class DiffView(ScrollView, can_focus=True):
         else:
             old = f"{line.old_no:>{number_width}}" if line.old_no else " " * number_width
             new = f"{line.new_no:>{number_width}}" if line.new_no else " " * number_width
+            sign: str = line.sign
+            if sign != " " and whitespace_only(line.segments, None):
+                sign += WHITESPACE_MARK
             pieces = [
                 RichSegment(f"{old} {new}", lineno_style),
-                RichSegment(f" {line.sign} ", line_style),
+                RichSegment(f" {sign} "[:3], line_style),  # sign may carry the · mark
             ]
         text_width = width - 2 * number_width - 4
         if self.wrap:
