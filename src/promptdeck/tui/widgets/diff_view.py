@@ -76,14 +76,13 @@ WHITESPACE_MARK = "·"
 
 
 def whitespace_only(segments: Sequence[Segment], other: Sequence[Segment] | None) -> bool:
-    """True when a changed line differs from ``other`` (its counterpart; None: none)
-    only in whitespace: a blank line added or removed, or only spaces changed."""
-    text = "".join(segment.text for segment in segments)
+    """True when a changed line differs from ``other`` (its counterpart) only in
+    whitespace; without ``other``, when every changed word is whitespace. A line only
+    added or removed is not marked: its +/- already says all there is."""
     if other is None:
         changed = [segment.text for segment in segments if segment.changed]
-        if changed:
-            return all(not piece.strip() for piece in changed)
-        return not text.strip()
+        return bool(changed) and all(not piece.strip() for piece in changed)
+    text = "".join(segment.text for segment in segments)
     return "".join(text.split()) == "".join("".join(s.text for s in other).split())
 
 
@@ -500,10 +499,7 @@ class DiffView(ScrollView, can_focus=True):
         cached = self._whitespace_rows.get(index)
         if cached is None:
             row = self._data.result.rows[index]
-            if row.kind == "replace":
-                cached = whitespace_only(row.left, row.right)
-            else:
-                cached = whitespace_only(row.left or row.right, None)
+            cached = row.kind == "replace" and whitespace_only(row.left, row.right)
             self._whitespace_rows[index] = cached
         return cached
 
