@@ -50,7 +50,7 @@ async def test_saving_from_the_active_version_while_an_older_newer_one_exists(
     async with app.run_test(size=SIZE) as pilot:
         editor = await open_editor(pilot, "customer-support")
         assert editor.base is not None and editor.base.number == 5
-        assert "latest is v6" in str(editor.query_one("#editor-title", Static).content)
+        assert "v6 is newer" in str(editor.query_one("#editor-title", Static).content)
         await type_text(pilot, "Warm. ")
         await pilot.press("ctrl+s")
         await settle(pilot)

@@ -111,17 +111,26 @@ class JsonObject(Validator):
         return self.success()
 
 
+class PromptArea(TextArea):
+    """The prompt text; its word-delete key (the TextArea's own) shows in the footer."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+w", "delete_word_left", "Del word", id="editor.delete-word"),
+    ]
+
+
 class EditorScreen(Screen[int | None]):
     """Edit a prompt; dismisses with the number of the saved version, or None."""
 
     # q and ? type characters here: the footer shows the keys that work (ctrl+q, f1).
     HELP_SECTION = "Editor"  # help opens at these keys
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "save", "Save", id="editor.save", priority=True),
-        Binding("ctrl+f", "find", "Find", id="editor.find", priority=True),
-        Binding("ctrl+r", "replace", "Replace", id="editor.replace", priority=True),
-        Binding("ctrl+o", "carry", "Onto latest", id="editor.carry"),
-        Binding("ctrl+w", "delete_word", "Del word", priority=True, id="editor.delete-word"),
+        # Not priority bindings: a priority key is handled before the keys typed just
+        # ahead of it reach the text (ctrl+s right after typing would miss them).
+        Binding("ctrl+s", "save", "Save", id="editor.save"),
+        Binding("ctrl+f", "find", "Find", id="editor.find"),
+        Binding("ctrl+r", "replace", "Replace", id="editor.replace"),
+        Binding("ctrl+o", "carry", "Merge", id="editor.carry"),
         Binding("ctrl+z", "undo", "Undo", id="editor.undo"),
         Binding("ctrl+y", "redo", "Redo", show=False, id="editor.redo"),
         Binding("escape", "close", "Close", id="editor.close"),
@@ -172,7 +181,7 @@ class EditorScreen(Screen[int | None]):
             return Text(f"New feature {self.feature}: write its first prompt", style="bold")
         title = Text(f"Editing {self.feature}: a new version from v{self.base.number}", "bold")
         if self.newer is not None:
-            title.append(f" (latest is v{self.newer}: ctrl+o carries your edit onto it)")
+            title.append(f" · v{self.newer} is newer (ctrl+o merges onto it)")
         return title
 
     def compose(self) -> ComposeResult:
@@ -192,7 +201,7 @@ class EditorScreen(Screen[int | None]):
                     select_on_focus=False,
                 )
         with Horizontal(id="editor-body"):
-            area = TextArea(
+            area = PromptArea(
                 self._shown_text,
                 id="text",
                 soft_wrap=True,
@@ -206,7 +215,7 @@ class EditorScreen(Screen[int | None]):
                 yield Static(id="variables")
         yield FindBar(area, id="find-bar")
         yield Static("", id="editor-status")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)  # room for the keys at 80
 
     def on_mount(self) -> None:
         for widget in self.query(Input):
@@ -271,15 +280,6 @@ class EditorScreen(Screen[int | None]):
 
     def action_replace(self) -> None:
         self.query_one(FindBar).open(replace=True)
-
-    def action_delete_word(self) -> None:
-        """ctrl+w in the text deletes the word left of the cursor (the TextArea's own
-        key); bound here too so that the footer shows it."""
-        focused = self.focused
-        if isinstance(focused, TextArea):
-            focused.action_delete_word_left()
-        elif isinstance(focused, Input):
-            focused.action_delete_left_word()
 
     def action_undo(self) -> None:
         self.query_one("#text", TextArea).undo()

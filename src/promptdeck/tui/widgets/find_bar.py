@@ -60,8 +60,8 @@ class FindInput(_BarInput):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter,down", "find(1)", "Next", id="find.next"),
-        Binding("up", "find(-1)", "Previous", id="find.previous"),
-        Binding("escape", "close_find", "Close find", id="find.close"),
+        Binding("up", "find(-1)", "Prev", id="find.previous"),
+        Binding("escape", "close_find", "Back to text", id="find.close"),
     ]
 
 
@@ -70,10 +70,10 @@ class ReplaceInput(_BarInput):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "replace", "Replace", id="replace.one"),
-        Binding("ctrl+a", "replace_all", "Replace all", id="replace.all"),
+        Binding("ctrl+a", "replace_all", "All", id="replace.all"),
         Binding("down", "find(1)", "Next", id="replace.next"),
-        Binding("up", "find(-1)", "Previous", id="replace.previous"),
-        Binding("escape", "close_find", "Close find", id="replace.close"),
+        Binding("up", "find(-1)", "Prev", id="replace.previous"),
+        Binding("escape", "close_find", "Back to text", id="replace.close"),
     ]
 
     def action_replace(self) -> None:
@@ -99,8 +99,8 @@ class FindBar(Vertical):
             border: none;
             padding: 0 1;
             background: $surface;
-            &:focus { background: $boost; }
         }
+        Input:focus { border: none; background: $boost; }
         #find-count { width: auto; min-width: 12; padding: 0 1; }
         #replace-row { display: none; }
         &.-replace #replace-row { display: block; }
