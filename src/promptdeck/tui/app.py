@@ -170,11 +170,15 @@ class PromptDeckApp(App[None]):
         from promptdeck.tui.screens.main import MainScreen
         from promptdeck.tui.sync_screen import SyncScreen
 
+        # Where the user was: the reload after the sync view goes back there (a pull
+        # may add features before it, and the reload must not land on the first one).
+        main = next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
+        place = (main.feature, main.selected_number) if main is not None else (None, None)
+
         def synced(_changed: bool | None) -> None:
             # Reload either way: a push changes the unpushed count, a pull the lists.
-            for screen in self.screen_stack:
-                if isinstance(screen, MainScreen):
-                    screen.reload()
+            if main is not None:
+                main.reload(keep=place[0], select=place[1])
 
         self.push_screen(SyncScreen(self.store, self.remote_url), synced)
 
