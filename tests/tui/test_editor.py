@@ -14,8 +14,9 @@ from tui_helpers import run_async, settle
 
 from promptdeck.merge import START_MARKER
 from promptdeck.store import PromptStore
+from promptdeck.tui.parameters import parse_parameters
 from promptdeck.tui.screens.dialogs import ChangeDialog, ConflictDialog
-from promptdeck.tui.screens.editor import EditorScreen, parse_parameters
+from promptdeck.tui.screens.editor import EditorScreen
 from promptdeck.tui.screens.main import MainScreen
 
 

@@ -21,7 +21,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.validation import ValidationResult, Validator
 from textual.widgets import Footer, Header, Input, Label, Static, TextArea
 
 from promptdeck.display import editable, restore, visible
@@ -36,6 +35,7 @@ from promptdeck.merge import (
 from promptdeck.records import Version
 from promptdeck.templates import find_variables
 from promptdeck.tui.changes import describe_change
+from promptdeck.tui.parameters import JsonObject, parse_parameters
 from promptdeck.tui.screens.dialogs import (
     Alternative,
     ChangeDialog,
@@ -52,65 +52,6 @@ if TYPE_CHECKING:
 VARIABLES_DELAY = 0.15
 
 
-PARAMETERS_EXAMPLE = '{"temperature": 0.2, "max_tokens": 800}'
-
-
-def json_problem(value: str, error: json.JSONDecodeError) -> str:
-    """What is wrong with the parameters, in words a prompt writer knows (the parser's
-    own message, e.g. "Extra data: line 1 column 3 (char 2)", means little to them)."""
-    where = f"at character {error.pos + 1}"
-    found = value[error.pos : error.pos + 12]
-    if "'" in value and '"' not in value:
-        return 'use double quotes ("), not single quotes, around names and text'
-    if error.msg == "Extra data":
-        return (
-            f"something follows the closing }} ({found!r} {where}): "
-            "remove it, or put it inside the braces"
-        )
-    if error.msg.startswith("Expecting property name"):
-        if value[: error.pos].rstrip().endswith(","):
-            return f"remove the comma before }} {where}"
-        return f'names need double quotes, e.g. "temperature" ({where})'
-    if error.msg == "Expecting ',' delimiter":
-        return f"a comma is missing between two settings {where}"
-    if error.msg == "Expecting ':' delimiter":
-        return f"a colon is missing after the name {where}"
-    if error.msg.startswith("Unterminated string"):
-        return f"a quote opened {where} is never closed"
-    if error.msg == "Expecting value":
-        if not value[error.pos :].strip():
-            return "the text ends too early: is a value or a closing } missing?"
-        return (
-            f'{found!r} {where} is not a value: use a number, "text" in double quotes, '
-            "true, false or null"
-        )
-    return f"not valid {where}"
-
-
-def parse_parameters(value: str) -> dict[str, Any]:
-    """The parameters field as a dict; ValueError says what is wrong in plain words."""
-    try:
-        parsed = json.loads(value.strip() or "{}")
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"{json_problem(value, exc)}. Write a JSON object, e.g. {PARAMETERS_EXAMPLE}"
-        ) from None
-    if not isinstance(parsed, dict):
-        raise ValueError(f"parameters are a JSON object in braces, e.g. {PARAMETERS_EXAMPLE}")
-    return parsed
-
-
-class JsonObject(Validator):
-    """A JSON object (the parameters), e.g. ``{"temperature": 0.2}``."""
-
-    def validate(self, value: str) -> ValidationResult:
-        try:
-            parse_parameters(value)
-        except ValueError as exc:
-            return self.failure(f"Parameters: {exc}")
-        return self.success()
-
-
 class PromptArea(TextArea):
     """The prompt text; its word-delete key (the TextArea's own) shows in the footer."""
 
@@ -122,8 +63,8 @@ class PromptArea(TextArea):
 class EditorScreen(Screen[int | None]):
     """Edit a prompt; dismisses with the number of the saved version, or None."""
 
-    # q and ? type characters here: the footer shows the keys that work (ctrl+q, f1).
     HELP_SECTION = "Editor"  # help opens at these keys
+    # q and ? type characters here: the app's footer shows ctrl+q and f1 instead.
     BINDINGS: ClassVar[list[BindingType]] = [
         # Not priority bindings: a priority key is handled before the keys typed just
         # ahead of it reach the text (ctrl+s right after typing would miss them).
