@@ -285,18 +285,22 @@ class DiffView(ScrollView, can_focus=True):
         self.set_reactive(DiffView.unified, unified)
         self.set_reactive(DiffView.wrap, wrap)
         self._open_at_first_change = open_at_first_change
+        self._scroll_pending = False
 
     def on_mount(self) -> None:
         self.set_class(self.app.no_color, "-no-color")
-        if self._open_at_first_change:
-            # After the first layout: the scroll position needs the wrapped heights.
-            self.call_after_refresh(self.show_first_change)
+        if self._open_at_first_change and self.hunks:
+            # Current at once (drawn from the first paint); the scroll waits for the
+            # first size, since it needs the wrapped heights.
+            self.current = 0
+            self._scroll_pending = True
+            self.call_after_refresh(self._scroll_to_first)
 
-    def show_first_change(self) -> None:
-        """Make the first change current and scroll to it (nothing when identical)."""
-        if self.hunks:
+    def _scroll_to_first(self) -> None:
+        if self._scroll_pending and self.scrollable_content_region.width > 0:
+            self._scroll_pending = False
             self._update_size()
-            self._go(0)
+            self._scroll_to_current()
 
     # -- data ------------------------------------------------------------------------
 
@@ -412,6 +416,7 @@ class DiffView(ScrollView, can_focus=True):
     def on_resize(self, event: events.Resize) -> None:
         if self.scrollable_content_region.width != self._layout_width:
             self._relayout()
+        self._scroll_to_first()
 
     # -- navigation ------------------------------------------------------------------
 
