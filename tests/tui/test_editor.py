@@ -261,3 +261,12 @@ def test_parameter_messages_in_plain_words() -> None:
         else:
             raise AssertionError(f"{value!r} was accepted")
     assert parse_parameters("") == {}
+
+
+@run_async
+async def test_editor_actions_are_in_the_command_palette(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        editor = await open_editor(pilot, "customer-support")
+        titles = [command.title for command in app.get_system_commands(editor)]
+        assert {"Save", "Find", "Replace", "Carry onto v6"} <= set(titles)

@@ -12,6 +12,7 @@ one already existed is no conflict, but the save dialog says what it will not co
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.text import Text
@@ -215,6 +216,17 @@ class EditorScreen(Screen[int | None]):
         if action == "carry":
             return self.newer is not None  # hidden when nothing newer is known
         return True
+
+    def palette_commands(self) -> Iterable[tuple[str, str, str]]:
+        yield ("Save", "Save a new version: asks for the reason (ctrl+s)", "save")
+        yield ("Find", "Find in the prompt (ctrl+f)", "find")
+        yield ("Replace", "Find and replace in the prompt (ctrl+r)", "replace")
+        if self.newer is not None:
+            yield (
+                f"Carry onto v{self.newer}",
+                "Merge your edit into the latest version, keeping both changes (ctrl+o)",
+                "carry",
+            )
 
     def action_find(self) -> None:
         self.query_one(FindBar).open(replace=False)
