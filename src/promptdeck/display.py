@@ -9,7 +9,7 @@ tabs. The CLI and the terminal app both use it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 _CONTROLS: dict[int, str] = {code: chr(0x2400 + code) for code in range(0x20)}
@@ -64,3 +64,38 @@ def parameter_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[st
             after = json.dumps(new[key], ensure_ascii=False)
             lines.append(f"~ {key} {before} -> {after}")
     return [visible(line) for line in lines]
+
+
+# One word for each state of a version in a deployment, the same in the CLI and the app.
+STATE_ACTIVE = "active"
+STATE_CANARY = "canary"  # shown with its share: "canary 10%"
+STATE_ROLLBACK = "rollback"  # where a rollback (r, `promptdeck rollback`) would go
+STATE_NEWER = "newer"  # newer than the active version
+STATE_PREVIOUS = "previous"  # was active before, deeper on the rollback stack
+
+
+def version_state(
+    number: int,
+    *,
+    active: int | None,
+    canary: int | None,
+    canary_percent: int,
+    previous: Sequence[int],
+) -> str:
+    """The state word of version ``number`` (empty for an older, never-active version).
+
+    The rollback target is named even when it is newer than the active version (after
+    promoting an older canary, or activating an older version), since that is what a
+    rollback would serve.
+    """
+    if number == active:
+        return STATE_ACTIVE
+    if number == canary:
+        return f"{STATE_CANARY} {canary_percent}%"
+    if previous and number == previous[-1]:
+        return STATE_ROLLBACK
+    if active is None or number > active:
+        return STATE_NEWER
+    if number in previous:
+        return STATE_PREVIOUS
+    return ""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 from conftest import AppFactory
+from rich.console import Console
 from rich.text import Text
+from textual.coordinate import Coordinate
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static, TextArea
 from tui_helpers import run_async, settle
@@ -239,13 +242,17 @@ async def test_stale_base_conflict(make_app: AppFactory, tui_db: Path) -> None:
         assert isinstance(editor, EditorScreen)
         assert editor.text.startswith("Mine. ")
         assert app.store.version("summarizer").number == 5
-        # Save again and choose to save on top.
+        # Save again (the reason typed before is kept) and choose to save on top.
         await pilot.press("ctrl+s")
         await settle(pilot)
-        await type_text(pilot, "mine on top")
+        assert app.screen.query_one("#reason", Input).value == "my reason"
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, ConflictDialog)
+        dialog_text = " ".join(
+            str(s.content) for s in app.screen.query(Static) if s.has_class("dialog-line")
+        )
+        assert "v6 will be based on v4 and will not contain v5's changes" in dialog_text
         await pilot.press("f")
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
@@ -253,7 +260,7 @@ async def test_stale_base_conflict(make_app: AppFactory, tui_db: Path) -> None:
         assert saved.number == 6
         assert saved.parent == 4
         assert saved.system_prompt.startswith("Mine. ")
-        assert saved.reason == "mine on top"
+        assert saved.reason == "my reason"
 
 
 @run_async
@@ -283,9 +290,15 @@ async def test_diff_navigation_and_toggles(make_app: AppFactory) -> None:
         assert view.row_count == len(view.data.unified)
         await pilot.press("n")
         assert view.current == 1
+        line = view.change_line(1)
         await pilot.press("w")
         await settle(pilot)
         assert screen.ignore_whitespace
+        # w keeps the place, as u does: the same change stays current and on screen.
+        assert view.current >= 0
+        assert view.change_line(view.current) >= line
+        assert "change " in str(screen.query_one("#diff-summary", Static).content)
+        assert view.scroll_y > 0 or view.line_of(view.hunks[view.current]) < view.size.height
         summary = str(screen.query_one("#diff-summary", Static).content)
         assert "ignored" in summary
         meta = str(screen.query_one("#diff-meta", Static).content)
@@ -712,3 +725,150 @@ async def test_versions_subtitle_grammar(make_app: AppFactory) -> None:
         screen = await open_feature(pilot, "onboarding-email")
         assert len(screen.versions) == 1
         assert screen.query_one("#versions", DataTable).border_subtitle == "1 version"
+
+
+def dialog_lines(screen: object) -> str:
+    assert isinstance(screen, ChangeDialog)
+    return " ".join(str(s.content) for s in screen.query(Static) if s.has_class("dialog-line"))
+
+
+async def select_version(pilot: Pilot[None], screen: MainScreen, number: int) -> None:
+    await pilot.press("right")
+    table = screen.query_one("#versions", DataTable)
+    table.move_cursor(row=[v.number for v in screen.versions].index(number))
+    await settle(pilot)
+    assert screen.selected_number == number
+
+
+@run_async
+async def test_dialog_diff_opens_at_the_first_change(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_feature(pilot, "customer-support")
+        await select_version(pilot, screen, 6)
+        await pilot.press("a")
+        await settle(pilot)
+        view = app.screen.query_one(DiffView)
+        assert view.hunks
+        first = view.line_of(view.hunks[0])
+        assert first >= view.size.height  # at 80x24 the change is below the first screen
+        assert view.current == 0
+        assert view.scroll_y <= first < view.scroll_y + view.size.height
+
+
+@run_async
+async def test_activating_while_a_canary_runs_says_it_keeps_its_share(
+    make_app: AppFactory,
+) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_feature(pilot, "customer-support")
+        await select_version(pilot, screen, 4)
+        await pilot.press("a")
+        await settle(pilot)
+        text = dialog_lines(app.screen)
+        assert "The canary v6 keeps serving 10% of users; v4 serves the other 90%" in text
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("r")  # roll back: the canary stays too
+        await settle(pilot)
+        assert "The canary v6 keeps serving 10%" in dialog_lines(app.screen)
+
+
+@run_async
+async def test_versions_table_names_each_state_and_the_rollback_target(
+    make_app: AppFactory, tui_db: Path
+) -> None:
+    with PromptStore(tui_db, user="alice") as store:
+        # sql-assistant: v3 active; going back to v2 makes v3 (newer) the rollback target.
+        store.activate("sql-assistant", 2, reason="back to v2")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_feature(pilot, "sql-assistant")
+        table = screen.query_one("#versions", DataTable)
+        states = {
+            summary.number: table.get_cell_at(Coordinate(row, 1)).plain
+            for row, summary in enumerate(screen.versions)
+        }
+        assert states == {5: "newer", 4: "newer", 3: "rollback", 2: "active", 1: "previous"}
+        await pilot.press("r")
+        await settle(pilot)
+        assert isinstance(app.screen, ChangeDialog)
+        assert "v3" in app.screen._title  # r goes where the table says
+        await pilot.press("escape")
+        await settle(pilot)
+        screen.query_one("#filter", Input).value = ""
+        screen = await open_feature(pilot, "customer-support")
+        table = screen.query_one("#versions", DataTable)
+        assert table.get_cell_at(Coordinate(0, 1)).plain == "canary 10%"
+
+
+@run_async
+async def test_history_shows_canary_percentages(make_app: AppFactory, tui_db: Path) -> None:
+    with PromptStore(tui_db, user="alice") as store:
+        store.set_canary("customer-support", 6, 25, reason="more traffic")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_feature(pilot, "customer-support")
+        await pilot.press("h")
+        await settle(pilot)
+        assert isinstance(app.screen, HistoryScreen)
+        table = app.screen.query_one(DataTable)
+        moves = [table.get_cell_at(Coordinate(row, 4)).plain for row in range(table.row_count)]
+        assert "v6 10% → v6 25%" in moves
+        event = str(app.screen.query_one("#event", Static).content)
+        assert "v6 10% → v6 25%" in event  # the newest event is highlighted
+
+
+@run_async
+async def test_help_opens_at_the_keys_of_the_current_screen(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_feature(pilot, "customer-support")
+        await pilot.press("escape", "question_mark")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        assert app.screen.section == "Main screen"
+        await pilot.press("escape", "d")
+        await settle(pilot)
+        assert isinstance(app.screen, DiffScreen)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        assert help_screen.section == "Diff"
+        console = Console(width=80, record=True, file=io.StringIO())
+        console.print(help_screen.query_one("#help", Static).content)
+        lines = console.export_text().splitlines()
+        assert lines[0].strip() == "Diff"
+        assert "next change" in lines[1]
+
+
+@run_async
+async def test_leaving_the_sync_view_keeps_the_selected_feature(
+    tui_db: Path, tmp_path: Path
+) -> None:
+    remote = tmp_path / "remote.db"
+    PromptStore(remote, user="alice").close()
+    store = PromptStore(tui_db, user="alice", create=False)
+    app = PromptDeckApp(store, remote_url=str(remote))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press(*["down"] * 6)  # summarizer, in the unfiltered list
+            await settle(pilot)
+            assert app.screen.feature == "summarizer"
+            await pilot.press("s")
+            await settle(pilot)
+            assert not isinstance(app.screen, MainScreen)
+            await pilot.press("p")  # push everything: the main screen reloads after
+            await settle(pilot, rounds=6)
+            await pilot.press("escape")
+            await settle(pilot)
+            screen = app.screen
+            assert isinstance(screen, MainScreen)
+            assert screen.feature == "summarizer"
+            highlighted = screen.query_one(FeatureList).highlighted
+            assert highlighted is not None and highlighted.name == "summarizer"
+    finally:
+        store.close()

@@ -362,11 +362,14 @@ class PromptStore:
         parameters: Mapping[str, Any] | None = None,
         base: int | None = None,
         force: bool = False,
+        seen_latest: int | None = None,
     ) -> Version:
         """Save a new version edited from ``base`` (default: the latest version).
 
         If a version newer than ``base`` exists, the save is refused with a
         ConflictError naming it, unless ``force`` asks to save on top anyway.
+        ``seen_latest``: the latest version the editor knew of when the edit began;
+        only versions saved after it conflict (older ones the user already saw).
         """
         reason = check_reason(reason)
         system_prompt = check_prompt(system_prompt)
@@ -375,7 +378,8 @@ class PromptStore:
             feature_row = work.feature(feature, lock=True)
             latest = work.latest_version(feature_row)
             base_row = latest if base is None else work.version(feature_row, base)
-            if latest.number > base_row.number and not force:
+            seen = max(base_row.number, seen_latest or 0)
+            if latest.number > seen and not force:
                 raise ConflictError(
                     f"{latest.author} saved version {latest.number} of {feature} after version "
                     f"{base_row.number}, which this edit started from; review it, then save on "

@@ -50,9 +50,13 @@ class PromptDeckApp(App[None]):
     TITLE = "promptdeck"
     ENABLE_COMMAND_PALETTE = True
 
+    # While a text field has focus, q and ? type themselves: check_action hides them
+    # from the footer then, and ctrl+q / f1 (which always work) are shown instead.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("ctrl+q", "quit_anywhere", "Quit", priority=True, id="app.quit-anywhere"),
+        Binding("f1", "help_anywhere", "Help", id="app.help-anywhere"),
         Binding("s", "sync", "Sync", show=False, id="app.sync"),
     ]
 
@@ -85,6 +89,20 @@ class PromptDeckApp(App[None]):
         role = f" ({self.role})" if self.role else ""
         unpushed = f" · {self.unpushed} unpushed" if self.unpushed else ""
         self.sub_title = f"env: {self.environment} · {self.user}{role}{unpushed}"
+
+    @property
+    def typing(self) -> bool:
+        """True while a text field has focus (letter keys go into it)."""
+        from textual.widgets import Input, TextArea
+
+        return isinstance(self.focused, Input | TextArea)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("quit", "help"):
+            return not self.typing  # the key types a character: do not show it
+        if action in ("quit_anywhere", "help_anywhere"):
+            return self.typing  # shown only while typing; q and ? serve otherwise
+        return True
 
     # -- roles -----------------------------------------------------------------------
 
@@ -133,10 +151,17 @@ class PromptDeckApp(App[None]):
     # -- app actions -----------------------------------------------------------------
 
     def action_help(self) -> None:
+        """Help, opened at the keys of the screen the user is on."""
         from promptdeck.tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(getattr(self.screen, "HELP_SECTION", None)))
+
+    def action_help_anywhere(self) -> None:
+        self.action_help()
+
+    async def action_quit_anywhere(self) -> None:
+        await self.action_quit()
 
     def action_sync(self) -> None:
         if self.remote_url is None:
@@ -145,11 +170,15 @@ class PromptDeckApp(App[None]):
         from promptdeck.tui.screens.main import MainScreen
         from promptdeck.tui.screens.sync import SyncScreen
 
+        # Where the user was: the reload after the sync view goes back there (a pull
+        # may add features before it, and the reload must not land on the first one).
+        main = next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
+        place = (main.feature, main.selected_number) if main is not None else (None, None)
+
         def synced(_changed: bool | None) -> None:
             # Reload either way: a push changes the unpushed count, a pull the lists.
-            for screen in self.screen_stack:
-                if isinstance(screen, MainScreen):
-                    screen.reload()
+            if main is not None:
+                main.reload(keep=place[0], select=place[1])
 
         self.push_screen(SyncScreen(self.store, self.remote_url), synced)
 

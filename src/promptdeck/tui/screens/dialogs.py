@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -41,15 +42,25 @@ def reason_input(placeholder: str = "Why? (required)") -> Input:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """Another way out of a dialog, on ctrl+o: ``run`` gets the reason typed so far."""
+
+    label: str
+    run: Callable[[str], None]
+
+
 class ChangeDialog(ModalScreen[str | None]):
     """Confirm a change with a reason: shows what changes, refuses an empty reason.
 
     Enter confirms (with a reason), escape cancels. Dismisses with the reason or None.
+    The diff opens at the first change. ``alternative``: a second choice on ctrl+o.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
         Binding("ctrl+s", "confirm", "Confirm", show=False, id="dialog.confirm"),
+        Binding("ctrl+o", "alternative", "Other choice", show=False, id="dialog.alternative"),
     ]
 
     def __init__(
@@ -60,6 +71,7 @@ class ChangeDialog(ModalScreen[str | None]):
         confirm: str,
         diff: DiffData | None = None,
         reason: str = "",
+        alternative: Alternative | None = None,
     ) -> None:
         super().__init__(classes="dialog")
         self._title = title
@@ -67,6 +79,7 @@ class ChangeDialog(ModalScreen[str | None]):
         self._confirm = confirm
         self._diff = diff
         self._reason = reason
+        self._alternative = alternative
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog-box") as box:
@@ -74,16 +87,17 @@ class ChangeDialog(ModalScreen[str | None]):
             for line in self._details:
                 yield Static(line, classes="dialog-line")
             if self._diff is not None:
-                yield DiffView(self._diff, id="dialog-diff")
+                yield DiffView(self._diff, id="dialog-diff", open_at_first_change=True)
             yield Label("Reason", classes="dialog-label")
             yield reason_input()
             yield Static("", id="dialog-error")
-            yield Static(
-                Text.assemble(
-                    ("enter", "bold"), f" {self._confirm} · ", ("escape", "bold"), " cancel"
-                ),
-                classes="dialog-hint",
-            )
+            hint = Text.assemble(("enter", "bold"), f" {self._confirm} · ")
+            if self._alternative is not None:
+                hint.append_text(
+                    Text.assemble(("ctrl+o", "bold"), f" {self._alternative.label} · ")
+                )
+            hint.append_text(Text.assemble(("escape", "bold"), " cancel"))
+            yield Static(hint, classes="dialog-hint")
 
     def on_mount(self) -> None:
         self.query_one("#dialog-error").display = False
@@ -106,6 +120,13 @@ class ChangeDialog(ModalScreen[str | None]):
             error.display = True
             return
         self.dismiss(value.strip())
+
+    def action_alternative(self) -> None:
+        alternative = self._alternative
+        if alternative is not None:
+            reason = self.query_one("#reason", Input).value
+            self.dismiss(None)
+            alternative.run(reason)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -146,39 +167,44 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(value)
 
 
-ConflictChoice = Literal["force", "back"]
+ConflictChoice = Literal["force", "merge", "back"]
 
 
 class ConflictDialog(ModalScreen[ConflictChoice]):
-    """Someone saved meanwhile: see what changed, then save on top or go back."""
+    """Someone saved meanwhile: see what changed, then carry the edit onto their
+    version (a three-way merge), save on top without their change, or go back."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,b", "choose('back')", "Back to editing", id="conflict.back"),
+        Binding("m", "choose('merge')", "Carry onto theirs", id="conflict.merge"),
         Binding("f", "choose('force')", "Save on top", id="conflict.force"),
     ]
 
-    def __init__(self, message: str, diff: DiffData, label: str) -> None:
+    def __init__(self, message: str, diff: DiffData, label: str, *, latest: int) -> None:
         super().__init__(classes="dialog")
         self._message = message
         self._diff = diff
         self._label = label
+        self._latest = latest
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog-box") as box:
             box.border_title = "Someone saved a newer version"
             yield Static(Text(self._message), classes="dialog-line")
             yield Static(Text(self._label, style="bold"), classes="dialog-line")
-            yield DiffView(self._diff, id="dialog-diff")
+            yield DiffView(self._diff, id="dialog-diff", open_at_first_change=True)
             with Horizontal(classes="dialog-buttons"):
+                yield Button(f"Carry onto v{self._latest} (m)", id="merge", variant="success")
                 yield Button("Save on top (f)", id="force", variant="warning")
-                yield Button("Back to editing (b)", id="back", variant="primary")
+                yield Button("Back (b)", id="back", variant="primary")
 
     def on_mount(self) -> None:
         self.query_one("#back", Button).focus()
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss("force" if event.button.id == "force" else "back")
+        choices: dict[str | None, ConflictChoice] = {"force": "force", "merge": "merge"}
+        self.dismiss(choices.get(event.button.id, "back"))
 
     def action_choose(self, choice: ConflictChoice) -> None:
         self.dismiss(choice)

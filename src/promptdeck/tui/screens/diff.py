@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 class DiffScreen(Screen[None]):
     """``old`` → ``new`` of one feature; the diff is computed in a worker."""
 
+    HELP_SECTION = "Diff"  # help opens at these keys
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "close", "Back", id="diff.close"),
         Binding("n,right_square_bracket", "next_change", "Next", id="diff.next"),
@@ -52,6 +53,7 @@ class DiffScreen(Screen[None]):
         self.feature = feature
         self.old_number = old
         self.new_number = new
+        self._keep_line: int | None = None  # set by w: the line of the change to return to
         self.active = active
         self.ignore_whitespace = False
         self.old: Version | None = None
@@ -121,6 +123,11 @@ class DiffScreen(Screen[None]):
         self.query_one("#diff-meta", Static).display = bool(lines[1:])
         self.position = (-1, len(message.data.result.hunks))
         self._update_summary()
+        keep, self._keep_line = self._keep_line, None
+        if keep is not None and view.hunks:
+            starts = [view.change_line(index) for index in range(len(view.hunks))]
+            index = next((i for i, line in enumerate(starts) if line >= keep), len(starts) - 1)
+            view.call_after_refresh(view.go_to_change, index)
 
     @on(Failed)
     def _failed(self, message: Failed) -> None:
@@ -185,6 +192,9 @@ class DiffScreen(Screen[None]):
         self._update_summary()
 
     def action_toggle_whitespace(self) -> None:
+        view = self.query_one(DiffView)
+        # Keep the place: after the new diff, go to the change at (or after) this line.
+        self._keep_line = view.change_line(view.current) if view.current >= 0 else None
         self.ignore_whitespace = not self.ignore_whitespace
         self.query_one("#diff-summary", Static).update(Text("Comparing…", style="dim"))
         self.load()

@@ -1,13 +1,18 @@
 """The editor: a new version from an existing one (or a new feature's first version).
 
 Saving asks for a reason in a dialog that shows the diff of the change. Nothing is
-overwritten: every save is a new version. If someone saved meanwhile, the user sees
-what changed and chooses to save on top or go back to editing (the text is kept).
+overwritten: every save is a new version. The editor remembers the latest version it
+knew of when the edit began: a version saved after that is a conflict, and the user
+sees what changed and chooses to carry the edit onto it (a three-way merge that keeps
+both changes, conflicting lines marked in the editor), to save on top without it, or
+to go back to editing (the text is kept). Saving from an older version while a newer
+one already existed is no conflict, but the save dialog says what it will not contain.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.text import Text
@@ -17,16 +22,30 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.validation import ValidationResult, Validator
 from textual.widgets import Footer, Header, Input, Label, Static, TextArea
 
 from promptdeck.display import editable, restore, visible
 from promptdeck.errors import ConflictError, PromptDeckError
+from promptdeck.merge import (
+    START_MARKER,
+    count_conflict_markers,
+    merge_parameters,
+    merge_texts,
+    merge_value,
+)
 from promptdeck.records import Version
 from promptdeck.templates import find_variables
 from promptdeck.tui.changes import describe_change
-from promptdeck.tui.screens.dialogs import ChangeDialog, ConfirmDialog, ConflictDialog
+from promptdeck.tui.parameters import JsonObject, parse_parameters
+from promptdeck.tui.screens.dialogs import (
+    Alternative,
+    ChangeDialog,
+    ConfirmDialog,
+    ConflictDialog,
+)
+from promptdeck.tui.text import plural
 from promptdeck.tui.widgets.diff_view import DiffData
+from promptdeck.tui.widgets.find_bar import FindBar
 
 if TYPE_CHECKING:
     from promptdeck.tui.app import PromptDeckApp
@@ -34,34 +53,33 @@ if TYPE_CHECKING:
 VARIABLES_DELAY = 0.15
 
 
-class JsonObject(Validator):
-    """A JSON object (the parameters), e.g. ``{"temperature": 0.2}``."""
+class PromptArea(TextArea):
+    """The prompt text; its word-delete key (the TextArea's own) shows in the footer."""
 
-    def validate(self, value: str) -> ValidationResult:
-        try:
-            parsed = json.loads(value or "{}")
-        except json.JSONDecodeError as exc:
-            return self.failure(f"Parameters: not JSON ({exc.msg})")
-        if not isinstance(parsed, dict):
-            return self.failure("Parameters must be a JSON object: {...}")
-        return self.success()
-
-
-def parse_parameters(value: str) -> dict[str, Any]:
-    parsed = json.loads(value or "{}")
-    if not isinstance(parsed, dict):
-        raise ValueError("parameters must be a JSON object")
-    return parsed
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+w", "delete_word_left", "Del word", id="editor.delete-word"),
+    ]
 
 
 class EditorScreen(Screen[int | None]):
     """Edit a prompt; dismisses with the number of the saved version, or None."""
 
+    HELP_SECTION = "Editor"  # help opens at these keys
+    # q and ? type characters here: the app's footer shows ctrl+q and f1 instead.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "save", "Save", id="editor.save", priority=True),
-        Binding("escape", "close", "Close", id="editor.close"),
+        # Not priority bindings: a priority key is handled before the keys typed just
+        # ahead of it reach the text (ctrl+s right after typing would miss them).
+        Binding("ctrl+s", "save", "Save", id="editor.save"),
+        Binding("ctrl+f", "find", "Find", id="editor.find"),
+        Binding("ctrl+r", "replace", "Replace", id="editor.replace"),
+        Binding("ctrl+o", "carry", "Merge", id="editor.carry"),
         Binding("ctrl+z", "undo", "Undo", id="editor.undo"),
-        Binding("ctrl+y", "redo", "Redo", id="editor.redo"),
+        Binding("ctrl+y", "redo", "Redo", show=False, id="editor.redo"),
+        Binding("escape", "close", "Close", id="editor.close"),
+    ]
+    HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012 (Textual reads it from the class)
+        (0, "-narrow"),
+        (120, "-wide"),
     ]
 
     def __init__(
@@ -75,7 +93,11 @@ class EditorScreen(Screen[int | None]):
         super().__init__()
         self.feature = feature
         self.base = base
-        self.latest = latest
+        # The latest version when the edit began: only versions saved after it conflict.
+        self.seen_latest = latest if latest is not None else (base.number if base else None)
+        # Set by a merge that left conflict markers: saving waits until they are gone.
+        self._markers_to_resolve = False
+        self._reason_draft = ""
         self._model = base.model if base else model
         self._parameters = dict(base.parameters) if base else {}
         self._text = base.system_prompt if base else ""
@@ -89,27 +111,39 @@ class EditorScreen(Screen[int | None]):
     def deck(self) -> PromptDeckApp:
         return cast("PromptDeckApp", self.app)
 
+    @property
+    def newer(self) -> int | None:
+        """The newest version this edit knows of, when it is newer than its base."""
+        if self.base is None or self.seen_latest is None:
+            return None
+        return self.seen_latest if self.seen_latest > self.base.number else None
+
+    def _title(self) -> Text:
+        if self.base is None:
+            return Text(f"New feature {self.feature}: write its first prompt", style="bold")
+        title = Text(f"Editing {self.feature}: a new version from v{self.base.number}", "bold")
+        if self.newer is not None:
+            title.append(f" · v{self.newer} is newer (ctrl+o merges onto it)")
+        return title
+
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
-        if self.base is None:
-            title = f"New feature {self.feature}: write its first prompt"
-        else:
-            title = f"Editing {self.feature}: a new version from v{self.base.number}"
-            if self.latest is not None and self.latest != self.base.number:
-                title += f" (latest is v{self.latest})"
-        yield Static(Text(title, style="bold"), id="editor-title")
-        with Horizontal(id="editor-meta"):
-            yield Label("model", classes="field-label")
-            yield Input(self._model, id="model", select_on_focus=False)
-            yield Label("params", classes="field-label")
-            yield Input(
-                json.dumps(self._parameters, ensure_ascii=False),
-                id="parameters",
-                validators=[JsonObject()],
-                select_on_focus=False,
-            )
+        yield Static(self._title(), id="editor-title")
+        # Two rows when narrow, so that both fields show what is typed in them.
+        with Vertical(id="editor-meta"):
+            with Horizontal(classes="field-row"):
+                yield Label("model", classes="field-label")
+                yield Input(self._model, id="model", select_on_focus=False)
+            with Horizontal(classes="field-row"):
+                yield Label("params", classes="field-label")
+                yield Input(
+                    json.dumps(self._parameters, ensure_ascii=False),
+                    id="parameters",
+                    validators=[JsonObject()],
+                    select_on_focus=False,
+                )
         with Horizontal(id="editor-body"):
-            area = TextArea(
+            area = PromptArea(
                 self._shown_text,
                 id="text",
                 soft_wrap=True,
@@ -121,8 +155,9 @@ class EditorScreen(Screen[int | None]):
             with Vertical(id="variables-pane") as pane:
                 pane.border_title = "Variables"
                 yield Static(id="variables")
+        yield FindBar(area, id="find-bar")
         yield Static("", id="editor-status")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)  # room for the keys at 80
 
     def on_mount(self) -> None:
         for widget in self.query(Input):
@@ -177,6 +212,28 @@ class EditorScreen(Screen[int | None]):
 
     # -- actions ---------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "carry":
+            return self.newer is not None  # hidden when nothing newer is known
+        return True
+
+    def palette_commands(self) -> Iterable[tuple[str, str, str]]:
+        yield ("Save", "Save a new version: asks for the reason (ctrl+s)", "save")
+        yield ("Find", "Find in the prompt (ctrl+f)", "find")
+        yield ("Replace", "Find and replace in the prompt (ctrl+r)", "replace")
+        if self.newer is not None:
+            yield (
+                f"Carry onto v{self.newer}",
+                "Merge your edit into the latest version, keeping both changes (ctrl+o)",
+                "carry",
+            )
+
+    def action_find(self) -> None:
+        self.query_one(FindBar).open(replace=False)
+
+    def action_replace(self) -> None:
+        self.query_one(FindBar).open(replace=True)
+
     def action_undo(self) -> None:
         self.query_one("#text", TextArea).undo()
 
@@ -207,26 +264,35 @@ class EditorScreen(Screen[int | None]):
         status.update(Text(message, style="bold"))
         status.display = bool(message)
 
-    def action_save(self) -> None:
-        if self._saving:
-            return
+    def _parameters_or_complain(self) -> dict[str, Any] | None:
         try:
-            parameters = parse_parameters(self.query_one("#parameters", Input).value)
+            return parse_parameters(self.query_one("#parameters", Input).value)
         except ValueError as exc:
             self.notify(f"Parameters: {exc}", severity="error", markup=False)
             self.query_one("#parameters", Input).focus()
+            return None
+
+    def action_save(self) -> None:
+        if self._saving:
             return
-        if not self.model:
-            self.notify("A model is required", severity="error", markup=False)
-            self.query_one("#model", Input).focus()
+        if self._markers_to_resolve and count_conflict_markers(self.text):
+            self._status(
+                f"{plural(count_conflict_markers(self.text), 'place')} still marked "
+                f"{START_MARKER}: keep what you want, delete the marker lines, then save"
+            )
+            self._show_first_marker()
             return
-        if not self.text.strip():
-            self.notify("The prompt text is empty", severity="error", markup=False)
+        parameters = self._parameters_or_complain()
+        if parameters is None:
             return
         if self.base is not None and not self.dirty:
             self.notify("Nothing changed: edit the text, model or parameters first", markup=False)
             return
         self.ask_reason(self.text, self.model, parameters)
+
+    def _without(self, base: int, newest: int) -> str:
+        """``v6`` or ``v6–v8``: the versions a save from ``base`` will not contain."""
+        return f"v{newest}" if newest == base + 1 else f"v{base + 1}–v{newest}"
 
     @work(thread=True, exclusive=True, group="editor-diff")
     def ask_reason(self, text: str, model: str, parameters: dict[str, Any]) -> None:
@@ -242,17 +308,48 @@ class EditorScreen(Screen[int | None]):
             parameters,
             data,
         )
+        alternative = None
+        newer = self.newer
         if base is None:
             title = f"Create {self.feature}"
         else:
             title = f"Save {self.feature}: new version from v{base.number}"
+        if base is not None and newer is not None:
+            # Not a conflict (the user saw the newer version), but say what is left out.
+            without = self._without(base.number, newer)
+            details.insert(
+                0,
+                Text(
+                    f"v{newer + 1} will be based on v{base.number} and will not contain "
+                    f"{without}'s changes. ctrl+o carries your edit onto v{newer} instead, "
+                    "keeping both.",
+                    style="bold yellow",
+                ),
+            )
+
+            def carry(reason: str) -> None:
+                self._reason_draft = reason
+                self.action_carry()
+
+            alternative = Alternative(f"carry onto v{newer}", carry)
 
         def answered(reason: str | None) -> None:
             if reason is not None:
+                self._reason_draft = reason
                 self.save(text, model, parameters, reason, force=False)
 
         def show() -> None:  # on the UI thread: workers never create or touch widgets
-            self.app.push_screen(ChangeDialog(title, details, confirm="save", diff=data), answered)
+            self.app.push_screen(
+                ChangeDialog(
+                    title,
+                    details,
+                    confirm="save",
+                    diff=data,
+                    reason=self._reason_draft,
+                    alternative=alternative,
+                ),
+                answered,
+            )
 
         self.app.call_from_thread(show)
 
@@ -276,6 +373,7 @@ class EditorScreen(Screen[int | None]):
                     parameters=parameters,
                     base=self.base.number,
                     force=force,
+                    seen_latest=self.seen_latest,
                 )
         except ConflictError as exc:
             self._conflict(exc, text, model, parameters, reason)
@@ -303,33 +401,143 @@ class EditorScreen(Screen[int | None]):
     ) -> None:
         """In the save worker: show what the other save changed, then let the user choose."""
         assert self.base is not None
+        base = self.base
         try:
             latest = self.deck.store.version(self.feature, exc.latest)
         except PromptDeckError as error:
             self.app.call_from_thread(self.notify, str(error), severity="error", markup=False)
             return
-        data = DiffData.compute(self.base.system_prompt, latest.system_prompt)
+        data = DiffData.compute(base.system_prompt, latest.system_prompt)
+        without = self._without(base.number, latest.number)
         # Our own words, not the store's (which speaks of the command line's --force).
         message = (
-            f"{visible(latest.author)} saved v{latest.number} of {self.feature} after "
-            f"v{self.base.number}, which your edit started from. Press f to save yours "
-            "on top of it, or b (or escape) to go back to editing."
+            f"{visible(latest.author)} saved v{latest.number} of {self.feature} after your "
+            f"edit of v{base.number} began. Press m to carry your edit onto "
+            f"v{latest.number}: both changes kept, lines you both changed marked for you "
+            f"to resolve. Press f to save yours on top of it: v{latest.number + 1} will be "
+            f"based on v{base.number} and will not contain {without}'s changes. "
+            "b (or escape) goes back to editing."
         )
         label = (
-            f"What {visible(latest.author)} changed, v{self.base.number} → v{latest.number}: "
+            f"What {visible(latest.author)} changed, v{base.number} → v{latest.number}: "
             f"“{visible(latest.reason)}”"
         )
 
         def chosen(choice: str | None) -> None:
             if choice == "force":
                 self.save(text, model, parameters, reason, force=True)
+            elif choice == "merge":
+                self.carry_onto_latest(text, model, parameters)
             else:
                 self._status(
                     f"Not saved: v{latest.number} by {visible(latest.author)} is newer. "
-                    "Your text is kept; ctrl+s then f saves it on top."
+                    "Your text is kept; ctrl+s then m carries it onto theirs, f saves on top."
                 )
 
         def show() -> None:  # on the UI thread: workers never create or touch widgets
-            self.app.push_screen(ConflictDialog(message, data, label), chosen)
+            self.app.push_screen(ConflictDialog(message, data, label, latest=latest.number), chosen)
 
         self.app.call_from_thread(show)
+
+    # -- carrying the edit onto a newer version --------------------------------------
+
+    def action_carry(self) -> None:
+        if self.base is None:
+            return
+        parameters = self._parameters_or_complain()
+        if parameters is not None:
+            self.carry_onto_latest(self.text, self.model, parameters)
+
+    @work(thread=True, exclusive=True, group="editor-carry")
+    def carry_onto_latest(self, text: str, model: str, parameters: dict[str, Any]) -> None:
+        """Three-way merge base -> this edit and base -> the latest version."""
+        base = self.base
+        assert base is not None
+        try:
+            latest = self.deck.store.version(self.feature, "latest")
+        except PromptDeckError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
+            return
+        if latest.number == base.number:
+            self.app.call_from_thread(
+                self.notify,
+                f"v{base.number} is the latest version: there is nothing to carry onto",
+                markup=False,
+            )
+            return
+        author = visible(latest.author)
+        merged = merge_texts(
+            base.system_prompt,
+            text,
+            latest.system_prompt,
+            mine_label=f"yours (your edit of v{base.number})",
+            theirs_label=f"v{latest.number} by {author} (theirs)",
+        )
+        merged_model, model_clash = merge_value(base.model, model, latest.model)
+        merged_parameters, clashes = merge_parameters(
+            base.parameters, parameters, latest.parameters
+        )
+        notes: list[str] = []
+        if model_clash:
+            notes.append(f"you both changed the model: yours ({model}) is kept")
+        if clashes:
+            notes.append(f"you both changed {', '.join(clashes)}: yours kept")
+        self.app.call_from_thread(
+            self._carried,
+            latest,
+            merged.text,
+            merged.conflicts,
+            merged_model,
+            merged_parameters,
+            notes,
+        )
+
+    def _carried(
+        self,
+        latest: Version,
+        text: str,
+        conflicts: int,
+        model: str,
+        parameters: dict[str, Any],
+        notes: list[str],
+    ) -> None:
+        """On the UI thread: the editor now edits from ``latest`` with the merged text."""
+        self.base = latest
+        self._text, self._model, self._parameters = (
+            latest.system_prompt,
+            latest.model,
+            dict(latest.parameters),
+        )
+        self.seen_latest = max(self.seen_latest or 0, latest.number)
+        self._shown_text, self._pictured = editable(text)
+        area = self.query_one("#text", TextArea)
+        # One edit: ctrl+z gives back the text as it was before the merge.
+        area.replace(self._shown_text, (0, 0), area.document.end)
+        self.query_one("#model", Input).value = model
+        self.query_one("#parameters", Input).value = json.dumps(parameters, ensure_ascii=False)
+        self.query_one("#editor-title", Static).update(self._title())
+        self.refresh_bindings()
+        who = visible(latest.author)
+        extra = f" ({'; '.join(notes)})" if notes else ""
+        if conflicts:
+            self._markers_to_resolve = True
+            self._status(
+                f"Carried onto v{latest.number} by {who}. {plural(conflicts, 'place')} you both "
+                f"changed: marked between {START_MARKER} yours and >>>>>>> theirs. Keep what "
+                f"you want, delete the marker lines, then ctrl+s{extra}"
+            )
+            self._show_first_marker()
+        else:
+            self._markers_to_resolve = False
+            self._status(
+                f"Carried onto v{latest.number} by {who}: both changes kept. ctrl+s saves "
+                f"v{latest.number + 1} from v{latest.number}{extra}"
+            )
+        area.focus()
+
+    def _show_first_marker(self) -> None:
+        area = self.query_one("#text", TextArea)
+        for row, line in enumerate(area.text.split("\n")):
+            if line == START_MARKER or line.startswith(START_MARKER + " "):
+                area.move_cursor((row, 0), center=True)
+                break

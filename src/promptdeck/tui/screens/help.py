@@ -35,9 +35,14 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         "Editor",
         [
             ("ctrl+s", "save: asks for the reason, shows the diff"),
+            ("ctrl+f", "find: enter or ↓ next match, ↑ previous, escape back to the text"),
+            ("ctrl+r", "replace: enter replaces this match, ctrl+a replaces all"),
+            ("ctrl+w", "delete the word left of the cursor"),
+            ("ctrl+o", "carry your edit onto the latest version (a three-way merge)"),
             ("ctrl+z / ctrl+y", "undo / redo"),
             ("tab", "next field (model, parameters as JSON)"),
             ("escape", "close (asks first when there are unsaved edits)"),
+            ("ctrl+q / f1", "quit / help (q and ? type themselves here)"),
         ],
     ),
     (
@@ -49,15 +54,22 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
             ("w", "ignore / show whitespace changes"),
             ("l", "long lines: wrap / scroll them sideways"),
             ("← →", "scroll long lines sideways (when not wrapped)"),
-            ("escape", "back"),
+            ("escape or q", "back"),
+        ],
+    ),
+    (
+        "History",
+        [
+            ("↑ ↓", "move through the feature's audit log"),
+            ("escape, q or h", "back"),
         ],
     ),
     (
         "Everywhere",
         [
-            ("?", "this help"),
+            ("? or f1", "this help (f1 while typing in a field)"),
             ("ctrl+p", "command palette: every action by name"),
-            ("q / ctrl+q", "quit (asks first when there are unsaved edits)"),
+            ("q or ctrl+q", "quit (ctrl+q while typing; asks first about unsaved edits)"),
         ],
     ),
     (
@@ -66,7 +78,11 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
             ("v3", "features list: v3 is active in this environment"),
             ("*", "features list: a version newer than the active one exists"),
             ("c4", "features list: v4 is the canary"),
-            ("active / new", "versions: active here / newer than the active one"),
+            ("active", "versions: served in this environment"),
+            ("canary 10%", "versions: served to 10% of users instead of the active one"),
+            ("rollback", "versions: where r (roll back) goes"),
+            ("newer", "versions: newer than the active one"),
+            ("previous", "versions: was active before (deeper on the rollback stack)"),
             ("●", "versions: marked for diff"),
             ("- / +", "diff: removed / added line; changed words highlighted"),
         ],
@@ -74,11 +90,13 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
 ]
 
 
-def help_table() -> Table:
+def help_table(first: str | None = None) -> Table:
+    """Every section; ``first``: the section of the screen help was opened from."""
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
-    for number, (section, rows) in enumerate(SECTIONS):
+    sections = sorted(SECTIONS, key=lambda section: section[0] != first)
+    for number, (section, rows) in enumerate(sections):
         if number:
             table.add_row("", "")
         table.add_row(Text(section, style="bold underline"), "")
@@ -88,17 +106,24 @@ def help_table() -> Table:
 
 
 class HelpScreen(ModalScreen[None]):
-    """Keys and marks; escape, q or ? closes."""
+    """Keys and marks, the keys of the screen it was opened from first; escape, q or ?
+    closes."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark", "close", "Close", id="help.close"),
     ]
 
+    def __init__(self, section: str | None = None) -> None:
+        super().__init__()
+        self.section = section
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box") as box:
-            box.border_title = "promptdeck help"
+            box.border_title = (
+                f"promptdeck help · {self.section}" if self.section else "promptdeck help"
+            )
             box.border_subtitle = "escape to close"
-            yield Static(help_table(), id="help")
+            yield Static(help_table(self.section), id="help")
 
     def action_close(self) -> None:
         self.dismiss(None)

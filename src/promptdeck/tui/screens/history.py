@@ -37,9 +37,28 @@ def _version(number: int | None) -> str:
     return f"v{number}" if number is not None else "—"
 
 
+def _move(event: AuditEvent) -> str:
+    """``v5 → v6``; for a canary change, with the shares: ``v6 10% → v6 0%``."""
+    details = event.details
+    if event.action == "canary" and "percent" in details:
+        before = (
+            f"v{event.from_version} {details.get('previous_percent', 0)}%"
+            if event.from_version is not None
+            else "—"
+        )
+        return f"{before} → {_version(event.to_version)} {details['percent']}%"
+    if event.action == "activate" and details.get("canary") is not None:
+        return (
+            f"{_version(event.from_version)} → {_version(event.to_version)} "
+            f"(canary v{details['canary']} {details.get('percent', 0)}%)"
+        )
+    return f"{_version(event.from_version)} → {_version(event.to_version)}"
+
+
 class HistoryScreen(Screen[None]):
     """Every create, activation, rollback, canary change and import of a feature."""
 
+    HELP_SECTION = "History"  # help opens at these keys
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,h", "close", "Back", id="history.close"),
     ]
@@ -107,7 +126,7 @@ class HistoryScreen(Screen[None]):
                 Text(one_line(event.actor, 16)),
                 Text(event.action, style=ACTION_STYLES.get(event.action, "")),
                 Text(one_line(event.environment or "", 12)),
-                Text(f"{_version(event.from_version)} → {_version(event.to_version)}"),
+                Text(_move(event)),
                 Text(one_line(event.reason, 80)),
             )
         table.border_subtitle = plural(len(message.events), "event")
@@ -128,7 +147,7 @@ class HistoryScreen(Screen[None]):
             (event.action, ACTION_STYLES.get(event.action, "bold")),
             f" by {visible(event.actor)} at {event.at:%Y-%m-%d %H:%M} UTC",
             f" in {visible(event.environment)}" if event.environment else "",
-            f": {_version(event.from_version)} → {_version(event.to_version)}\n",
+            f": {_move(event)}\n",
             ("why: ", "dim"),
             visible(event.reason),
         )

@@ -17,7 +17,15 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from promptdeck.display import visible
+from promptdeck.display import (
+    STATE_ACTIVE,
+    STATE_CANARY,
+    STATE_NEWER,
+    STATE_PREVIOUS,
+    STATE_ROLLBACK,
+    version_state,
+    visible,
+)
 from promptdeck.errors import PromptDeckError
 from promptdeck.records import Deployment, FeatureSummary, Role, Version, VersionSummary
 from promptdeck.tui.changes import describe_change
@@ -43,6 +51,14 @@ CACHE_SIZE = 64
 VERSION_COLUMNS = {"number": 4, "state": 10, "author": 8, "age": 4}
 WIDE_AUTHOR = 16
 WIDE_TABLE = 90
+
+STATE_STYLES = {
+    STATE_ACTIVE: "bold green",
+    STATE_CANARY: "bold yellow",
+    STATE_ROLLBACK: "bold magenta",  # also named in words: colour is never the only mark
+    STATE_NEWER: "yellow",
+    STATE_PREVIOUS: "dim",
+}
 
 # action -> (role needed, what it does, for the refusal message)
 NEEDS: dict[str, tuple[Role, str]] = {
@@ -76,6 +92,7 @@ class FilterInput(Input):
 class MainScreen(Screen[None]):
     """Browse features and versions; every action is one key away."""
 
+    HELP_SECTION = "Main screen"  # help opens at these keys
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", show=False, id="main.filter"),
         Binding("e", "edit", "Edit", id="main.edit"),
@@ -347,16 +364,16 @@ class MainScreen(Screen[None]):
         self, summary: VersionSummary, now: Any, author_width: int = WIDE_AUTHOR
     ) -> list[Text]:
         deployment = self.deployment
-        state, style = "", ""
+        state = ""
         if deployment is not None:
-            if deployment.active == summary.number:
-                state, style = "active", "bold green"
-            elif deployment.canary == summary.number:
-                state, style = f"canary {deployment.canary_percent}%", "bold yellow"
-            elif deployment.active is None or summary.number > deployment.active:
-                state, style = "new", "yellow"
-            elif summary.number in deployment.previous:
-                state, style = "previous", "dim"
+            state = version_state(
+                summary.number,
+                active=deployment.active,
+                canary=deployment.canary,
+                canary_percent=deployment.canary_percent,
+                previous=deployment.previous,
+            )
+        style = STATE_STYLES.get(state.split(" ")[0], "")
         mark = "●" if summary.number in self.marked else " "
         return [
             Text.assemble((mark, "bold"), f"v{summary.number}"),
@@ -655,6 +672,16 @@ class MainScreen(Screen[None]):
                     f"v{target} is the canary at {deployment.canary_percent}%: "
                     f"{'activating' if kind == 'activate' else 'rolling back to'} it "
                     "ends the canary",
+                    style="bold yellow",
+                )
+            )
+        elif deployment is not None and deployment.canary is not None:
+            # Moving the active pointer leaves the canary alone: say who gets what.
+            ends_canary.append(
+                Text(
+                    f"The canary v{deployment.canary} keeps serving "
+                    f"{deployment.canary_percent}% of users; v{target} serves the other "
+                    f"{100 - deployment.canary_percent}%",
                     style="bold yellow",
                 )
             )

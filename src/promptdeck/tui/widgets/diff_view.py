@@ -48,6 +48,21 @@ SHIFT_STEP = 8
 #: Rows whose wrapped form is kept for drawing (they are re-wrapped when evicted).
 WRAP_CACHE = 512
 
+#: Drawn after the +/- sign of a line whose change is only whitespace (invisible else).
+WHITESPACE_MARK = "·"
+
+
+def whitespace_only(segments: Sequence[Segment], other: Sequence[Segment] | None) -> bool:
+    """True when a changed line differs from ``other`` (its counterpart) only in
+    whitespace; without ``other``, when every changed word is whitespace. A line only
+    added or removed is not marked: its +/- already says all there is."""
+    if other is None:
+        changed = [segment.text for segment in segments if segment.changed]
+        return bool(changed) and all(not piece.strip() for piece in changed)
+    text = "".join(segment.text for segment in segments)
+    return "".join(text.split()) == "".join("".join(s.text for s in other).split())
+
+
 
 class DiffView(ScrollView, can_focus=True):
     """Side-by-side or unified diff, rendered lazily; long lines wrap or scroll sideways."""
@@ -78,6 +93,10 @@ class DiffView(ScrollView, can_focus=True):
         & > .diff-view--filler { background: $panel; }
         & > .diff-view--separator { color: $text-muted; }
         & > .diff-view--note { color: $text-muted; text-style: italic; }
+        /* Without colour a background says nothing: changed words are underlined
+           (added) or struck through (removed) as well as bold. */
+        &.-no-color > .diff-view--added-word { text-style: bold underline; }
+        &.-no-color > .diff-view--removed-word { text-style: bold strike; }
     }
     """
 
@@ -111,6 +130,7 @@ class DiffView(ScrollView, can_focus=True):
         *,
         unified: bool = False,
         wrap: bool = True,
+        open_at_first_change: bool = False,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -122,8 +142,26 @@ class DiffView(ScrollView, can_focus=True):
         self._offsets: list[int] | None = None
         self._layout_width = -1
         self._wrapped: dict[tuple[int, int], WrappedSide] = {}
+        self._whitespace_rows: dict[int, bool] = {}
         self.set_reactive(DiffView.unified, unified)
         self.set_reactive(DiffView.wrap, wrap)
+        self._open_at_first_change = open_at_first_change
+        self._scroll_pending = False
+
+    def on_mount(self) -> None:
+        self.set_class(self.app.no_color, "-no-color")
+        if self._open_at_first_change and self.hunks:
+            # Current at once (drawn from the first paint); the scroll waits for the
+            # first size, since it needs the wrapped heights.
+            self.current = 0
+            self._scroll_pending = True
+            self.call_after_refresh(self._scroll_to_first)
+
+    def _scroll_to_first(self) -> None:
+        if self._scroll_pending and self.scrollable_content_region.width > 0:
+            self._scroll_pending = False
+            self._update_size()
+            self._scroll_to_current()
 
     # -- data ------------------------------------------------------------------------
 
@@ -134,6 +172,7 @@ class DiffView(ScrollView, can_focus=True):
     def set_data(self, data: DiffData | None) -> None:
         """Show a new diff (keeps the mode; goes back to the top)."""
         self._data = data
+        self._whitespace_rows.clear()
         self.current = -1
         self.shift = 0
         self._update_size()
@@ -238,6 +277,7 @@ class DiffView(ScrollView, can_focus=True):
     def on_resize(self, event: events.Resize) -> None:
         if self.scrollable_content_region.width != self._layout_width:
             self._relayout()
+        self._scroll_to_first()
 
     # -- navigation ------------------------------------------------------------------
 
@@ -246,6 +286,21 @@ class DiffView(ScrollView, can_focus=True):
 
     def action_previous_change(self) -> None:
         self._go(self.current - 1 if self.current >= 0 else 0)
+
+    def go_to_change(self, index: int) -> None:
+        """Make change ``index`` current and scroll to it."""
+        self._go(index)
+
+    def change_line(self, index: int) -> int:
+        """The line number (new side, else old side) where change ``index`` starts."""
+        if self._data is None or not 0 <= index < len(self.hunks):
+            return 0
+        row = self.hunks[index]
+        if self.unified:
+            line = self._data.unified[row]
+            return line.new_no or line.old_no or 0
+        diff_row = self._data.result.rows[row]
+        return diff_row.right_no or diff_row.left_no or 0
 
     def action_shift(self, direction: int) -> None:
         if not self.wrap:  # wrapped lines need no sideways scrolling
@@ -304,6 +359,16 @@ class DiffView(ScrollView, can_focus=True):
 
     # -- drawing ---------------------------------------------------------------------
 
+    def _whitespace_row(self, index: int) -> bool:
+        """Whether side-by-side row ``index`` changes only whitespace (cached)."""
+        assert self._data is not None
+        cached = self._whitespace_rows.get(index)
+        if cached is None:
+            row = self._data.result.rows[index]
+            cached = row.kind == "replace" and whitespace_only(row.left, row.right)
+            self._whitespace_rows[index] = cached
+        return cached
+
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"diff-view--{name}")
 
@@ -333,6 +398,9 @@ class DiffView(ScrollView, can_focus=True):
         right_kind = "added" if row.kind in ("replace", "insert") else ""
         left_sign = {"replace": "-", "delete": "-"}.get(row.kind, " ")
         right_sign = {"replace": "+", "insert": "+"}.get(row.kind, " ")
+        if row.kind != "equal" and self._whitespace_row(index):
+            left_sign += WHITESPACE_MARK if left_sign != " " else " "
+            right_sign += WHITESPACE_MARK if right_sign != " " else " "
         left_width, right_width = self._widths(width)
         left_text = right_text = None
         if self.wrap:
@@ -389,7 +457,7 @@ class DiffView(ScrollView, can_focus=True):
         else:
             pieces = [
                 RichSegment(f"{number:>{number_width}}", lineno_style),
-                RichSegment(f" {sign} ", line_style),
+                RichSegment(f" {sign} "[:3], line_style),  # sign may carry the · mark
             ]
         if wrapped is None:
             pieces.extend(self._text(segments, kind, width - number_width - 3))
@@ -431,9 +499,12 @@ class DiffView(ScrollView, can_focus=True):
         else:
             old = f"{line.old_no:>{number_width}}" if line.old_no else " " * number_width
             new = f"{line.new_no:>{number_width}}" if line.new_no else " " * number_width
+            sign: str = line.sign
+            if sign != " " and whitespace_only(line.segments, None):
+                sign += WHITESPACE_MARK
             pieces = [
                 RichSegment(f"{old} {new}", lineno_style),
-                RichSegment(f" {line.sign} ", line_style),
+                RichSegment(f" {sign} "[:3], line_style),  # sign may carry the · mark
             ]
         text_width = width - 2 * number_width - 4
         if self.wrap:

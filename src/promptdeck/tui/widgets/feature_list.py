@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -168,10 +169,12 @@ class FeatureList(ScrollView, can_focus=True):
         index = int(self.scroll_y) + y
         base = self.rich_style
         if not self._rows:
-            if y == 0:
-                text = self.empty_text if not self._filter else f"No match for {self._filter!r}"
+            # Wrapped, not cut: the hint ends with the key to press.
+            text = self.empty_text if not self._filter else f"No match for {self._filter!r}"
+            lines = textwrap.wrap(visible(text), max(1, width - 2)) or [""]
+            if y < len(lines):
                 style = self.get_component_rich_style("feature-list--empty")
-                return Strip([Segment(" " + visible(text), style)]).crop_extend(0, width, base)
+                return Strip([Segment(" " + lines[y], style)]).crop_extend(0, width, base)
             return Strip.blank(width, base)
         if index >= len(self._rows):
             return Strip.blank(width, base)
