@@ -37,11 +37,6 @@ CASES: dict[str, tuple[Steps, tuple[int, int]]] = {
     "help": (("question_mark",), (100, 36)),
     "new_feature_dialog": (("n", *"churn-email"), (80, 24)),
     "environment_dialog": (("E",), (80, 24)),
-    # Editing the active v5 while v6 exists: the save meets a newer version.
-    "conflict_dialog": (
-        ("down", "right", "e", "H", "i", "space", "ctrl+s", "w", "h", "y", "enter"),
-        (100, 30),
-    ),
 }
 
 
@@ -60,6 +55,21 @@ def steps(keys: Steps) -> Callable[[Pilot[Any]], Any]:
 def test_snapshot(case: str, make_app: AppFactory, snap_compare: Any) -> None:
     keys, size = CASES[case]
     assert snap_compare(make_app(), terminal_size=size, run_before=steps(keys))
+
+
+def test_snapshot_conflict_dialog(make_app: AppFactory, tui_db: Path, snap_compare: Any) -> None:
+    """A colleague saves while the edit is open: the save meets their newer version."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await steps(("down", "right", "e", "H", "i", "space"))(pilot)
+        with PromptStore(tui_db, user="li.wei") as colleague:
+            latest = colleague.versions("customer-support")[0].number
+            colleague.save(
+                "customer-support", "Be brief.", reason="shorter answers", base=latest
+            )
+        await steps(("ctrl+s", "w", "h", "y", "enter"))(pilot)
+
+    assert snap_compare(make_app(), terminal_size=(100, 30), run_before=run_before)
 
 
 def test_snapshot_viewer_footer(make_app: AppFactory, tui_db: Path, snap_compare: Any) -> None:
