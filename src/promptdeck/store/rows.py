@@ -7,12 +7,18 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
+    Column,
+    Float,
+    Index,
     DateTime,
     ForeignKey,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -189,3 +195,136 @@ class SyncPointerRow(Base):
     remote_active: Mapped[str | None] = mapped_column(String(36), nullable=True)
     remote_canary: Mapped[str | None] = mapped_column(String(36), nullable=True)
     remote_percent: Mapped[int] = mapped_column(Integer)
+
+
+# --- governance, checks and metrics (migration 0003) -----------------------------------
+
+
+class EnvironmentRow(Base):
+    """An environment exists only once created; production exists from the start."""
+
+    __tablename__ = "environments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    # Protected: a version goes live only after review (and passing checks, if required).
+    protected: Mapped[bool] = mapped_column(Boolean)
+    required_approvals: Mapped[int] = mapped_column(Integer)
+    require_checks: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class ReviewRow(Base):
+    """Append-only: a review request, an approval or a rejection of one version."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # request | approve | reject
+    actor: Mapped[str] = mapped_column(String(200))
+    comment: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SuiteRow(Base):
+    """Append-only: one revision of a feature's behavioural suite (its cases as data)."""
+
+    __tablename__ = "suites"
+    __table_args__ = (UniqueConstraint("feature_id", "number", name="uq_suites_feature_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True)
+    feature_id: Mapped[int] = mapped_column(ForeignKey("features.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    author: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CheckRunRow(Base):
+    """Append-only: one run of a suite against a version, with every answer and verdict."""
+
+    __tablename__ = "check_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), index=True)
+    suite_uid: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    model: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(10))  # passed | failed | error
+    runner: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    results: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class StoreSettingRow(Base):
+    """Settings of the store itself (e.g. the database role prefix on PostgreSQL)."""
+
+    __tablename__ = "store_settings"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+# Metrics are written by Core upserts that add (never read-modify-write), so they are
+# tables rather than ORM classes. Rows are keyed by the store they were recorded in
+# (origin): sync copies another store's rows by replacing, so nothing counts twice.
+METRIC_KEY = ("origin", "feature", "environment", "version_uid", "bucket_start")
+METRIC_MEASURES = ("cost", "tokens_in", "tokens_out", "latency_ms")
+USER_SKETCH_WORDS = 16
+
+
+def _metric_key_columns() -> list[Column[Any]]:
+    return [
+        Column("origin", String(36), nullable=False),
+        Column("feature", String(200), nullable=False),
+        Column("environment", String(100), nullable=False),
+        Column("version_uid", String(36), nullable=False),
+        Column("bucket_start", BigInteger(), nullable=False),
+    ]
+
+
+metric_buckets = Table(
+    "metric_buckets",
+    Base.metadata,
+    *_metric_key_columns(),
+    Column("version", Integer(), nullable=False),
+    Column("count", BigInteger(), nullable=False),
+    Column("successes", BigInteger(), nullable=False),
+    Column("failures", BigInteger(), nullable=False),
+    *[
+        Column(f"{measure}_{part}", BigInteger() if part == "count" else Float(), nullable=False)
+        for measure in METRIC_MEASURES
+        for part in ("count", "sum", "sumsq")
+    ],
+    *[Column(f"users_{i}", BigInteger(), nullable=False) for i in range(USER_SKETCH_WORDS)],
+    PrimaryKeyConstraint(*METRIC_KEY, name="pk_metric_buckets"),
+    Index("ix_metric_buckets_feature_bucket", "feature", "bucket_start"),
+)
+
+metric_latency = Table(
+    "metric_latency",
+    Base.metadata,
+    *_metric_key_columns(),
+    Column("bucket", Integer(), nullable=False),
+    Column("count", BigInteger(), nullable=False),
+    PrimaryKeyConstraint(*METRIC_KEY, "bucket", name="pk_metric_latency"),
+)
+
+metric_scores = Table(
+    "metric_scores",
+    Base.metadata,
+    *_metric_key_columns(),
+    Column("name", String(100), nullable=False),
+    Column("count", BigInteger(), nullable=False),
+    Column("sum", Float(), nullable=False),
+    Column("sumsq", Float(), nullable=False),
+    PrimaryKeyConstraint(*METRIC_KEY, "name", name="pk_metric_scores"),
+)

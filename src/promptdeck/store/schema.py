@@ -11,7 +11,7 @@ from promptdeck.errors import StoreError
 from promptdeck.store.engine import WRITE_OPTION, enable_wal
 
 # The newest migration this code knows. A test checks it against migrations/.
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 SCRIPT_LOCATION = "promptdeck.store:migrations"
 
 
