@@ -27,6 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts examples
 	$(BIN)/ruff format --check src tests bench scripts examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## Regenerate the SVGs in screenshots/.
 screenshots: $(STAMP)
