@@ -334,11 +334,6 @@ class PromptStore:
             current = self._schema_revision()
             if current == SCHEMA_HEAD:
                 return
-            if not upgrade:
-                raise StoreError(
-                    f"the store {self.display_url} has schema {current or 'none'}, not "
-                    f"{SCHEMA_HEAD}; migrate it with `promptdeck --db URL init`"
-                )
             # Imported here: opening an up-to-date store (the common case, and the
             # runtime library's) does not pay for loading Alembic.
             from alembic import command
@@ -348,6 +343,17 @@ class PromptStore:
             config = Config()
             config.set_main_option("script_location", "promptdeck:migrations")
             script = ScriptDirectory.from_config(config)
+            if not upgrade:
+                known = {rev.revision for rev in script.walk_revisions()}
+                if current is not None and current not in known:
+                    raise StoreError(
+                        f"the store {self.display_url} has schema {current}, newer than this "
+                        f"promptdeck knows ({SCHEMA_HEAD}); upgrade promptdeck to read it"
+                    )
+                raise StoreError(
+                    f"the store {self.display_url} has schema {current or 'none'}, not "
+                    f"{SCHEMA_HEAD}; migrate it with `promptdeck --db URL init`"
+                )
             if current is None:
                 self._refuse_foreign_database()
                 self._enable_wal()
