@@ -432,12 +432,15 @@ class Prompts:
             self._full_reload = True
         full = self._full_reload
         since = 0 if full else self._state.revision
+        if full:
+            self._problems.clear()  # what is still wrong is reported again while reading
         revision, entries = self._store.serving(
             self.environment, since_revision=since, on_bad_entry=self._bad_entry
         )
         if revision < since:
             # The store went back in time (restored from a backup): start over.
             full = True
+            self._problems.clear()
             revision, entries = self._store.serving(
                 self.environment, since_revision=0, on_bad_entry=self._bad_entry
             )
@@ -487,9 +490,6 @@ class Prompts:
                     new[entry.feature] = current.entries[entry.feature]  # keep serving it
             else:
                 self._problems.pop(entry.feature, None)
-        if full:  # a feature no longer deployed has no problem either
-            for name in [n for n in self._problems if n not in new]:
-                del self._problems[name]
         changed = current.source != "store" or new != current.entries
         self._state = State(revision, new, "store", datetime.now(UTC))  # the atomic swap
         self._full_reload = False
