@@ -74,13 +74,17 @@ from types import MappingProxyType, TracebackType
 from typing import Any, Literal
 
 import platformdirs
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from promptdeck.canary import in_canary
 from promptdeck.config import APP_NAME, redact, resolve_db, scrub, to_url
-from promptdeck.errors import NotFoundError, StoreError, ValidationError
+from promptdeck.errors import NotFoundError, StoreError
 from promptdeck.records import DEFAULT_ENVIRONMENT, MAX_ENVIRONMENT, ServingEntry, check_name
+from promptdeck.runtime_connect import (
+    can_listen,
+    connect_url,
+    engine_options,
+    read_only_urls,
+)
 from promptdeck.runtime_snapshot import CorruptSnapshot, SnapshotWriter, read_snapshot
 from promptdeck.runtime_types import Prompt, Served, Source, State, served_from
 from promptdeck.store import NOTIFY_CHANNEL, PromptStore, sqlite_path
@@ -89,8 +93,6 @@ __all__ = ["Prompt", "Prompts", "RuntimeStatus", "default_snapshot_path"]
 
 logger = logging.getLogger("promptdeck.runtime")
 
-PG_CONNECT_TIMEOUT = 5  # seconds; added to PostgreSQL URLs that do not set one
-POOLED_QUERY_KEY = "pgbouncer"  # ?pgbouncer=true: the convention other clients use
 _RUNTIME_USER = "promptdeck-runtime"  # the store wants a user; the runtime only reads
 _LISTENING = "promptdeck_listening"  # marks a pooled connection that has run LISTEN
 
@@ -131,78 +133,6 @@ def default_snapshot_path(
     url = redact(to_url(url_or_path))
     key = hashlib.sha256(f"{url}\n{environment}".encode()).hexdigest()[:20]
     return Path(platformdirs.user_cache_dir(APP_NAME)) / "runtime" / f"{key}.json"
-
-
-# --- connecting -----------------------------------------------------------------------------
-
-
-def _connect_url(url: str) -> tuple[str, bool]:
-    """The URL to open, and whether it asked for pooling (``?pgbouncer=true``, removed).
-
-    PostgreSQL gets a connect timeout so an outage cannot hang us.
-    """
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
-        raise ValidationError(f"not a database URL or path: {redact(url)}") from None
-    pooled = False
-    changed = False
-    if POOLED_QUERY_KEY in parsed.query:
-        value = str(parsed.query[POOLED_QUERY_KEY]).lower()
-        if value not in ("true", "false", "1", "0"):
-            raise ValidationError(f"{POOLED_QUERY_KEY}= must be true or false, not {value!r}")
-        pooled = value in ("true", "1")
-        parsed = parsed.difference_update_query([POOLED_QUERY_KEY])
-        changed = True
-    if (
-        parsed.get_backend_name() == "postgresql"
-        and parsed.get_driver_name() in ("psycopg", "psycopg2")
-        and "connect_timeout" not in parsed.query
-    ):
-        parsed = parsed.update_query_dict({"connect_timeout": str(PG_CONNECT_TIMEOUT)})
-        changed = True
-    return (parsed.render_as_string(hide_password=False) if changed else url), pooled
-
-
-def _engine_options(url: str, pooled: bool) -> dict[str, Any]:
-    """One connection, no ping, autocommit reads; no prepared statements when pooled."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "postgresql":
-        return {}
-    options: dict[str, Any] = {
-        "pool_size": 1,
-        "max_overflow": 0,
-        "pool_timeout": 30,
-        "pool_pre_ping": False,  # a dead connection fails the refresh, which reconnects
-        "isolation_level": "AUTOCOMMIT",  # no BEGIN/COMMIT round trips per poll
-    }
-    if pooled and parsed.get_driver_name() == "psycopg":
-        # A transaction pooler hands each transaction to any server connection: a
-        # statement prepared on one is unknown on the next.
-        options["connect_args"] = {"prepare_threshold": None}
-    return options
-
-
-def _can_listen(url: str, pooled: bool) -> bool:
-    parsed = make_url(url)
-    return (
-        not pooled
-        and parsed.get_backend_name() == "postgresql"
-        and parsed.get_driver_name() == "psycopg"
-    )
-
-
-def _read_only_urls(path: Path) -> list[str]:
-    """Ways to open a SQLite file in a directory we cannot write (no -shm/-wal to create).
-
-    ``mode=ro`` works when the write-ahead files exist; ``immutable=1`` when they do not
-    (nothing can write there either, so nothing is missed).
-    """
-    uri = path.resolve().as_uri()
-    return [
-        f"sqlite:///file:{uri[7:]}?mode=ro&uri=true",
-        f"sqlite:///file:{uri[7:]}?immutable=1&uri=true",
-    ]
 
 
 _instances: weakref.WeakSet[Prompts] = weakref.WeakSet()
@@ -251,7 +181,7 @@ class Prompts:
             raise ValueError(f"refresh_interval must be positive or None, not {refresh_interval}")
         check_name(environment, "environment", MAX_ENVIRONMENT)
         self._url = to_url(url_or_path) if url_or_path is not None else resolve_db(None)
-        self._connect, pooled_in_url = _connect_url(self._url)
+        self._connect, pooled_in_url = connect_url(self._url)
         self.pooled = pooled_in_url if pooled is None else pooled
         self.display_url = redact(self._url)
         self.environment = environment
@@ -263,7 +193,7 @@ class Prompts:
         else:
             self.snapshot_path = Path(snapshot_path).expanduser()
         self._sqlite = sqlite_path(self._url)
-        self._listen = _can_listen(self._connect, self.pooled)
+        self._listen = can_listen(self._connect, self.pooled)
         self._state = State(0, {}, "empty", None)
         self._store: PromptStore | None = None
         self._file_id: tuple[int, int] | None = None
@@ -405,7 +335,7 @@ class Prompts:
             return changed
 
     def _open_store(self) -> PromptStore:
-        options = _engine_options(self._connect, self.pooled)
+        options = engine_options(self._connect, self.pooled)
         try:
             return PromptStore(
                 self._connect,
@@ -419,7 +349,7 @@ class Prompts:
             if path is None or os.access(path.parent, os.W_OK) or not path.exists():
                 raise
         # A directory we cannot write: SQLite cannot create the WAL index beside the file.
-        for url in _read_only_urls(path):
+        for url in read_only_urls(path):
             with contextlib.suppress(StoreError):
                 return PromptStore(url, user=_RUNTIME_USER, create=False, migrate=False)
         raise StoreError(f"cannot read the store {path} from a read-only directory")
