@@ -3,6 +3,7 @@ schema, a read-only directory, and passwords in the URL's query (issue 14)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -94,6 +95,8 @@ def test_a_feature_that_cannot_be_loaded_never_stops_the_others(
         assert status.reachable and not status.healthy
         assert "RecursionError" in status.problems["translator"]
         assert list(status.problems) == ["translator"]
+        health = json.loads(json.dumps(dataclasses.asdict(status), default=str))
+        assert "RecursionError" in health["problems"]["translator"]  # for a health endpoint
         errors = records_of(caplog, "ERROR")
         assert len(errors) == 1, errors  # logged once, not at every refresh
         assert "translator" in errors[0]

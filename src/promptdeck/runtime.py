@@ -70,7 +70,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 from typing import Any, Literal
 
 import platformdirs
@@ -299,7 +299,7 @@ class Prompts:
             loaded_at=state.at,
             last_error=self._last_error,
             snapshot_path=self.snapshot_path,
-            problems=MappingProxyType(dict(self._problems)),
+            problems=dict(self._problems),  # a copy: asdict() and pickle work on it
             listening=self._listening,
         )
 
