@@ -10,7 +10,8 @@ For each fleet size and each way of connecting it prints, measured on the server
 - server connections held by the fleet (``pg_stat_activity``);
 - statements per second at idle (``pg_stat_database`` commits and rollbacks: the
   runtime reads in autocommit, so one statement is one transaction), per process;
-- server CPU at idle (utime + stime of every postgres process, from /proc), per process;
+- server CPU at idle (utime + stime of every postgres process, from /proc, plus the
+  PgBouncer process when the fleet goes through it), per process;
 - staleness after an activation: from the commit to the moment each process swapped
   in the new version (recorded inside the process), median, p95 and max over all
   processes and rounds.
@@ -72,7 +73,8 @@ class Watched(Prompts):
 
 def child(url: str, pooled: bool, interval: float, pipe: Connection) -> None:
     try:
-        prompts = Watched(url, refresh_interval=interval, snapshot_path=False, pooled=pooled)
+        options = {"pooled": True} if pooled else {}  # an older promptdeck has no pooled=
+        prompts = Watched(url, refresh_interval=interval, snapshot_path=False, **options)
     except Exception as exc:  # report, do not hang the parent
         pipe.send(("error", repr(exc)))
         return
@@ -82,7 +84,7 @@ def child(url: str, pooled: bool, interval: float, pipe: Connection) -> None:
         if command == "report":
             pipe.send(("seen", list(prompts.seen)))
         elif command == "status":
-            pipe.send(("status", prompts.status().listening))
+            pipe.send(("status", getattr(prompts.status(), "listening", None)))
         elif command == "stop":
             prompts.close()
             pipe.send(("stopped", None))
@@ -104,6 +106,16 @@ def postgres_cpu_seconds(server: PostgresServer) -> float:
         if pid == postmaster or ppid == postmaster:
             total += int(fields[11]) + int(fields[12])
     return total / CLOCK_TICKS
+
+
+def process_cpu_seconds(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def transactions(server: PostgresServer, database: str) -> int:
@@ -135,17 +147,21 @@ class Result:
     staleness: list[float]
 
 
-def idle_load(server: PostgresServer, database: str, seconds: float) -> tuple[float, float]:
-    """(statements/s, server CPU s/s) over ``seconds``; pg_stat updates are flushed lazily,
-    so the window is bracketed by reads that force a fresh snapshot."""
-    xacts, cpu, start = transactions(server, database), postgres_cpu_seconds(server), time.time()
+def idle_load(
+    server: PostgresServer, database: str, seconds: float, bouncer_pid: int | None = None
+) -> tuple[float, float]:
+    """(statements/s, server CPU s/s: PostgreSQL plus PgBouncer if given) over ``seconds``.
+
+    Our own reads of the statistics are in the 'postgres' database, not counted.
+    """
+
+    def cpu() -> float:
+        return postgres_cpu_seconds(server) + process_cpu_seconds(bouncer_pid)
+
+    xacts, used, start = transactions(server, database), cpu(), time.time()
     time.sleep(seconds)
     elapsed = time.time() - start
-    # Our own two reads are in the 'postgres' database, not counted.
-    return (
-        (transactions(server, database) - xacts) / elapsed,
-        (postgres_cpu_seconds(server) - cpu) / elapsed,
-    )
+    return (transactions(server, database) - xacts) / elapsed, (cpu() - used) / elapsed
 
 
 @contextmanager
@@ -183,6 +199,7 @@ def run(
     n: int,
     url: str,
     pooled: bool,
+    bouncer: PgBouncer | None,
     server: PostgresServer,
     database: str,
     admin: PromptStore,
@@ -195,10 +212,11 @@ def run(
         listening = 0
         for pipe in pipes:
             pipe.send("status")
-            listening += pipe.recv()[1]
+            listening += bool(pipe.recv()[1])
         admin.engine.dispose()  # count the fleet's connections only
         held = connections(server, database)
-        statements, cpu = idle_load(server, database, idle)
+        bouncer_pid = bouncer.pid if bouncer is not None and pooled else None
+        statements, cpu = idle_load(server, database, idle, bouncer_pid)
         staleness: list[float] = []
         for _ in range(rounds):
             target = 3 if admin.deployment(FEATURE).active == 2 else 2
@@ -211,6 +229,9 @@ def run(
                 _kind, seen = pipe.recv()
                 times = [at for version, at in seen if version == target and at >= committed]
                 staleness.append(times[0] - committed if times else float("inf"))
+    if bouncer is not None and pooled:  # close its server connections before the next fleet
+        bouncer.admin_command(f"KILL {database}")
+        bouncer.admin_command(f"RESUME {database}")
     return Result(label, n, held, listening, statements, cpu, staleness)
 
 
@@ -261,6 +282,7 @@ def main() -> None:
             1,
             direct_url,
             False,
+            None,
             server,
             database,
             admin,
@@ -288,6 +310,7 @@ def main() -> None:
                         n,
                         url,
                         pooled,
+                        bouncer,
                         server,
                         database,
                         admin,

@@ -757,6 +757,15 @@ class PgBouncer:
             connect_timeout=5,
         )
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def admin_command(self, command: str) -> None:
+        """A command on the admin console (KILL db, RESUME db, RECONNECT...)."""
+        with psycopg.connect(self.conninfo("pgbouncer"), autocommit=True) as conn:
+            conn.execute(command, prepare=False)
+
     def show(self, what: str) -> list[dict[str, Any]]:
         """``SHOW <what>`` on the admin console (POOLS, SERVERS, CLIENTS, STATS...)."""
         with psycopg.connect(self.conninfo("pgbouncer"), autocommit=True) as conn:
