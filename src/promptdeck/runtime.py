@@ -55,7 +55,8 @@ Never down, never wrong
   Without it, ``get()`` raises :class:`~promptdeck.errors.NotFoundError` saying why.
 
 This module never imports Textual: an application that only calls ``get()`` stays light.
-The refresh thread's loop and the listener are in :mod:`promptdeck.runtime_refresh`.
+The refresh loop is in :mod:`promptdeck.runtime_refresh`, the snapshot file in
+:mod:`promptdeck.runtime_snapshot`, connecting in :mod:`promptdeck.runtime_connect`.
 """
 
 from __future__ import annotations
@@ -476,7 +477,6 @@ class Prompts:
                     return any(True for _ in driver.notifies(timeout=timeout, stop_after=1))
             except Exception:  # the next refresh finds out what is wrong and reports it
                 self._listening = False
-                self._full_reload = True
         self._stop.wait(timeout)
         return True  # refresh now: it reconnects or reports the outage
 
