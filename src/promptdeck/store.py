@@ -239,7 +239,12 @@ class PromptStore:
                     raise StoreError(
                         f"cannot create store directory {path.parent}: {exc}"
                     ) from None
-        self._engine = create_store_engine(self.url, engine_options)
+        # Without options, called as before (tests replace create_store_engine(url)).
+        self._engine = (
+            create_store_engine(self.url, engine_options)
+            if engine_options
+            else create_store_engine(self.url)
+        )
         try:
             self._migrate(upgrade=migrate)
         except BaseException:
