@@ -14,11 +14,22 @@ tests/pgserver.py) and prints, for each backend:
 - staleness after an activation: measured for promptdeck (time until a client polling
   ``get()`` sees the new version), computed for the TTL cache (an activation lands at a
   uniformly random moment of the cache's 60 s life: mean 30 s, worst 60 s).
+
+Then, on a SQLite store of ``--features`` features (10,000 by default), the figures of
+issue 13 as ratios to their floors in the same run:
+
+- one refresh after one activation with the snapshot on (the default), against the same
+  refresh with no snapshot (goal: within 2x); and the snapshot write itself, which runs
+  on its own thread off the refresh path;
+- ``Prompts()`` construction, against reading the same deployments with
+  ``PromptStore.serving()`` (the floor: the data has to be read), and against the goal of
+  0.3 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import statistics
 import sys
@@ -34,7 +45,12 @@ try:
 except ImportError:  # not installed: use the source tree
     sys.path.insert(0, str(ROOT / "src"))
     from promptdeck import yamlio
-from promptdeck.records import Version  # noqa: E402
+from promptdeck.records import (  # noqa: E402
+    Deployment,
+    FeatureDocument,
+    Version,
+    VersionSpec,
+)
 from promptdeck.runtime import Prompts  # noqa: E402
 from promptdeck.store import PromptStore  # noqa: E402
 
@@ -232,10 +248,111 @@ def postgres_store() -> Iterator[str | None]:
         server.destroy()
 
 
+def big_store(path: Path, features: int) -> str:
+    """A store of ``features`` features, two versions each, the first active."""
+    documents = []
+    for i in range(features):
+        name = f"feature-{i:05d}"
+        text = f"You are assistant {i}. " + "Answer {{question}} politely and precisely. " * 20
+        versions = (
+            VersionSpec(1, text, "claude-sonnet", {"max_tokens": 500, "temperature": 0.2}),
+            VersionSpec(2, text + " v2", "claude-sonnet", {"max_tokens": 600}),
+        )
+        documents.append(FeatureDocument(name, versions, (Deployment(name, "production", 1),)))
+    with PromptStore(path, user="bench") as store:
+        store.import_documents(documents)
+        return store.url
+
+
+def bench_many(features: int, rounds: int) -> None:
+    print(f"\n== {features:,} features (SQLite) ==")
+    with tempfile.TemporaryDirectory(prefix="pd-bench-many-") as directory:
+        started = time.perf_counter()
+        url = big_store(Path(directory) / "store.db", features)
+        print(f"  (store built in {time.perf_counter() - started:.0f} s)")
+        admin = PromptStore(url, user="bench")
+        snap = Path(directory) / "snap.json"
+        number = [1]
+
+        def flip() -> None:
+            number[0] = 2 if number[0] == 1 else 1
+            admin.activate("feature-00001", number[0], reason="bench")
+
+        def refresh_costs(client: Prompts) -> list[float]:
+            costs = []
+            for _ in range(rounds):
+                flip()
+                start = time.perf_counter()
+                assert client.refresh()
+                costs.append(time.perf_counter() - start)
+                flush = getattr(client, "flush_snapshot", None)
+                if flush is not None:  # let the writer finish: the next round starts clean
+                    flush()
+            return costs
+
+        with (
+            Prompts(url, refresh_interval=None, snapshot_path=snap) as with_snapshot,
+            Prompts(url, refresh_interval=None, snapshot_path=False) as without,
+        ):
+            on, off = [], []
+            for _ in range(2):  # interleaved, so that load on the machine hits both
+                on += refresh_costs(with_snapshot)
+                off += refresh_costs(without)
+        on_median, off_median = statistics.median(on), statistics.median(off)
+        row(
+            "refresh after one activation, snapshot on / off (floor)",
+            f"{fmt(on_median)} / {fmt(off_median)}  = {on_median / off_median:.2f}x (goal <= 2x)",
+        )
+        try:
+            from promptdeck.runtime_snapshot import SnapshotWriter
+
+            with Prompts(url, refresh_interval=None, snapshot_path=False) as client:
+                state = client._state
+            writer = SnapshotWriter(Path(directory) / "w.json", lambda _error: None)
+            writer.submit(state, "bench", "production")  # the first write encodes all
+            writer.flush()
+            name = "feature-00001"
+            samples = []
+            for i in range(rounds):
+                entries = dict(state.entries)  # one feature changed, as after an activation
+                entries[name] = dataclasses.replace(entries[name], revision=10**6 + i)
+                changed = dataclasses.replace(state, entries=entries)
+                start = time.perf_counter()
+                writer.submit(changed, "bench", "production")
+                writer.flush()
+                samples.append(time.perf_counter() - start)
+            row(
+                "  snapshot write, off the refresh path (one feature changed)",
+                f"median {fmt(statistics.median(samples))}",
+            )
+        except ImportError:  # an older promptdeck writes on the refresh path
+            pass
+
+        construct, floor = [], []
+        for _ in range(max(3, rounds // 4)):
+            start = time.perf_counter()
+            client = Prompts(url, refresh_interval=None, snapshot_path=snap)
+            construct.append(time.perf_counter() - start)
+            client.close()  # finishes the snapshot write, not counted: it is off the path
+            start = time.perf_counter()
+            admin.serving()
+            floor.append(time.perf_counter() - start)
+        c_median, f_median = statistics.median(construct), statistics.median(floor)
+        row(
+            "Prompts() / PromptStore.serving() (floor: reading the data)",
+            f"{fmt(c_median)} / {fmt(f_median)}  = {c_median / f_median:.2f}x "
+            f"({c_median / 0.3:.2f}x the 0.3 s goal)",
+        )
+        admin.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-pg", action="store_true", help="skip PostgreSQL")
     parser.add_argument("--quick", action="store_true", help="fewer rounds")
+    parser.add_argument(
+        "--features", type=int, default=10_000, help="size of the big store (0: skip it)"
+    )
     args = parser.parse_args()
     rounds = 20_000 if args.quick else 200_000
     staleness_rounds = 3 if args.quick else 10
@@ -246,6 +363,8 @@ def main() -> None:
         with postgres_store() as pg_url:
             if pg_url is not None:
                 bench(pg_url, "PostgreSQL (local server, TCP loopback)", rounds, staleness_rounds)
+    if args.features:
+        bench_many(args.features, 10 if args.quick else 30)
 
 
 if __name__ == "__main__":

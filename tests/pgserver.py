@@ -18,6 +18,16 @@ Fixtures (import them into ``conftest.py``)::
 
 When the binaries are missing or the server cannot start, the tests that use these fixtures
 are skipped, unless ``PROMPTDECK_REQUIRE_PG=1`` is set: then they fail.
+
+``PgBouncer`` runs the Debian package's ``pgbouncer`` (``apt-get install pgbouncer``) in front
+of a ``PostgresServer``, on another free loopback port, in transaction pooling mode, with SCRAM
+authentication from an ``auth_file``. Fixtures:
+
+- ``pg_bouncer`` (session): the running ``PgBouncer`` in front of ``pg_server``.
+- ``pgbouncer_url`` (function): ``(direct_url, pooled_url)`` of one fresh database, the second
+  through PgBouncer.
+
+Skipped when ``pgbouncer`` is not installed, unless ``PROMPTDECK_REQUIRE_PGBOUNCER=1``.
 """
 
 from __future__ import annotations
@@ -44,15 +54,18 @@ from typing import Any, NoReturn
 import psycopg
 import pytest
 from psycopg import sql
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 
 __all__ = [
+    "PgBouncer",
     "PostgresServer",
     "PostgresServerError",
     "find_bindir",
+    "pg_bouncer",
     "pg_server",
     "pg_url",
     "pg_url_factory",
+    "pgbouncer_url",
 ]
 
 REQUIRE_ENV = "PROMPTDECK_REQUIRE_PG"
@@ -575,6 +588,218 @@ def pg_url_factory(
             _ensure_running(pg_server)
             for name in names:
                 pg_server.drop_database(name)
+
+
+# -- PgBouncer ------------------------------------------------------------------------------
+
+REQUIRE_BOUNCER_ENV = "PROMPTDECK_REQUIRE_PGBOUNCER"
+
+
+def find_pgbouncer() -> Path | None:
+    """The pgbouncer binary (the Debian package puts it in /usr/sbin), or None."""
+    found = shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin:/usr/bin")
+    return Path(found) if found else None
+
+
+def _pgbouncer_version(binary: Path) -> tuple[int, ...]:
+    try:
+        out = subprocess.run(
+            [str(binary), "--version"], capture_output=True, text=True, timeout=10
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    match = re.search(r"PgBouncer (\d+)\.(\d+)", out)
+    return (int(match.group(1)), int(match.group(2))) if match else ()
+
+
+class PgBouncer:
+    """PgBouncer in transaction pooling mode in front of ``server``, on 127.0.0.1 only.
+
+    Clients log in with the server's user and password (SCRAM); PgBouncer logs in to
+    PostgreSQL with the same. Any database name is passed through. ``pool_size`` server
+    connections at most per database.
+    """
+
+    host = "127.0.0.1"
+
+    def __init__(
+        self,
+        server: PostgresServer,
+        *,
+        binary: Path | None = None,
+        pool_mode: str = "transaction",
+        pool_size: int = 3,
+        max_client_conn: int = 2000,
+    ) -> None:
+        found = binary or find_pgbouncer()
+        if found is None:
+            raise PostgresServerError("pgbouncer not found (apt-get install pgbouncer)")
+        self.binary = found
+        self.server = server
+        self.pool_mode = pool_mode
+        self.pool_size = pool_size
+        self.max_client_conn = max_client_conn
+        self.port = 0
+        self.tmpdir: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._os_user = _run_as_user()  # pgbouncer refuses to run as root
+
+    def _write_config(self) -> Path:
+        tmp = Path(tempfile.mkdtemp(prefix="promptdeck-pgb-", dir="/tmp"))
+        self.tmpdir = tmp
+        auth = tmp / "userlist.txt"
+        auth.write_text(f'"{self.server.user}" "{self.server.password}"\n')
+        settings = {
+            "listen_addr": self.host,
+            "listen_port": str(self.port),
+            "unix_socket_dir": "",
+            "auth_type": "scram-sha-256",
+            "auth_file": str(auth),
+            "pool_mode": self.pool_mode,
+            "default_pool_size": str(self.pool_size),
+            "max_client_conn": str(self.max_client_conn),
+            "admin_users": self.server.user,
+            "stats_users": self.server.user,
+            "ignore_startup_parameters": "extra_float_digits,options",
+            "logfile": str(tmp / "pgbouncer.log"),
+            "pidfile": str(tmp / "pgbouncer.pid"),
+            "server_login_retry": "1",
+        }
+        if _pgbouncer_version(self.binary) >= (1, 21):
+            # Newer versions can track protocol-level prepared statements: switch that
+            # off, so that tests see what a stock older pooler does with them.
+            settings["max_prepared_statements"] = "0"
+        config = tmp / "pgbouncer.ini"
+        lines = [
+            "[databases]",
+            f"* = host={self.server.host} port={self.server.port}",
+            "",
+            "[pgbouncer]",
+            *(f"{key} = {value}" for key, value in settings.items()),
+        ]
+        config.write_text("\n".join(lines) + "\n")
+        if self._os_user is not None:
+            for path in (tmp, auth, config):
+                os.chown(path, self._os_user.pw_uid, self._os_user.pw_gid)
+        auth.chmod(0o600)
+        return config
+
+    def start(self, timeout: float = 20.0) -> PgBouncer:
+        if self._process is not None and self._process.poll() is None:
+            return self
+        self.port = _free_port(self.host)
+        config = self._write_config()
+        user = self._os_user
+        self._process = subprocess.Popen(
+            [str(self.binary), str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            user=user.pw_uid if user else None,
+            group=user.pw_gid if user else None,
+            extra_groups=[] if user else None,
+            cwd=str(self.tmpdir),
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise PostgresServerError(f"pgbouncer exited:\n{self._log_tail()}")
+            try:
+                with psycopg.connect(self.conninfo("postgres"), autocommit=True) as conn:
+                    conn.execute("SELECT 1")
+                atexit.register(self.stop)
+                return self
+            except psycopg.OperationalError:
+                time.sleep(0.1)
+        self.stop()
+        raise PostgresServerError(f"pgbouncer did not accept connections:\n{self._log_tail()}")
+
+    def _log_tail(self, lines: int = 20) -> str:
+        if self.tmpdir is None:
+            return ""
+        try:
+            text = (self.tmpdir / "pgbouncer.log").read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self.tmpdir is not None:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = None
+
+    def url(self, dbname: str = "postgres") -> str:
+        """SQLAlchemy URL of ``dbname`` through PgBouncer."""
+        return URL.create(
+            "postgresql+psycopg",
+            username=self.server.user,
+            password=self.server.password,
+            host=self.host,
+            port=self.port,
+            database=dbname,
+        ).render_as_string(hide_password=False)
+
+    def conninfo(self, dbname: str = "postgres") -> str:
+        return psycopg.conninfo.make_conninfo(
+            host=self.host,
+            port=self.port,
+            user=self.server.user,
+            password=self.server.password,
+            dbname=dbname,
+            connect_timeout=5,
+        )
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def admin_command(self, command: str) -> None:
+        """A command on the admin console (KILL db, RESUME db, RECONNECT...)."""
+        with psycopg.connect(self.conninfo("pgbouncer"), autocommit=True) as conn:
+            conn.execute(command, prepare=False)
+
+    def show(self, what: str) -> list[dict[str, Any]]:
+        """``SHOW <what>`` on the admin console (POOLS, SERVERS, CLIENTS, STATS...)."""
+        with psycopg.connect(self.conninfo("pgbouncer"), autocommit=True) as conn:
+            cursor = conn.execute(f"SHOW {what}", prepare=False)
+            names = [column.name for column in cursor.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+_bouncer: PgBouncer | None = None
+_bouncer_error: str | None = None
+
+
+@pytest.fixture(scope="session")
+def pg_bouncer(pg_server: PostgresServer) -> Iterator[PgBouncer]:
+    """A running PgBouncer (transaction pooling) in front of ``pg_server``."""
+    global _bouncer, _bouncer_error
+    if _bouncer is None and _bouncer_error is None:
+        try:
+            _bouncer = PgBouncer(pg_server).start()
+        except (PostgresServerError, OSError, subprocess.SubprocessError) as exc:
+            _bouncer_error = str(exc)
+    if _bouncer is None:
+        reason = f"PgBouncer unavailable: {_bouncer_error}"
+        if os.environ.get(REQUIRE_BOUNCER_ENV) == "1":
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    yield _bouncer  # stopped at exit (atexit), after every test of this worker
+
+
+@pytest.fixture
+def pgbouncer_url(pg_bouncer: PgBouncer, pg_url: str) -> tuple[str, str]:
+    """(direct URL, URL through PgBouncer) of one fresh database."""
+    name = make_url(pg_url).database or "postgres"
+    return pg_url, pg_bouncer.url(name)
 
 
 def _main() -> None:  # pragma: no cover - manual smoke test: python tests/pgserver.py

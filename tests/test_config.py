@@ -15,6 +15,10 @@ from promptdeck.config import redact, scrub
         ("postgresql://app:a:b/c@db/prompts", "a:b/c"),
         ("postgresql://app:%40encoded@db/prompts", "%40encoded"),
         ("postgresql://app:pw-x@db:notaport/prompts", "pw-x"),
+        ("postgresql+psycopg://app@db/prompts?password=q-s3cret", "q-s3cret"),
+        ("postgresql+psycopg://app@db/prompts?sslmode=disable&password=q-s3cret&x=1", "q-s3cret"),
+        ("postgresql://db/prompts?user=app&PASSWORD=q-s3cret", "q-s3cret"),
+        ("postgresql+psycopg://app:one@db/prompts?password=q-s3cret", "q-s3cret"),
     ],
 )
 def test_passwords_never_show(url: str, password: str) -> None:

@@ -15,6 +15,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 from promptdeck.errors import ValidationError
 from promptdeck.pricing import PriceTable
@@ -116,27 +117,49 @@ _PASSWORD_IN_URL = re.compile(
 )
 
 
-def _url_password(url: str) -> str | None:
+# ?password=...&: libpq and psycopg take the password from the query too.
+_PASSWORD_IN_QUERY = re.compile(
+    r"(?P<key>[?&](?:password|passwd|pwd|sslpassword)=)(?P<password>[^&#]*)", re.IGNORECASE
+)
+
+
+def _url_passwords(url: str) -> set[str]:
+    """Every password the URL carries, in the user-info and in its query."""
+    from sqlalchemy.engine import make_url  # here, so that --help never loads SQLAlchemy
+    from sqlalchemy.exc import ArgumentError
+
+    found: set[str] = set()
     match = _PASSWORD_IN_URL.match(url.strip())
-    return match.group("password") if match else None
+    if match:
+        found.add(match.group("password"))
+    for query in _PASSWORD_IN_QUERY.finditer(url):
+        found.add(query.group("password"))
+        found.add(unquote_plus(query.group("password")))
+    with contextlib.suppress(ArgumentError, ValueError):
+        parsed = make_url(url)
+        found.add(parsed.password or "")
+        for key, value in parsed.query.items():
+            if key.lower() in ("password", "passwd", "pwd", "sslpassword"):
+                found.update((value,) if isinstance(value, str) else value)
+    return {password for password in found if password}
 
 
 def redact(url: str) -> str:
-    """The URL with its password replaced by ***, safe for output, logs and errors."""
-    match = _PASSWORD_IN_URL.match(url.strip())
+    """The URL with its passwords replaced by ***, safe for output, logs and errors.
+
+    Both forms are hidden: ``scheme://user:PASSWORD@host`` and ``?password=PASSWORD``.
+    """
+    text = url.strip()
+    match = _PASSWORD_IN_URL.match(text)
     if match:
-        return f"{match.group('head')}***@{match.group('host')}"
+        text = f"{match.group('head')}***@{match.group('host')}"
+    if text != url.strip() or _PASSWORD_IN_QUERY.search(text):
+        return _PASSWORD_IN_QUERY.sub(lambda m: f"{m.group('key')}***", text)
     return url
 
 
 def scrub(message: str, url: str) -> str:
-    """Remove the URL's password from a message (driver errors may echo parts of it)."""
-    from sqlalchemy.engine import make_url  # here, so that --help never loads SQLAlchemy
-    from sqlalchemy.exc import ArgumentError
-
-    passwords = {_url_password(url)}
-    with contextlib.suppress(ArgumentError, ValueError):
-        passwords.add(make_url(url).password)
-    for password in sorted((str(p) for p in passwords if p), key=len, reverse=True):
+    """Remove the URL's passwords from a message (driver errors may echo parts of it)."""
+    for password in sorted(_url_passwords(url), key=len, reverse=True):
         message = message.replace(password, "***")
     return message

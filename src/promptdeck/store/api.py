@@ -13,7 +13,7 @@ live in their own modules.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -105,7 +105,11 @@ class PromptStore:
         user: str | None = None,
         create: bool = True,
         migrate: bool = True,
+        engine_options: Mapping[str, Any] | None = None,
     ) -> None:
+        """``engine_options`` (keyword arguments of ``create_engine``) override the
+        defaults on server databases, e.g. the runtime's single connection and no
+        prepared statements behind PgBouncer."""
         self.url = to_url(location)
         self.user = resolve_user(user)
         path = sqlite_path(self.url)
@@ -121,7 +125,11 @@ class PromptStore:
                     raise StoreError(
                         f"cannot create store directory {path.parent}: {exc}"
                     ) from None
-        self._engine = package.create_store_engine(self.url)
+        self._engine = (
+            package.create_store_engine(self.url, engine_options)
+            if engine_options
+            else package.create_store_engine(self.url)
+        )
         try:
             with translated_errors(self.url):
                 schema.migrate(self._engine, self.url, upgrade=migrate)
@@ -314,15 +322,21 @@ class PromptStore:
             return [lookups.to_event(row) for row in session.scalars(query)]
 
     def serving(
-        self, environment: str = DEFAULT_ENVIRONMENT, since_revision: int = 0
+        self,
+        environment: str = DEFAULT_ENVIRONMENT,
+        since_revision: int = 0,
+        *,
+        on_bad_entry: Callable[[str, Exception], None] | None = None,
     ) -> tuple[int, list[ServingEntry]]:
         """What the runtime serves: deployments changed after ``since_revision``.
 
-        Returns the store revision read in the same transaction, so a caller that
-        passes it back next time misses nothing and reloads nothing twice.
+        Returns the store revision read in the same statement, so a caller that
+        passes it back next time misses nothing and reloads nothing twice. A feature
+        whose version cannot be decoded goes to ``on_bad_entry(feature, error)`` (if
+        given) and is left out; the others are still returned.
         """
         with self.reading() as session:
-            return lookups.serving_entries(session, environment, since_revision)
+            return lookups.serving_entries(session, environment, since_revision, on_bad_entry)
 
     # -- writes ----------------------------------------------------------------------
 

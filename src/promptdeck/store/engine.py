@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ def sqlite_path(url: str) -> Path | None:
     return Path(database)
 
 
-def create_store_engine(url: str) -> Engine:
+def create_store_engine(url: str, options: Mapping[str, Any] | None = None) -> Engine:
     """An engine with promptdeck's connection settings for the URL's backend."""
     try:
         parsed = make_url(url)
@@ -69,7 +70,7 @@ def create_store_engine(url: str) -> Engine:
 
         return engine
     try:
-        return create_engine(parsed, pool_pre_ping=True)
+        return create_engine(parsed, **{"pool_pre_ping": True, **(options or {})})
     except (ArgumentError, ImportError) as exc:
         raise StoreError(f"cannot use database {redact(url)}: {exc}") from None
 

@@ -3,9 +3,12 @@ number, and rows turned into the frozen records the store hands out."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import String, Text, and_, cast, func, select, type_coerce
 from sqlalchemy.orm import Session, aliased
 
 from promptdeck.errors import NotFoundError, ValidationError
@@ -227,39 +230,122 @@ def feature_summaries(
 
 
 def serving_entries(
-    session: Session, environment: str, since_revision: int
+    session: Session,
+    environment: str,
+    since_revision: int,
+    on_bad_entry: Callable[[str, Exception], None] | None = None,
 ) -> tuple[int, list[ServingEntry]]:
     """The store revision and the deployments of ``environment`` changed after
-    ``since_revision``, read in one transaction."""
-    revision = session.scalar(select(StoreStateRow.revision).where(StoreStateRow.id == 1))
+    ``since_revision``, with their versions, in one statement (one round trip: a
+    runtime thread waits for the GIL after each one while the application's threads
+    run). When nothing moved, one row: the revision alone.
+
+    A version that cannot be decoded (parameters too deeply nested, not an object)
+    raises, unless ``on_bad_entry(feature, error)`` is given: then that feature is
+    reported to it and left out, and the others are still returned.
+    """
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    active, canary = aliased(VersionRow), aliased(VersionRow)
     rows = session.execute(
-        select(DeploymentRow, FeatureRow.name)
-        .join(FeatureRow, FeatureRow.id == DeploymentRow.feature_id)
-        .where(
-            DeploymentRow.environment == environment,
-            DeploymentRow.revision > since_revision,
+        select(
+            StoreStateRow.revision,
+            FeatureRow.name,
+            DeploymentRow.canary_percent,
+            DeploymentRow.revision,
+            *_serving_columns(active, "active", sqlite),
+            *_serving_columns(canary, "canary", sqlite),
         )
+        .select_from(StoreStateRow)
+        .outerjoin(
+            DeploymentRow,
+            and_(
+                DeploymentRow.environment == environment,
+                DeploymentRow.revision > since_revision,
+            ),
+        )
+        .outerjoin(FeatureRow, FeatureRow.id == DeploymentRow.feature_id)
+        .outerjoin(active, active.id == DeploymentRow.active_version_id)
+        .outerjoin(canary, canary.id == DeploymentRow.canary_version_id)
+        .where(StoreStateRow.id == 1)
     ).all()
-    ids = {
-        version_id
-        for row, _name in rows
-        for version_id in (row.active_version_id, row.canary_version_id)
-        if version_id is not None
-    }
-    versions = (
-        {v.id: v for v in session.scalars(select(VersionRow).where(VersionRow.id.in_(ids)))}
-        if ids
-        else {}
-    )
-    entries = [
-        ServingEntry(
-            feature=name,
-            environment=environment,
-            active=maybe_version(versions, row.active_version_id, name),
-            canary=maybe_version(versions, row.canary_version_id, name),
-            canary_percent=row.canary_percent if row.canary_version_id else 0,
-            revision=row.revision,
-        )
-        for row, name in rows
+    revision = (rows[0][0] if rows else 0) or 0
+    width = len(_SERVING_FIELDS)
+    entries: list[ServingEntry] = []
+    for row in rows:
+        name = row[1]
+        if name is None:  # nothing moved: the store row alone
+            continue
+        try:
+            canary_version = _serving_version(row[4 + width : 4 + 2 * width], name)
+            entries.append(
+                ServingEntry(
+                    feature=name,
+                    environment=environment,
+                    active=_serving_version(row[4 : 4 + width], name),
+                    canary=canary_version,
+                    canary_percent=row[2] if canary_version is not None else 0,
+                    revision=row[3],
+                )
+            )
+        except (RecursionError, ValueError, TypeError) as exc:
+            if on_bad_entry is None:
+                raise
+            on_bad_entry(name, exc)
+    return revision, entries
+
+
+_SERVING_FIELDS = (
+    "uid",
+    "number",
+    "system_prompt",
+    "model",
+    "parameters",
+    "author",
+    "reason",
+    "created_at",
+    "parent_number",
+    "content_hash",
+)
+
+
+def _serving_columns(version: Any, prefix: str, sqlite: bool) -> list[Any]:
+    """The version columns serving_entries() reads, in _SERVING_FIELDS order.
+
+    Parameters come as JSON text, decoded one row at a time so that one bad row is
+    isolated; on SQLite, times come as ISO text, parsed by fromisoformat (C), 10x faster
+    than the DateTime type's per-row regex.
+    """
+    columns = [getattr(version, name) for name in _SERVING_FIELDS]
+    columns[4] = cast(version.parameters, Text)
+    if sqlite:
+        columns[7] = type_coerce(version.created_at, String)
+    return [
+        column.label(f"{prefix}_{name}")
+        for column, name in zip(columns, _SERVING_FIELDS, strict=True)
     ]
-    return revision or 0, entries
+
+
+def _serving_version(row: Sequence[Any], feature: str) -> Version | None:
+    """A Version from the columns of _serving_columns(); None for an outer join's NULLs."""
+    uid, number, system_prompt, model, parameters, author, reason, created_at, parent, hash_ = row
+    if uid is None:
+        return None
+    if isinstance(parameters, str):
+        parameters = json.loads(parameters)
+    if not isinstance(parameters, dict):
+        raise ValueError(f"parameters of version {number} are not an object")
+    if isinstance(created_at, str):  # SQLite: naive UTC as ISO text
+        created_at = datetime.fromisoformat(created_at).replace(tzinfo=UTC)
+    return Version(
+        uid=uid,
+        feature=feature,
+        number=number,
+        system_prompt=system_prompt,
+        model=model,
+        parameters=parameters,
+        author=author,
+        reason=reason,
+        created_at=created_at,
+        parent=parent,
+        content_hash=hash_,
+    )

@@ -22,11 +22,6 @@ def migrate(engine: Engine, url: str, *, upgrade: bool = True) -> None:
         current = read_schema_revision(connection)
     if current == SCHEMA_HEAD:
         return
-    if not upgrade:
-        raise StoreError(
-            f"the store {shown} has schema {current or 'none'}, not "
-            f"{SCHEMA_HEAD}; migrate it with `promptdeck --db URL init`"
-        )
     # Imported here: opening an up-to-date store (the common case, and the runtime
     # library's) does not pay for loading Alembic.
     from alembic import command
@@ -36,6 +31,17 @@ def migrate(engine: Engine, url: str, *, upgrade: bool = True) -> None:
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
     script = ScriptDirectory.from_config(config)
+    if not upgrade:
+        known = {rev.revision for rev in script.walk_revisions()}
+        if current is not None and current not in known:
+            raise StoreError(
+                f"the store {shown} has schema {current}, newer than this promptdeck "
+                f"knows ({SCHEMA_HEAD}); upgrade promptdeck to read it"
+            )
+        raise StoreError(
+            f"the store {shown} has schema {current or 'none'}, not "
+            f"{SCHEMA_HEAD}; migrate it with `promptdeck --db URL init`"
+        )
     if current is None:
         refuse_foreign_database(engine, url)
         enable_wal(engine, url)
