@@ -229,5 +229,6 @@ def test_changes_arrive_while_threads_call_get_nonstop(url: str, admin: PromptSt
             stop.set()
             for thread in threads:
                 thread.join()
-    # Generous for a loaded 2-core CI machine; quiet, the median is a few tens of ms.
-    assert statistics.median(delays) < 0.3, delays
+    # With a 30 s poll, a starved listener shows as seconds; quiet, the median is tens of
+    # ms (bench/bench_runtime.py measures it). The bound leaves room for a loaded machine.
+    assert statistics.median(delays) < 2.0, delays
