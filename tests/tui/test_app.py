@@ -706,8 +706,9 @@ async def test_nasty_text_shows_literally(
 
 
 def test_counts_and_articles_read_as_english() -> None:
+    from promptdeck.permissions import article
     from promptdeck.tui.changes import summary_text
-    from promptdeck.tui.text import article, plural
+    from promptdeck.tui.text import plural
 
     assert plural(1, "change") == "1 change"
     assert plural(2, "version") == "2 versions"

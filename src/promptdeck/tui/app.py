@@ -16,9 +16,9 @@ from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
 from textual.screen import Screen
 
-from promptdeck.records import DEFAULT_ENVIRONMENT, ROLES, Role
+from promptdeck.permissions import Action, allowed, refusal
+from promptdeck.records import DEFAULT_ENVIRONMENT, Role
 from promptdeck.store import PromptStore
-from promptdeck.tui.text import article
 
 NO_REMOTE = "No remote configured: start with --remote URL or set PROMPTDECK_REMOTE"
 
@@ -106,17 +106,18 @@ class PromptDeckApp(App[None]):
 
     # -- roles -----------------------------------------------------------------------
 
-    def allows(self, needed: Role) -> bool:
+    # The same table the store checks every write against (promptdeck.permissions):
+    # what is greyed out here is exactly what the store would refuse.
+
+    def allows(self, action: Action) -> bool:
         if self.role is None:
             return True  # not known yet: the store refuses what is not allowed anyway
-        return ROLES.index(self.role) >= ROLES.index(needed)
+        return allowed(self.role, action)
 
-    def refusal(self, needed: Role, what: str) -> str:
-        role = self.role or "viewer"
-        return (
-            f"{self.user} is {article(role)} {role}; "
-            f"to {what} you must be {article(needed)} {needed}"
-        )
+    def refusal(self, action: Action) -> str:
+        """The one line that explains a refused key, e.g. "victor is a viewer; to save
+        a version you must be an editor"."""
+        return refusal(self.user, self.role or "viewer", action)
 
     async def run_action(
         self,

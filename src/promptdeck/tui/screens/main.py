@@ -27,6 +27,7 @@ from promptdeck.display import (
     visible,
 )
 from promptdeck.errors import PromptDeckError
+from promptdeck.permissions import Action
 from promptdeck.records import Deployment, FeatureSummary, Role, Version, VersionSummary
 from promptdeck.tui.changes import describe_change
 from promptdeck.tui.screens.dialogs import (
@@ -60,13 +61,14 @@ STATE_STYLES = {
     STATE_PREVIOUS: "dim",
 }
 
-# action -> (role needed, what it does, for the refusal message)
-NEEDS: dict[str, tuple[Role, str]] = {
-    "edit": ("editor", "edit a prompt"),
-    "new_feature": ("editor", "create a feature"),
-    "activate": ("admin", "activate a version"),
-    "rollback": ("admin", "roll back"),
-    "canary": ("admin", "manage a canary"),
+# The screen's actions -> the store's action they lead to (promptdeck.permissions
+# holds the role each needs and the wording of a refusal).
+NEEDS: dict[str, Action] = {
+    "edit": Action.SAVE,
+    "new_feature": Action.CREATE_FEATURE,
+    "activate": Action.ACTIVATE,
+    "rollback": Action.ROLLBACK,
+    "canary": Action.SET_CANARY,
 }
 
 
@@ -502,10 +504,8 @@ class MainScreen(Screen[None]):
         return None if self.why_disabled(action) else True
 
     def why_disabled(self, action: str) -> str | None:
-        if action in NEEDS:
-            needed, what = NEEDS[action]
-            if not self.deck.allows(needed):
-                return self.deck.refusal(needed, what)
+        if action in NEEDS and not self.deck.allows(NEEDS[action]):
+            return self.deck.refusal(NEEDS[action])
         if action in ("edit", "diff", "mark", "activate", "canary") and (
             self.selected_number is None
         ):
