@@ -51,7 +51,7 @@ class CliState:
 
         url = self.db_url
         check_database_url(url)
-        store = PromptStore(url, user=self.user_name, create=create)
+        store = PromptStore(url, user=self.user, create=create)
         self._stores.append(store)
         return store
 

@@ -36,6 +36,7 @@ from promptdeck.store.engine import NOTIFY_CHANNEL, WRITE_OPTION
 from promptdeck.store.rows import (
     AuditEventRow,
     DeploymentRow,
+    EnvironmentRow,
     FeatureRow,
     RollbackEntryRow,
     StoreStateRow,
@@ -119,9 +120,13 @@ class UnitOfWork:
         return lookups.deployment_row(self.session, feature, environment)
 
     def deployment_for_change(self, feature: FeatureRow, environment: str) -> DeploymentRow:
-        """The deployment of ``feature`` in ``environment``, created empty if missing."""
+        """The deployment of ``feature`` in ``environment``, created empty if missing.
+
+        An environment a deployment names exists: import and sync bring the
+        environments they carry (the API's own moves refuse unknown ones first)."""
         row = lookups.deployment_row(self.session, feature, environment)
         if row is None:
+            self.ensure_environment(environment)
             row = DeploymentRow(
                 feature_id=feature.id,
                 environment=environment,
@@ -132,6 +137,22 @@ class UnitOfWork:
             self.session.add(row)
             self.session.flush()
         return row
+
+    def ensure_environment(self, name: str) -> None:
+        """Create the environment ``name`` (unprotected) unless it exists."""
+        exists = self.session.scalar(select(EnvironmentRow.id).where(EnvironmentRow.name == name))
+        if exists is None:
+            self.session.add(
+                EnvironmentRow(
+                    name=name,
+                    protected=False,
+                    required_approvals=1,
+                    require_checks=False,
+                    created_at=now(),
+                    created_by=self.user,
+                )
+            )
+            self.session.flush()
 
     def to_deployment(
         self, feature: str, environment: str, deployment: DeploymentRow | None
