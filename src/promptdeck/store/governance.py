@@ -412,9 +412,10 @@ class Governance:
                 .where(VersionRow.feature_id == feature_row.id)
                 .order_by(ReviewRow.id)
             ).all()
-        grouped: dict[int, list[Review]] = {}
-        for review, number in rows:
-            grouped.setdefault(number, []).append(to_review(review, feature, number))
+            # Inside the session: the rows expire when it closes.
+            grouped: dict[int, list[Review]] = {}
+            for review, number in rows:
+                grouped.setdefault(number, []).append(to_review(review, feature, number))
         return {n: fold_review_state(feature, n, found) for n, found in grouped.items()}
 
     def queue(self, environment: str = DEFAULT_ENVIRONMENT) -> list[ReviewQueueEntry]:
