@@ -74,6 +74,7 @@ class PromptDeckApp(App[None]):
         self.user = store.user
         self.role: Role | None = None  # known after the first load
         self.unpushed: int | None = None  # local changes not pushed to the remote
+        self.to_review: int | None = None  # versions in the review queue
         # The clock used for relative ages; tests replace it for stable pictures.
         self.now: Callable[[], datetime] = utcnow
 
@@ -88,7 +89,8 @@ class PromptDeckApp(App[None]):
     def update_header(self) -> None:
         role = f" ({self.role})" if self.role else ""
         unpushed = f" · {self.unpushed} unpushed" if self.unpushed else ""
-        self.sub_title = f"env: {self.environment} · {self.user}{role}{unpushed}"
+        to_review = f" · {self.to_review} to review" if self.to_review else ""
+        self.sub_title = f"env: {self.environment} · {self.user}{role}{to_review}{unpushed}"
 
     @property
     def typing(self) -> bool:

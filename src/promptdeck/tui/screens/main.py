@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.text import Text
@@ -28,16 +29,27 @@ from promptdeck.display import (
 )
 from promptdeck.errors import PromptDeckError
 from promptdeck.permissions import Action
-from promptdeck.records import Deployment, FeatureSummary, Role, Version, VersionSummary
+from promptdeck.records import (
+    Deployment,
+    Environment,
+    FeatureSummary,
+    ReviewState,
+    Role,
+    Version,
+    VersionSummary,
+)
 from promptdeck.tui.changes import describe_change
 from promptdeck.tui.screens.dialogs import (
     CanaryDialog,
     CanaryRequest,
     ChangeDialog,
+    ConfirmDialog,
+    EnvironmentChoice,
     EnvironmentDialog,
     NewFeature,
     NewFeatureDialog,
 )
+from promptdeck.tui.screens.review import against_live, review_cell
 from promptdeck.tui.text import age, highlight_prompt, one_line, parameters_text, plural
 from promptdeck.tui.widgets.diff_view import DiffData
 from promptdeck.tui.widgets.feature_list import FeatureList
@@ -49,7 +61,7 @@ DEBOUNCE = 0.06  # seconds: rapid cursor moves load only where the cursor stops
 CACHE_SIZE = 64
 # Fixed widths of the versions table; the reason takes what is left. The author gets
 # more room when the table is wide (WIDE_TABLE columns or more).
-VERSION_COLUMNS = {"number": 4, "state": 10, "author": 8, "age": 4}
+VERSION_COLUMNS = {"number": 4, "state": 10, "review": 9, "author": 8, "age": 4}
 WIDE_AUTHOR = 16
 WIDE_TABLE = 90
 
@@ -69,6 +81,7 @@ NEEDS: dict[str, Action] = {
     "activate": Action.ACTIVATE,
     "rollback": Action.ROLLBACK,
     "canary": Action.SET_CANARY,
+    "request_review": Action.REQUEST_REVIEW,
 }
 
 
@@ -105,6 +118,8 @@ class MainScreen(Screen[None]):
         Binding("c", "canary", "Canary", show=False, id="main.canary"),
         Binding("h", "history", "History", id="main.history"),
         Binding("n", "new_feature", "New", id="main.new"),
+        Binding("v", "reviews", "Reviews", id="main.reviews"),
+        Binding("p", "request_review", "Ask review", show=False, id="main.request-review"),
         Binding("E", "environment", "Env", show=False, id="main.environment"),
         Binding("tab", "app.focus_next", "Next pane", show=False, id="main.next-pane"),
         Binding("left", "focus_features", "Features", show=False, id="main.features"),
@@ -118,15 +133,17 @@ class MainScreen(Screen[None]):
             self,
             features: list[FeatureSummary],
             role: Role,
-            environments: list[str],
+            environments: list[Environment],
             keep: str | None,
             select: int | None,
             unpushed: int | None = None,
+            to_review: int | None = None,
         ) -> None:
             super().__init__()
             self.features = features
             self.role = role
             self.unpushed = unpushed
+            self.to_review = to_review
             self.environments = environments
             self.keep = keep
             self.select = select
@@ -138,10 +155,12 @@ class MainScreen(Screen[None]):
             versions: list[VersionSummary],
             deployment: Deployment,
             select: int | None,
+            reviews: dict[int, ReviewState],
         ) -> None:
             super().__init__()
             self.feature = feature
             self.versions = versions
+            self.reviews = reviews
             self.deployment = deployment
             self.select = select
 
@@ -164,7 +183,8 @@ class MainScreen(Screen[None]):
         self.versions: list[VersionSummary] = []
         self.deployment: Deployment | None = None
         self.marked: list[int] = []
-        self.environments: list[str] = []
+        self.environments: list[Environment] = []
+        self.reviews: dict[int, ReviewState] = {}  # of the shown feature's versions
         self._preview_for: tuple[str, int] | None = None
         self._cache: OrderedDict[tuple[str, int], tuple[Version, Text]] = OrderedDict()
         self._versions_timer: Timer | None = None
@@ -224,7 +244,8 @@ class MainScreen(Screen[None]):
         try:
             features = store.features(self.deck.environment)
             role = store.role()
-            environments = store.environments()
+            environments = store.governance.environments()
+            to_review = store.governance.pending_count(self.deck.environment)
             unpushed = None
             if self.deck.remote_url is not None:
                 from promptdeck.sync import pending_changes  # local bookkeeping, no network
@@ -233,12 +254,15 @@ class MainScreen(Screen[None]):
         except PromptDeckError as exc:
             self.post_message(self.Failed(str(exc)))
             return
-        self.post_message(self.FeaturesLoaded(features, role, environments, keep, select, unpushed))
+        self.post_message(
+            self.FeaturesLoaded(features, role, environments, keep, select, unpushed, to_review)
+        )
 
     @on(FeaturesLoaded)
     def _features_loaded(self, message: FeaturesLoaded) -> None:
         self.deck.role = message.role
         self.deck.unpushed = message.unpushed
+        self.deck.to_review = message.to_review
         self.deck.update_header()
         self.environments = message.environments
         features = self.query_one(FeatureList)
@@ -276,15 +300,17 @@ class MainScreen(Screen[None]):
         try:
             versions = store.versions(feature)
             deployment = store.deployment(feature, self.deck.environment)
+            reviews = store.governance.states(feature)
         except PromptDeckError as exc:
             self.post_message(self.Failed(str(exc)))
             return
-        self.post_message(self.VersionsLoaded(feature, versions, deployment, select))
+        self.post_message(self.VersionsLoaded(feature, versions, deployment, select, reviews))
 
     @on(VersionsLoaded)
     def _versions_loaded(self, message: VersionsLoaded) -> None:
         if message.feature != self.feature:
             return  # the cursor moved on meanwhile
+        self.reviews = message.reviews
         self._show_versions(message.versions, message.deployment, message.select)
 
     def _show_versions(
@@ -380,6 +406,7 @@ class MainScreen(Screen[None]):
         return [
             Text.assemble((mark, "bold"), f"v{summary.number}"),
             Text(state, style=style),
+            review_cell(self.reviews.get(summary.number)),
             Text(one_line(summary.author, author_width), no_wrap=True, overflow="ellipsis"),
             Text(age(summary.created_at, now, short=True), style="dim"),
             Text(one_line(summary.reason, 300), no_wrap=True, overflow="ellipsis"),
@@ -506,10 +533,14 @@ class MainScreen(Screen[None]):
     def why_disabled(self, action: str) -> str | None:
         if action in NEEDS and not self.deck.allows(NEEDS[action]):
             return self.deck.refusal(NEEDS[action])
-        if action in ("edit", "diff", "mark", "activate", "canary") and (
+        if action in ("edit", "diff", "mark", "activate", "canary", "request_review") and (
             self.selected_number is None
         ):
             return "Select a version first"
+        if action == "request_review":
+            state = self.reviews.get(self.selected_number or 0)
+            if state is not None and state.status in ("requested", "approved"):
+                return f"v{self.selected_number} is already {state.status}"
         env = self.deck.environment
         active = self.deployment.active if self.deployment else None
         if action == "activate" and active is not None and active == self.selected_number:
@@ -534,6 +565,12 @@ class MainScreen(Screen[None]):
         yield ("History", "The feature's audit log (h)", "history")
         yield ("New feature", "Create a feature with its first prompt (n)", "new_feature")
         yield ("Switch environment", "production, staging, ... (E)", "environment")
+        yield ("Review queue", "Versions waiting for review: diff, approve, reject (v)", "reviews")
+        yield (
+            "Request review",
+            "Ask reviewers to approve the selected version (p)",
+            "request_review",
+        )
 
     # -- actions ---------------------------------------------------------------------
 
@@ -580,14 +617,114 @@ class MainScreen(Screen[None]):
             self.app.push_screen(HistoryScreen(self.feature))
 
     def action_environment(self) -> None:
-        def chosen(environment: str | None) -> None:
-            if environment and environment != self.deck.environment:
-                self.deck.environment = environment
-                self.deck.update_header()
-                self.versions = []
-                self.reload()
+        names = [environment.name for environment in self.environments]
+        create = Action.CREATE_ENVIRONMENT
 
-        self.app.push_screen(EnvironmentDialog(self.environments, self.deck.environment), chosen)
+        def chosen(choice: EnvironmentChoice | None) -> None:
+            if choice is None:
+                return
+            if choice.create:
+                self.confirm_new_environment(choice.name, names)
+            else:
+                self.switch_environment(choice.name)
+
+        self.app.push_screen(
+            EnvironmentDialog(
+                names,
+                self.deck.environment,
+                protected=frozenset(e.name for e in self.environments if e.protected),
+                refused=None if self.deck.allows(create) else self.deck.refusal(create),
+            ),
+            chosen,
+        )
+
+    def switch_environment(self, environment: str) -> None:
+        if environment != self.deck.environment:
+            self.deck.environment = environment
+            self.deck.update_header()
+            self.versions = []
+            self.reload()
+
+    def confirm_new_environment(self, name: str, existing: list[str]) -> None:
+        """Creating an environment is asked once more, naming any close existing one:
+        a typo must not become an environment nobody serves from."""
+        close = get_close_matches(name, existing, n=1, cutoff=0.6)
+        question = f"Create the environment {name!r}? It starts empty and unprotected."
+        if close:
+            question = f"Did you mean {close[0]!r}? " + question
+
+        def answered(create: bool | None) -> None:
+            if create:
+                self.write(
+                    f"Created the environment {name}",
+                    lambda: self.deck.store.governance.create_environment(name),
+                    after=lambda: self.switch_environment(name),
+                )
+
+        self.app.push_screen(
+            ConfirmDialog("New environment", question, confirm=f"Create {name}", cancel="Back"),
+            answered,
+        )
+
+    def action_reviews(self) -> None:
+        from promptdeck.tui.screens.review import ReviewQueueScreen
+
+        self.app.push_screen(ReviewQueueScreen(), lambda _: self.reload())
+
+    def action_request_review(self) -> None:
+        if self.feature is not None and self.selected_number is not None:
+            self.open_request_review(self.feature, self.selected_number)
+
+    @work(thread=True, group="confirm")
+    def open_request_review(self, feature: str, number: int) -> None:
+        """Show the version against live, ask why, then request review."""
+        env, store = self.deck.environment, self.deck.store
+        heading = Text(f"Reviewers will see v{number} against what is live in {env}", style="dim")
+        try:
+            shown = against_live(store, feature, number, env, heading=heading)
+        except PromptDeckError as exc:
+            self.post_message(self.Failed(str(exc)))
+            return
+
+        def confirmed(reason: str | None) -> None:
+            if reason is not None:
+                self.write(
+                    f"Review of {feature} v{number} requested",
+                    lambda: store.governance.request_review(feature, number, reason),
+                    select=number,
+                )
+
+        def show() -> None:  # on the UI thread
+            self.app.push_screen(
+                ChangeDialog(
+                    f"Request review of {feature} v{number}",
+                    shown.details,
+                    confirm="request review",
+                    diff=shown.data,
+                ),
+                confirmed,
+            )
+
+        self.app.call_from_thread(show)
+
+    def blocked(self, feature: str, number: int, verb: str) -> bool:
+        """In a worker: True (and say what is missing) when ``number`` may not go live
+        in this environment yet: said before a reason is typed, not after."""
+        env = self.deck.environment
+        try:
+            blockers = self.deck.store.governance.blockers(feature, number, env)
+        except PromptDeckError as exc:
+            self.post_message(self.Failed(str(exc)))
+            return True
+        if blockers:
+            self.app.call_from_thread(
+                self.notify,
+                "\n".join(blockers),
+                title=f"Cannot {verb} v{number} in {env} yet",
+                severity="warning",
+                markup=False,
+            )
+        return bool(blockers)
 
     def action_edit(self) -> None:
         if self.feature is not None and self.selected_number is not None:
@@ -655,6 +792,8 @@ class MainScreen(Screen[None]):
     def confirm_move(self, kind: str, feature: str, current: int | None, target: int) -> None:
         """Load both versions, describe the move, ask for a reason, then do it."""
         env = self.deck.environment
+        if kind == "activate" and self.blocked(feature, target, "activate"):
+            return
         try:
             new = self._cached_version(feature, target)
             old = self._cached_version(feature, current) if current is not None else None
@@ -751,7 +890,16 @@ class MainScreen(Screen[None]):
     def action_canary(self) -> None:
         if self.feature is None or self.selected_number is None:
             return
-        self.open_canary(self.feature, self.canary_default())
+        running = self.deployment is not None and self.deployment.canary is not None
+        self.check_canary(self.feature, self.canary_default(), running)
+
+    @work(thread=True, group="confirm")
+    def check_canary(self, feature: str, version: int | None, running: bool) -> None:
+        """With no canary running, a version that may not go live is refused at once;
+        a running canary can always be stopped or promoted in the dialog."""
+        if version is not None and not running and self.blocked(feature, version, "canary"):
+            return
+        self.app.call_from_thread(self.open_canary, feature, version)
 
     def open_canary(
         self,
@@ -824,11 +972,13 @@ class MainScreen(Screen[None]):
         call: Callable[[], object],
         select: int | None = None,
         refused: Callable[[str], None] | None = None,
+        after: Callable[[], None] | None = None,
     ) -> None:
         """Run one store write; report the result; reload.
 
         ``refused``: called (on the UI thread) with the store's message when the write
-        is refused, e.g. to open the dialog again with the user's input.
+        is refused, e.g. to open the dialog again with the user's input. ``after``:
+        called (on the UI thread) instead of the reload once the write is done.
         """
         try:
             call()
@@ -841,4 +991,7 @@ class MainScreen(Screen[None]):
                 )
             return
         self.app.call_from_thread(self.notify, done, markup=False)
-        self.app.call_from_thread(self.reload, None, select)
+        if after is not None:
+            self.app.call_from_thread(after)
+        else:
+            self.app.call_from_thread(self.reload, None, select)
