@@ -4,7 +4,9 @@ explained before a reason is typed, review requests, and the environment switch.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import AppFactory
@@ -194,7 +196,7 @@ async def test_activate_and_canary_say_what_is_missing_before_the_reason(
         await pilot.press("c")
         await settle(pilot)
         assert not isinstance(app.screen, CanaryDialog)
-        assert any("Cannot canary v5 in production" in (n.title or "") for n in said)
+        assert any("Cannot make v5 the canary in production" in (n.title or "") for n in said)
         # Rollback stays one key: it returns to a version that was already live.
         await pilot.press("r")
         await settle(pilot)
@@ -319,3 +321,28 @@ async def test_palette_offers_the_review_actions(make_app: AppFactory, governed:
         await open_queue(pilot)
         titles = [command.title for command in app.get_system_commands(app.screen)]
         assert "Approve" in titles and "Reject" in titles
+
+
+def snapshot_steps(*keys: str) -> Callable[[Pilot[Any]], Coroutine[Any, Any, None]]:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot, rounds=1)
+        await settle(pilot)
+
+    return run_before
+
+
+def test_snapshot_review_queue(make_app: AppFactory, governed: Path, snap_compare: Any) -> None:
+    """The queue at 80x24: sql-assistant v5 against live v3, +/− lines, who asked and
+    why in the pane below, the count in the header, approve / reject in the footer."""
+    app = make_app(user="rita")
+    assert snap_compare(app, terminal_size=SIZE, run_before=snapshot_steps("v"))
+
+
+def test_snapshot_approve_dialog(make_app: AppFactory, governed: Path, snap_compare: Any) -> None:
+    """Approving: who asked and why, live v3 → v5, the diff at its first change, and
+    the required comment refused while empty."""
+    app = make_app(user="rita")
+    assert snap_compare(app, terminal_size=SIZE, run_before=snapshot_steps("v", "a", "enter"))

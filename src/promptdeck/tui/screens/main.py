@@ -62,6 +62,8 @@ CACHE_SIZE = 64
 # Fixed widths of the versions table; the reason takes what is left. The author gets
 # more room when the table is wide (WIDE_TABLE columns or more).
 VERSION_COLUMNS = {"number": 4, "state": 10, "review": 9, "author": 8, "age": 4}
+# The review column is shown once any version of the feature has a review; in a narrow
+# table it then takes the author's place (the preview names the author).
 WIDE_AUTHOR = 16
 WIDE_TABLE = 90
 
@@ -369,6 +371,10 @@ class MainScreen(Screen[None]):
         widths = dict(VERSION_COLUMNS)
         if available >= WIDE_TABLE:
             widths["author"] = WIDE_AUTHOR
+        if not self.reviews:
+            del widths["review"]
+        elif available < WIDE_TABLE:
+            del widths["author"]
         fixed = sum(widths.values()) + 2 * table.cell_padding * (len(widths) + 1)
         reason_width = max(10, available - fixed - 1)
         self._table_width = available
@@ -377,9 +383,8 @@ class MainScreen(Screen[None]):
         table.add_column("reason", key="reason", width=reason_width)
         now = self.deck.now()
         for summary in self.versions:
-            table.add_row(
-                *self._version_cells(summary, now, widths["author"]), key=str(summary.number)
-            )
+            cells = self._version_cells(summary, now, widths.get("author", WIDE_AUTHOR))
+            table.add_row(*(cells[key] for key in (*widths, "reason")), key=str(summary.number))
         if 0 <= row < len(self.versions):
             table.move_cursor(row=row, animate=False)
 
@@ -390,7 +395,8 @@ class MainScreen(Screen[None]):
 
     def _version_cells(
         self, summary: VersionSummary, now: Any, author_width: int = WIDE_AUTHOR
-    ) -> list[Text]:
+    ) -> dict[str, Text]:
+        """Every column's cell, by column key."""
         deployment = self.deployment
         state = ""
         if deployment is not None:
@@ -403,14 +409,16 @@ class MainScreen(Screen[None]):
             )
         style = STATE_STYLES.get(state.split(" ")[0], "")
         mark = "●" if summary.number in self.marked else " "
-        return [
-            Text.assemble((mark, "bold"), f"v{summary.number}"),
-            Text(state, style=style),
-            review_cell(self.reviews.get(summary.number)),
-            Text(one_line(summary.author, author_width), no_wrap=True, overflow="ellipsis"),
-            Text(age(summary.created_at, now, short=True), style="dim"),
-            Text(one_line(summary.reason, 300), no_wrap=True, overflow="ellipsis"),
-        ]
+        return {
+            "number": Text.assemble((mark, "bold"), f"v{summary.number}"),
+            "state": Text(state, style=style),
+            "review": review_cell(self.reviews.get(summary.number)),
+            "author": Text(
+                one_line(summary.author, author_width), no_wrap=True, overflow="ellipsis"
+            ),
+            "age": Text(age(summary.created_at, now, short=True), style="dim"),
+            "reason": Text(one_line(summary.reason, 300), no_wrap=True, overflow="ellipsis"),
+        }
 
     @on(DataTable.RowHighlighted, "#versions")
     def _version_highlighted(self, _message: DataTable.RowHighlighted) -> None:
@@ -707,7 +715,7 @@ class MainScreen(Screen[None]):
 
         self.app.call_from_thread(show)
 
-    def blocked(self, feature: str, number: int, verb: str) -> bool:
+    def blocked(self, feature: str, number: int, move: str) -> bool:
         """In a worker: True (and say what is missing) when ``number`` may not go live
         in this environment yet: said before a reason is typed, not after."""
         env = self.deck.environment
@@ -720,7 +728,7 @@ class MainScreen(Screen[None]):
             self.app.call_from_thread(
                 self.notify,
                 "\n".join(blockers),
-                title=f"Cannot {verb} v{number} in {env} yet",
+                title=f"Cannot {move} in {env} yet",
                 severity="warning",
                 markup=False,
             )
@@ -792,7 +800,7 @@ class MainScreen(Screen[None]):
     def confirm_move(self, kind: str, feature: str, current: int | None, target: int) -> None:
         """Load both versions, describe the move, ask for a reason, then do it."""
         env = self.deck.environment
-        if kind == "activate" and self.blocked(feature, target, "activate"):
+        if kind == "activate" and self.blocked(feature, target, f"activate v{target}"):
             return
         try:
             new = self._cached_version(feature, target)
@@ -897,7 +905,11 @@ class MainScreen(Screen[None]):
     def check_canary(self, feature: str, version: int | None, running: bool) -> None:
         """With no canary running, a version that may not go live is refused at once;
         a running canary can always be stopped or promoted in the dialog."""
-        if version is not None and not running and self.blocked(feature, version, "canary"):
+        if (
+            version is not None
+            and not running
+            and self.blocked(feature, version, f"make v{version} the canary")
+        ):
             return
         self.app.call_from_thread(self.open_canary, feature, version)
 

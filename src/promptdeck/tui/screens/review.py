@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, cast
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
@@ -34,6 +37,18 @@ REVIEW_WORDS: dict[str, tuple[str, str]] = {
     "requested": ("requested", "yellow"),
     "approved": ("approved", "green"),
     "rejected": ("rejected", "bold red"),
+}
+
+
+QUEUE_COLUMNS = {
+    "feature": "feature",
+    "version": "#",
+    "author": "author",
+    "lines": "+/−",
+    "live": "live",
+    "state": "review",
+    "age": "age",
+    "reason": "reason",
 }
 
 
@@ -108,6 +123,7 @@ class ReviewQueueScreen(Screen[None]):
         super().__init__()
         self.entries: list[ReviewQueueEntry] = []
         self.loaded = False
+        self._table_width = 0
 
     @property
     def deck(self) -> PromptDeckApp:
@@ -122,25 +138,15 @@ class ReviewQueueScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
         table: DataTable[Text] = DataTable(id="queue", cursor_type="row")
-        table.border_title = f"To review · live is read in {self.deck.environment}"
+        table.border_title = f"To review · against what is live in {self.deck.environment}"
         yield table
-        yield Static(id="review-detail")
+        with VerticalScroll(id="review-detail-pane") as pane:
+            pane.border_title = "Request"
+            yield Static(id="review-detail")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        table = self.query_one("#queue", DataTable)
-        for key, label in (
-            ("feature", "feature"),
-            ("version", "#"),
-            ("author", "author"),
-            ("lines", "+/−"),
-            ("live", "live"),
-            ("state", "review"),
-            ("age", "age"),
-            ("reason", "reason"),
-        ):
-            table.add_column(label, key=key)
-        table.focus()
+        self.query_one("#queue", DataTable).focus()
         self.load()
 
     @work(thread=True, exclusive=True, group="review-queue")
@@ -154,30 +160,13 @@ class ReviewQueueScreen(Screen[None]):
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
-        table = self.query_one("#queue", DataTable)
         previous = self.selected
         self.entries = message.entries
         self.loaded = True
         self.deck.to_review = len(message.entries)
         self.deck.update_header()
-        table.clear()
-        now = self.deck.now()
-        for entry in message.entries:
-            word, style = REVIEW_WORDS.get(entry.state.status, (entry.state.status, ""))
-            if entry.state.approvals and entry.state.status != "approved":
-                word = f"{word} ({entry.state.approvals}✓)"
-            table.add_row(
-                Text(one_line(entry.feature, 28), style="bold"),
-                Text(f"v{entry.version}"),
-                Text(one_line(entry.author, 14)),
-                Text.assemble(
-                    (f"+{entry.lines_added}", "green"), " ", (f"−{entry.lines_removed}", "red")
-                ),
-                Text(f"v{entry.live}" if entry.live is not None else "—", style="dim"),
-                Text(word, style=style),
-                Text(age(entry.created_at, now, short=True), style="dim"),
-                Text(one_line(entry.reason, 80)),
-            )
+        self._fill_table()
+        table = self.query_one("#queue", DataTable)
         table.border_subtitle = plural(len(message.entries), "version")
         if previous is not None:
             keys = [(e.feature, e.version) for e in message.entries]
@@ -185,6 +174,51 @@ class ReviewQueueScreen(Screen[None]):
                 table.move_cursor(row=keys.index((previous.feature, previous.version)))
         self._show_detail()
         self.refresh_bindings()
+
+    def _fill_table(self) -> None:
+        """(Re)build the table: each column as wide as its content, and the reason
+        the width that is left (the pane below shows it whole), so nothing scrolls
+        sideways at 80 columns."""
+        table = self.query_one("#queue", DataTable)
+        row = table.cursor_row
+        table.clear(columns=True)
+        now = self.deck.now()
+        rows = [self._cells(entry, now) for entry in self.entries]
+        widths = {
+            key: max([cell_len(label), *(cell_len(r[key].plain) for r in rows)])
+            for key, label in QUEUE_COLUMNS.items()
+        }
+        others = sum(w + 2 * table.cell_padding for key, w in widths.items() if key != "reason")
+        widths["reason"] = max(10, table.scrollable_content_region.width - others - 2)
+        self._table_width = table.scrollable_content_region.width
+        for key, label in QUEUE_COLUMNS.items():
+            table.add_column(label, key=key, width=widths[key])
+        for cells in rows:
+            table.add_row(*cells.values())
+        if 0 <= row < len(rows):
+            table.move_cursor(row=row, animate=False)
+
+    def _cells(self, entry: ReviewQueueEntry, now: datetime) -> dict[str, Text]:
+        word, style = REVIEW_WORDS.get(entry.state.status, (entry.state.status, ""))
+        if entry.state.approvals and entry.state.status != "approved":
+            word = f"{word} ({entry.state.approvals}✓)"  # of several approvals needed
+        return {
+            "feature": Text(one_line(entry.feature, 28), style="bold"),
+            "version": Text(f"v{entry.version}"),
+            "author": Text(one_line(entry.author, 14)),
+            "lines": Text.assemble(
+                (f"+{entry.lines_added}", "green"), " ", (f"−{entry.lines_removed}", "red")
+            ),
+            "live": Text(f"v{entry.live}" if entry.live is not None else "—", style="dim"),
+            "state": Text(word, style=style),
+            "age": Text(age(entry.created_at, now, short=True), style="dim"),
+            "reason": Text(one_line(entry.reason, 300), no_wrap=True, overflow="ellipsis"),
+        }
+
+    def on_resize(self) -> None:
+        table = self.query_one("#queue", DataTable)
+        if self.entries and table.scrollable_content_region.width != self._table_width:
+            self.call_after_refresh(self._fill_table)
 
     @on(Failed)
     def _failed(self, message: Failed) -> None:
