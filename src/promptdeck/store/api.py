@@ -37,6 +37,7 @@ from promptdeck.errors import (
 from promptdeck.permissions import RANK, Action, article
 from promptdeck.records import (
     DEFAULT_ENVIRONMENT,
+    MAX_ENVIRONMENT,
     ROLES,
     AuditEvent,
     Deployment,
@@ -435,6 +436,7 @@ class PromptStore:
         the feature locked, and its deployment (created empty when ``create``)."""
         with self.unit_of_work() as work:
             work.require(action)
+            check_name(environment, "environment", MAX_ENVIRONMENT)
             environment_row(work.session, environment)  # "did you mean ...?" if unknown
             feature_row = work.feature(feature, lock=True)
             deployment = (
