@@ -11,6 +11,7 @@ from promptdeck import __version__
 from promptdeck.cli.common import CliState, ErrorHandlingGroup
 from promptdeck.cli.deploy import activate, canary, promote, rollback
 from promptdeck.cli.diff import diff
+from promptdeck.cli.governance import env, review, whoami
 from promptdeck.cli.roles import history, role
 from promptdeck.cli.sync import sync
 from promptdeck.cli.transfer import export, import_, init
@@ -71,5 +72,8 @@ for command in (
     history,
     role,
     sync,
+    env,
+    review,
+    whoami,
 ):
     main.add_command(command)

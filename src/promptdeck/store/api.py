@@ -50,7 +50,7 @@ from promptdeck.records import (
     check_name,
     content_hash,
 )
-from promptdeck.store import gates, lookups, schema, transfer
+from promptdeck.store import gates, lookups, pg_security, schema, transfer
 from promptdeck.store.driver_errors import translated_errors
 from promptdeck.store.engine import sqlite_path
 from promptdeck.store.governance import Governance, environment_row, resolve_identity
@@ -197,7 +197,12 @@ class PromptStore:
         require_role(self.user, self.role(), action)
 
     def roles(self) -> dict[str, Role]:
+        """Who has which role: the logins in the store's groups on a PostgreSQL store
+        secured by ``init``, else the ``roles`` table."""
         with self.reading() as session:
+            prefix = pg_security.stored_prefix(session)
+            if prefix is not None:
+                return pg_security.logins_with_roles(session, prefix)
             rows = session.execute(select(RoleRow.user, RoleRow.role).order_by(RoleRow.user))
             return {user: role for user, role in rows}  # type: ignore[misc]
 
@@ -209,6 +214,17 @@ class PromptStore:
         with self.unit_of_work() as work:
             work.require(Action.SET_ROLE)
             session = work.session
+            prefix = pg_security.stored_prefix(session)
+            if prefix is not None:  # the database's own group roles: GRANT, REVOKE
+                before_role = lookups.role_of(session, user)
+                pg_security.grant_role(session, prefix, user, role)
+                work.audit(
+                    "role",
+                    None,
+                    reason=f"{user}: {before_role} -> {role}",
+                    details={"user": user, "from": before_role, "to": role},
+                )
+                return
             current = session.get(RoleRow, user)
             before = current.role if current else None
             if before == role:
