@@ -434,9 +434,9 @@ class Governance:
                 .where(VersionRow.feature_id == feature_row.id)
                 .order_by(ReviewRow.id)
             ).all()
-        grouped: dict[int, list[Review]] = {}
-        for review, number in rows:
-            grouped.setdefault(number, []).append(to_review(review, feature, number))
+            grouped: dict[int, list[Review]] = {}
+            for review, number in rows:
+                grouped.setdefault(number, []).append(to_review(review, feature, number))
         return {n: fold_review_state(feature, n, found) for n, found in grouped.items()}
 
     def queue(self, environment: str = DEFAULT_ENVIRONMENT) -> list[ReviewQueueEntry]:
