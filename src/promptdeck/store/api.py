@@ -259,8 +259,10 @@ class PromptStore:
     def features(
         self, environment: str = DEFAULT_ENVIRONMENT, *, name: str | None = None
     ) -> list[FeatureSummary]:
-        """Every feature (or the one called ``name``) with its state in ``environment``."""
+        """Every feature (or the one called ``name``) with its state in ``environment``
+        (an unknown environment is refused with "did you mean ...?")."""
         with self.reading() as session:
+            environment_row(session, environment)
             return lookups.feature_summaries(session, environment, name)
 
     def feature(self, name: str, environment: str = DEFAULT_ENVIRONMENT) -> FeatureSummary:
@@ -312,6 +314,7 @@ class PromptStore:
 
     def deployment(self, feature: str, environment: str = DEFAULT_ENVIRONMENT) -> Deployment:
         with self.reading() as session:
+            environment_row(session, environment)
             feature_row = lookups.feature_row(session, feature)
             row = lookups.deployment_row(session, feature_row, environment)
             return lookups.to_deployment(session, feature, environment, row)
