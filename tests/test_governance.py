@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 
 from promptdeck.cli.app import main
 from promptdeck.errors import NotFoundError, PermissionDeniedError, ValidationError
-from promptdeck.records import FeatureDocument, Review, VersionSpec
+from promptdeck.records import Deployment, FeatureDocument, Review, VersionSpec
 from promptdeck.store import PromptStore, governance
 from promptdeck.store.gates import NotApprovedError
 from promptdeck.store.governance import fold_review_state
@@ -150,11 +150,7 @@ def test_import_brings_the_environments_its_files_carry(empty_store: PromptStore
     document = FeatureDocument(
         feature="greeting",
         versions=(VersionSpec(number=1, system_prompt="Hi", model="m", parameters={}),),
-        deployments=(
-            __import__("promptdeck.records").records.Deployment(
-                feature="greeting", environment="eu-west", active=1
-            ),
-        ),
+        deployments=(Deployment(feature="greeting", environment="eu-west", active=1),),
     )
     empty_store.import_documents([document])
     assert "eu-west" in empty_store.environments()
@@ -341,3 +337,22 @@ def test_concurrent_reject_and_activate_never_leave_a_rejected_version_live(
                 outcomes.append("activated first")
                 alice.rollback("summarizer", reason="reset")
     assert len(outcomes) == 6
+
+
+def test_import_into_a_protected_environment_takes_only_approved_versions(
+    empty_store: PromptStore,
+) -> None:
+    empty_store.governance.protect_environment("production")
+    spec = VersionSpec(number=1, system_prompt="Hi", model="m", parameters={})
+    pointing = FeatureDocument(
+        feature="greeting",
+        versions=(spec,),
+        deployments=(Deployment(feature="greeting", environment="production", active=1),),
+    )
+    with pytest.raises(NotApprovedError, match="needs 1 approval"):
+        empty_store.import_documents([pointing])
+    assert empty_store.features() == []  # all or nothing
+    single = FeatureDocument(feature="greeting", versions=(spec,), single=True)
+    result = empty_store.import_documents([single])
+    assert result.versions_created and not result.deployments_set
+    assert empty_store.deployment("greeting").active is None
