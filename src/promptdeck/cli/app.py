@@ -50,6 +50,7 @@ def main(
     ctx.call_on_close(state.close)
     if ctx.invoked_subcommand is None:
         store = state.store(create=True)
+        store.governance.require_environment(environment)  # "did you mean ...?"
         from promptdeck.tui.app import run_app  # the CLI alone never loads Textual
 
         run_app(store, environment=environment, remote_url=resolve_remote(remote))
