@@ -76,8 +76,11 @@ def test_once_roles_exist_only_the_os_login_acts(
 ) -> None:
     monkeypatch.delenv(governance.TRUST_DECLARED_ENV)
     monkeypatch.setattr(governance, "os_login", lambda: "ed")
-    with pytest.raises(PermissionDeniedError, match=r"logged in as ed.*not as alice"):
-        PromptStore(team_path, user="alice", create=False)
+    with PromptStore(team_path, user="alice", create=False) as claimed:
+        # Reading is harmless and happens as the real login; every write is refused.
+        assert claimed.user == "ed" and claimed.features()
+        with pytest.raises(PermissionDeniedError, match=r"logged in as ed.*not as alice"):
+            claimed.activate("summarizer", 1, reason="x")
     monkeypatch.setenv("PROMPTDECK_USER", "alice")
     line = refused(cli("--db", str(team_path), "activate", "summarizer", "1", "-m", "x"))
     assert "logged in as ed" in line and "PROMPTDECK_USER" in line

@@ -123,8 +123,15 @@ def test_each_login_is_who_it_is_and_has_the_role_its_group_gives(team: Team) ->
 
 
 def test_a_declared_user_other_than_the_login_is_refused(team: Team) -> None:
-    with pytest.raises(PermissionDeniedError, match="acts as the database login"):
-        PromptStore(team.url("editor"), user=team.logins["admin"], create=False)
+    with PromptStore(team.url("editor"), user=team.logins["admin"], create=False) as claimed:
+        assert claimed.user == team.logins["editor"]  # reads happen as the login
+        with pytest.raises(PermissionDeniedError, match="acts as the database login"):
+            claimed.activate("summarizer", 1, reason="x")
+    # The runtime library names no one the store would believe: it reads as its login.
+    from promptdeck import Prompts
+
+    with Prompts(team.url("viewer"), refresh_interval=None, snapshot_path=False) as prompts:
+        assert prompts.get("summarizer").version == 4
     line = refused(
         cli("--db", team.url("editor"), "--user", team.logins["admin"], "features"),
         f"as {team.logins['editor']}",

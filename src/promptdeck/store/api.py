@@ -31,6 +31,7 @@ from promptdeck.errors import (
     DeploymentMovedError,
     NoChangeError,
     NotFoundError,
+    PermissionDeniedError,
     StoreError,
     ValidationError,
 )
@@ -133,9 +134,18 @@ class PromptStore:
                 schema.migrate(self._engine, self.url, upgrade=migrate)
                 database = make_url(self.url).database or self.url
                 #: Who acts here (store/governance.py): never simply what was declared.
-                self.user, self.identity_source = resolve_identity(
-                    self._engine, redact(database), declared
-                )
+                #: A declared name the store refuses leaves reads to the real login
+                #: (the runtime only reads) and refuses every write in one line.
+                self.identity_refusal: str | None = None
+                try:
+                    self.user, self.identity_source = resolve_identity(
+                        self._engine, redact(database), declared
+                    )
+                except PermissionDeniedError as exc:
+                    self.identity_refusal = str(exc)
+                    self.user, self.identity_source = resolve_identity(
+                        self._engine, redact(database), None
+                    )
         except BaseException:
             self._engine.dispose()
             raise
@@ -162,6 +172,8 @@ class PromptStore:
 
     def unit_of_work(self) -> AbstractContextManager[UnitOfWork]:
         """One write transaction (revision bump, roles, audit): see unit_of_work.py."""
+        if self.identity_refusal is not None:
+            raise PermissionDeniedError(self.identity_refusal)
         return unit_of_work(self._engine, self.url, self.user)
 
     def reading(self) -> AbstractContextManager[Session]:
