@@ -22,10 +22,14 @@ from promptdeck.records import ROLES, AuditEvent
 
 @click.command()
 @click.argument("user", required=False)
-@click.argument("role", required=False, type=click.Choice(ROLES))
+@click.argument("role", required=False, type=click.Choice(ROLES))  # permissions' ladder
 @click.pass_obj
 def role(state: CliState, user: str | None, role: str | None) -> None:
-    """Give USER a ROLE (admin only); with no arguments, list the roles."""
+    """Give USER a ROLE (admin only); with no arguments, list the roles.
+
+    Roles are a ladder: viewer < editor < reviewer (approves others' versions) < admin.
+    On a PostgreSQL store set up by `init`, USER is a database login and the role is
+    a database group the database itself enforces."""
     store = state.store()
     if user is None:
         roles = store.roles()

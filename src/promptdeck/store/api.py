@@ -31,12 +31,14 @@ from promptdeck.errors import (
     DeploymentMovedError,
     NoChangeError,
     NotFoundError,
+    PermissionDeniedError,
     StoreError,
     ValidationError,
 )
 from promptdeck.permissions import RANK, Action, article
 from promptdeck.records import (
     DEFAULT_ENVIRONMENT,
+    MAX_ENVIRONMENT,
     ROLES,
     AuditEvent,
     Deployment,
@@ -49,7 +51,7 @@ from promptdeck.records import (
     check_name,
     content_hash,
 )
-from promptdeck.store import gates, lookups, schema, transfer
+from promptdeck.store import gates, lookups, pg_security, schema, transfer
 from promptdeck.store.driver_errors import translated_errors
 from promptdeck.store.engine import sqlite_path
 from promptdeck.store.governance import Governance, environment_row, resolve_identity
@@ -132,9 +134,18 @@ class PromptStore:
                 schema.migrate(self._engine, self.url, upgrade=migrate)
                 database = make_url(self.url).database or self.url
                 #: Who acts here (store/governance.py): never simply what was declared.
-                self.user, self.identity_source = resolve_identity(
-                    self._engine, redact(database), declared
-                )
+                #: A declared name the store refuses leaves reads to the real login
+                #: (the runtime only reads) and refuses every write in one line.
+                self.identity_refusal: str | None = None
+                try:
+                    self.user, self.identity_source = resolve_identity(
+                        self._engine, redact(database), declared
+                    )
+                except PermissionDeniedError as exc:
+                    self.identity_refusal = str(exc)
+                    self.user, self.identity_source = resolve_identity(
+                        self._engine, redact(database), None
+                    )
         except BaseException:
             self._engine.dispose()
             raise
@@ -161,6 +172,8 @@ class PromptStore:
 
     def unit_of_work(self) -> AbstractContextManager[UnitOfWork]:
         """One write transaction (revision bump, roles, audit): see unit_of_work.py."""
+        if self.identity_refusal is not None:
+            raise PermissionDeniedError(self.identity_refusal)
         return unit_of_work(self._engine, self.url, self.user)
 
     def reading(self) -> AbstractContextManager[Session]:
@@ -196,7 +209,12 @@ class PromptStore:
         require_role(self.user, self.role(), action)
 
     def roles(self) -> dict[str, Role]:
+        """Who has which role: the logins in the store's groups on a PostgreSQL store
+        secured by ``init``, else the ``roles`` table."""
         with self.reading() as session:
+            prefix = pg_security.stored_prefix(session)
+            if prefix is not None:
+                return pg_security.logins_with_roles(session, prefix)
             rows = session.execute(select(RoleRow.user, RoleRow.role).order_by(RoleRow.user))
             return {user: role for user, role in rows}  # type: ignore[misc]
 
@@ -208,6 +226,17 @@ class PromptStore:
         with self.unit_of_work() as work:
             work.require(Action.SET_ROLE)
             session = work.session
+            prefix = pg_security.stored_prefix(session)
+            if prefix is not None:  # the database's own group roles: GRANT, REVOKE
+                before_role = lookups.role_of(session, user)
+                pg_security.grant_role(session, prefix, user, role)
+                work.audit(
+                    "role",
+                    None,
+                    reason=f"{user}: {before_role} -> {role}",
+                    details={"user": user, "from": before_role, "to": role},
+                )
+                return
             current = session.get(RoleRow, user)
             before = current.role if current else None
             if before == role:
@@ -242,8 +271,10 @@ class PromptStore:
     def features(
         self, environment: str = DEFAULT_ENVIRONMENT, *, name: str | None = None
     ) -> list[FeatureSummary]:
-        """Every feature (or the one called ``name``) with its state in ``environment``."""
+        """Every feature (or the one called ``name``) with its state in ``environment``
+        (an unknown environment is refused with "did you mean ...?")."""
         with self.reading() as session:
+            environment_row(session, environment)
             return lookups.feature_summaries(session, environment, name)
 
     def feature(self, name: str, environment: str = DEFAULT_ENVIRONMENT) -> FeatureSummary:
@@ -295,6 +326,7 @@ class PromptStore:
 
     def deployment(self, feature: str, environment: str = DEFAULT_ENVIRONMENT) -> Deployment:
         with self.reading() as session:
+            environment_row(session, environment)
             feature_row = lookups.feature_row(session, feature)
             row = lookups.deployment_row(session, feature_row, environment)
             return lookups.to_deployment(session, feature, environment, row)
@@ -435,6 +467,7 @@ class PromptStore:
         the feature locked, and its deployment (created empty when ``create``)."""
         with self.unit_of_work() as work:
             work.require(action)
+            check_name(environment, "environment", MAX_ENVIRONMENT)
             environment_row(work.session, environment)  # "did you mean ...?" if unknown
             feature_row = work.feature(feature, lock=True)
             deployment = (

@@ -21,7 +21,8 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from promptdeck.diff import diff_texts
@@ -39,8 +40,9 @@ from promptdeck.records import (
     ReviewStatus,
     check_name,
 )
-from promptdeck.store import gates, lookups
+from promptdeck.store import gates, lookups, pg_security
 from promptdeck.store.clock import now
+from promptdeck.store.driver_errors import translated_errors
 from promptdeck.store.pg_security import ROLE_PREFIX_SETTING
 from promptdeck.store.rows import (
     DeploymentRow,
@@ -247,6 +249,26 @@ class Governance:
             user=self._store.user, source=self._store.identity_source, role=self._store.role()
         )
 
+    def secure_postgresql(self) -> str:
+        """``init`` on PostgreSQL: create the group roles, GRANTs and append-only
+        triggers, make this login the first admin, and from then on take identity from
+        the login and roles from the groups. Returns the group-role prefix.
+
+        Idempotent for the login that owns the tables; anyone else is refused by the
+        database itself."""
+        store = self._store
+        engine = store.engine
+        if engine.dialect.name != "postgresql":
+            raise ValidationError("database roles exist on PostgreSQL stores only")
+        database = make_url(store.url).database or "promptdeck"
+        with translated_errors(store.url), engine.begin() as connection:
+            with Session(bind=connection) as session:
+                prefix = role_prefix(session) or pg_security.role_prefix(database)
+            tables = inspect(connection).get_table_names()
+            pg_security.install(connection, prefix, tables)
+        store.user, store.identity_source = resolve_identity(engine, database, None)
+        return prefix
+
     # -- environments --------------------------------------------------------------
 
     def environments(self) -> list[Environment]:
@@ -412,7 +434,6 @@ class Governance:
                 .where(VersionRow.feature_id == feature_row.id)
                 .order_by(ReviewRow.id)
             ).all()
-            # Inside the session: the rows expire when it closes.
             grouped: dict[int, list[Review]] = {}
             for review, number in rows:
                 grouped.setdefault(number, []).append(to_review(review, feature, number))

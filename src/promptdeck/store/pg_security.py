@@ -34,7 +34,7 @@ from promptdeck.store.rows import StoreSettingRow
 ROLE_PREFIX_SETTING = "pg_role_prefix"
 
 # Tables by what each role may do to them, on top of SELECT for everyone.
-HISTORY_TABLES = ("versions", "audit_events", "reviews", "suites", "check_runs")
+HISTORY_TABLES = ("features", "versions", "audit_events", "reviews", "suites", "check_runs")
 EDITOR_INSERT = ("features", "versions", "audit_events", "reviews", "suites", "check_runs")
 EDITOR_UPDATE = ("store_state", "sync_remotes", "sync_pointers")
 EDITOR_ALL = ("sync_remotes", "sync_pointers")
@@ -136,7 +136,8 @@ def install(connection: Connection, prefix: str, tables: Sequence[str]) -> None:
         previous = name
     admin = groups["admin"]
     for role in ROLES:
-        connection.execute(text(f'GRANT "{groups[role]}" TO "{admin}" WITH ADMIN OPTION'))
+        if role != "admin":  # a role cannot be a member of itself
+            connection.execute(text(f'GRANT "{groups[role]}" TO "{admin}" WITH ADMIN OPTION'))
     connection.execute(text(f'GRANT "{admin}" TO SESSION_USER WITH ADMIN OPTION'))
 
     present = set(tables)
@@ -159,6 +160,9 @@ def install(connection: Connection, prefix: str, tables: Sequence[str]) -> None:
     grant("INSERT, UPDATE, DELETE", ADMIN_ALL, groups["admin"])
     # Renumbering local-only versions (sync) changes only `number`; the trigger checks.
     grant("UPDATE (number)", ("versions",), groups["editor"])
+    # Writers lock a feature row (SELECT ... FOR UPDATE needs an UPDATE privilege); the
+    # append-only trigger still refuses any actual change to it.
+    grant("UPDATE (name)", ("features",), groups["editor"])
 
     connection.execute(text(_APPEND_ONLY_FUNCTION))
     connection.execute(text(_VERSIONS_FUNCTION))

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from promptdeck.errors import PermissionDeniedError
@@ -42,6 +43,9 @@ from promptdeck.store.rows import (
     StoreStateRow,
     VersionRow,
 )
+
+# PostgreSQL's SQLSTATE for "permission denied".
+INSUFFICIENT_PRIVILEGE = "42501"
 
 
 class _Unset:
@@ -66,6 +70,8 @@ class UnitOfWork:
         self.user = user
         self._role: Role | None = None
         self._discarded = False
+        #: PostgreSQL refused this login the revision bump: no write can succeed.
+        self.database_refuses_writes = False
 
     # -- the transaction ---------------------------------------------------------
 
@@ -97,6 +103,11 @@ class UnitOfWork:
     def require(self, action: Action) -> None:
         """Refuse (PermissionDeniedError) unless this unit's user may ``action``."""
         require_role(self.user, self.role(), action)
+        if self.database_refuses_writes:
+            raise PermissionDeniedError(
+                f"the database refuses {self.user} any write to this store; ask an admin "
+                "for a role (`promptdeck role LOGIN editor`)"
+            )
 
     # -- lookups -----------------------------------------------------------------------
 
@@ -296,16 +307,13 @@ def unit_of_work(engine: Engine, url: str, user: str) -> Iterator[UnitOfWork]:
         with connection.begin() as transaction:
             session = Session(bind=connection, autoflush=True)
             try:
-                session.execute(
-                    update(StoreStateRow)
-                    .where(StoreStateRow.id == 1)
-                    .values(revision=StoreStateRow.revision + 1)
-                )
+                writable = _bump_revision(session)
                 revision = session.scalar(
                     select(StoreStateRow.revision).where(StoreStateRow.id == 1)
                 )
                 assert revision is not None
-                work = UnitOfWork(session, revision, user)
+                work = UnitOfWork(session, revision + (0 if writable else 1), user)
+                work.database_refuses_writes = not writable
                 yield work
                 if work.discarded:
                     transaction.rollback()
@@ -319,6 +327,28 @@ def unit_of_work(engine: Engine, url: str, user: str) -> Iterator[UnitOfWork]:
                     )
             finally:
                 session.close()
+
+
+def _bump_revision(session: Session) -> bool:
+    """Bump the store's revision (serialising writers); False when PostgreSQL refuses
+    this login any write (a viewer): the unit's role check then says so in promptdeck's
+    words instead of the driver's."""
+    bump = (
+        update(StoreStateRow)
+        .where(StoreStateRow.id == 1)
+        .values(revision=StoreStateRow.revision + 1)
+    )
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(bump)
+        return True
+    try:
+        with session.begin_nested():
+            session.execute(bump)
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+            raise
+        return False
+    return True
 
 
 @contextmanager
