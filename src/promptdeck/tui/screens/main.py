@@ -1,10 +1,13 @@
-"""The main screen: features, the selected feature's versions, and a preview."""
+"""The main screen: features, the selected feature's versions, and a preview.
+
+Over 600 lines because every key of the app starts here, each with its worker and its
+dialog; the governance keys live in main_governance.py, the dialogs in dialogs.py.
+"""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.text import Text
@@ -39,17 +42,15 @@ from promptdeck.records import (
     VersionSummary,
 )
 from promptdeck.tui.changes import describe_change
+from promptdeck.tui.screens import main_governance
 from promptdeck.tui.screens.dialogs import (
     CanaryDialog,
     CanaryRequest,
     ChangeDialog,
-    ConfirmDialog,
-    EnvironmentChoice,
-    EnvironmentDialog,
     NewFeature,
     NewFeatureDialog,
 )
-from promptdeck.tui.screens.review import against_live, review_cell
+from promptdeck.tui.screens.review import review_cell
 from promptdeck.tui.text import age, highlight_prompt, one_line, parameters_text, plural
 from promptdeck.tui.widgets.diff_view import DiffData
 from promptdeck.tui.widgets.feature_list import FeatureList
@@ -624,55 +625,10 @@ class MainScreen(Screen[None]):
         if self.feature is not None:
             self.app.push_screen(HistoryScreen(self.feature))
 
+    # Governance keys (environments, reviews, the gate): tui/screens/main_governance.py.
+
     def action_environment(self) -> None:
-        names = [environment.name for environment in self.environments]
-        create = Action.CREATE_ENVIRONMENT
-
-        def chosen(choice: EnvironmentChoice | None) -> None:
-            if choice is None:
-                return
-            if choice.create:
-                self.confirm_new_environment(choice.name, names)
-            else:
-                self.switch_environment(choice.name)
-
-        self.app.push_screen(
-            EnvironmentDialog(
-                names,
-                self.deck.environment,
-                protected=frozenset(e.name for e in self.environments if e.protected),
-                refused=None if self.deck.allows(create) else self.deck.refusal(create),
-            ),
-            chosen,
-        )
-
-    def switch_environment(self, environment: str) -> None:
-        if environment != self.deck.environment:
-            self.deck.environment = environment
-            self.deck.update_header()
-            self.versions = []
-            self.reload()
-
-    def confirm_new_environment(self, name: str, existing: list[str]) -> None:
-        """Creating an environment is asked once more, naming any close existing one:
-        a typo must not become an environment nobody serves from."""
-        close = get_close_matches(name, existing, n=1, cutoff=0.6)
-        question = f"Create the environment {name!r}? It starts empty and unprotected."
-        if close:
-            question = f"Did you mean {close[0]!r}? " + question
-
-        def answered(create: bool | None) -> None:
-            if create:
-                self.write(
-                    f"Created the environment {name}",
-                    lambda: self.deck.store.governance.create_environment(name),
-                    after=lambda: self.switch_environment(name),
-                )
-
-        self.app.push_screen(
-            ConfirmDialog("New environment", question, confirm=f"Create {name}", cancel="Back"),
-            answered,
-        )
+        main_governance.choose_environment(self)
 
     def action_reviews(self) -> None:
         from promptdeck.tui.screens.review import ReviewQueueScreen
@@ -681,58 +637,7 @@ class MainScreen(Screen[None]):
 
     def action_request_review(self) -> None:
         if self.feature is not None and self.selected_number is not None:
-            self.open_request_review(self.feature, self.selected_number)
-
-    @work(thread=True, group="confirm")
-    def open_request_review(self, feature: str, number: int) -> None:
-        """Show the version against live, ask why, then request review."""
-        env, store = self.deck.environment, self.deck.store
-        heading = Text(f"Reviewers will see v{number} against what is live in {env}", style="dim")
-        try:
-            shown = against_live(store, feature, number, env, heading=heading)
-        except PromptDeckError as exc:
-            self.post_message(self.Failed(str(exc)))
-            return
-
-        def confirmed(reason: str | None) -> None:
-            if reason is not None:
-                self.write(
-                    f"Review of {feature} v{number} requested",
-                    lambda: store.governance.request_review(feature, number, reason),
-                    select=number,
-                )
-
-        def show() -> None:  # on the UI thread
-            self.app.push_screen(
-                ChangeDialog(
-                    f"Request review of {feature} v{number}",
-                    shown.details,
-                    confirm="request review",
-                    diff=shown.data,
-                ),
-                confirmed,
-            )
-
-        self.app.call_from_thread(show)
-
-    def blocked(self, feature: str, number: int, move: str) -> bool:
-        """In a worker: True (and say what is missing) when ``number`` may not go live
-        in this environment yet: said before a reason is typed, not after."""
-        env = self.deck.environment
-        try:
-            blockers = self.deck.store.governance.blockers(feature, number, env)
-        except PromptDeckError as exc:
-            self.post_message(self.Failed(str(exc)))
-            return True
-        if blockers:
-            self.app.call_from_thread(
-                self.notify,
-                "\n".join(blockers),
-                title=f"Cannot {move} in {env} yet",
-                severity="warning",
-                markup=False,
-            )
-        return bool(blockers)
+            main_governance.request_review(self, self.feature, self.selected_number)
 
     def action_edit(self) -> None:
         if self.feature is not None and self.selected_number is not None:
@@ -800,7 +705,9 @@ class MainScreen(Screen[None]):
     def confirm_move(self, kind: str, feature: str, current: int | None, target: int) -> None:
         """Load both versions, describe the move, ask for a reason, then do it."""
         env = self.deck.environment
-        if kind == "activate" and self.blocked(feature, target, f"activate v{target}"):
+        if kind == "activate" and main_governance.blocked(
+            self, feature, target, f"activate v{target}"
+        ):
             return
         try:
             new = self._cached_version(feature, target)
@@ -908,7 +815,7 @@ class MainScreen(Screen[None]):
         if (
             version is not None
             and not running
-            and self.blocked(feature, version, f"make v{version} the canary")
+            and main_governance.blocked(self, feature, version, f"make v{version} the canary")
         ):
             return
         self.app.call_from_thread(self.open_canary, feature, version)
