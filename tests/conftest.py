@@ -25,6 +25,9 @@ def _isolated_config(
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
     for name in ("PROMPTDECK_DB", "PROMPTDECK_REMOTE", "PROMPTDECK_USER"):
         monkeypatch.delenv(name, raising=False)
+    # The suite acts as alice, bob, ... on SQLite stores with roles while running as
+    # one OS login; tests of the identity rules themselves delete this variable.
+    monkeypatch.setenv("PROMPTDECK_TRUST_DECLARED_USER", "1")
 
 
 @pytest.fixture

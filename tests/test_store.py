@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import inspect
 import re
 import sqlite3
@@ -29,7 +28,7 @@ from promptdeck.errors import (
     ValidationError,
 )
 from promptdeck.records import FeatureDocument, VersionSpec
-from promptdeck.store import SCHEMA_HEAD, PromptStore, UnitOfWork
+from promptdeck.store import SCHEMA_HEAD, PromptStore, UnitOfWork, governance
 from promptdeck.store.rows import AuditEventRow
 
 TABLES = (
@@ -145,6 +144,8 @@ def test_no_write_ever_changes_an_earlier_version_or_audit_row(st: PromptStore) 
     def rows() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         shot = snapshot(st)
         return shot["versions"], shot["audit_events"]
+
+    st.governance.create_environment("staging")
 
     writes: list[Callable[[], object]] = [
         lambda: st.save("greeting", "Hello v2", reason="second"),
@@ -430,6 +431,7 @@ def test_rollback_without_any_activation_is_refused(st: PromptStore) -> None:
 
 
 def test_environments_are_independent(st: PromptStore) -> None:
+    st.governance.create_environment("staging")
     st.save("greeting", "Hello v2", reason="second")
     st.save("greeting", "Hello v3", reason="third")
     st.activate("greeting", 1, reason="prod")
@@ -528,6 +530,7 @@ def test_activating_or_rolling_back_to_the_canary_ends_it(lite: PromptStore) -> 
 
 def test_canaries_are_per_environment(lite: PromptStore) -> None:
     prepare(lite)
+    lite.governance.create_environment("staging")
     lite.activate("greeting", 1, reason="staging", environment="staging")
     lite.set_canary("greeting", 3, 30, reason="staging canary", environment="staging")
     assert lite.deployment("greeting").canary is None
@@ -635,7 +638,7 @@ def test_identity_argument_then_env_then_config_then_login(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "s.db"
-    monkeypatch.setattr(getpass, "getuser", lambda: "login-name")
+    monkeypatch.setattr(governance, "os_login", lambda: "login-name")
     with PromptStore(path) as store:
         assert store.user == "login-name"
         assert store.create_feature("f", "t", model="m", reason="r").author == "login-name"

@@ -99,6 +99,13 @@ def resolve_remote(option: str | None = None) -> str | None:
     return to_url(location) if location else None
 
 
+def declared_user(option: str | None = None) -> str | None:
+    """The name the user declared: ``--user``, else PROMPTDECK_USER, else the config
+    file; None when none is given. The store decides whether to believe it
+    (store/governance.py: resolve_identity)."""
+    return option or os.environ.get("PROMPTDECK_USER") or load_file_config().user or None
+
+
 def resolve_user(option: str | None = None) -> str:
     """``--user``, else PROMPTDECK_USER, else the config file, else the login name."""
     user = option or os.environ.get("PROMPTDECK_USER") or load_file_config().user

@@ -31,6 +31,11 @@ class Action(StrEnum):
     PULL_VERSIONS = "pull-versions"
     PULL_POINTERS = "pull-pointers"
     RENUMBER = "renumber"
+    REQUEST_REVIEW = "request-review"
+    APPROVE = "approve"
+    REJECT = "reject"
+    CREATE_ENVIRONMENT = "create-environment"
+    PROTECT_ENVIRONMENT = "protect-environment"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,11 @@ PERMISSIONS: dict[Action, Permission] = {
         "admin", "move active versions or canaries of the local store by a pull"
     ),
     Action.RENUMBER: Permission("editor", "renumber local versions"),
+    Action.REQUEST_REVIEW: Permission("editor", "request a review"),
+    Action.APPROVE: Permission("reviewer", "approve a version"),
+    Action.REJECT: Permission("reviewer", "reject a version"),
+    Action.CREATE_ENVIRONMENT: Permission("admin", "create an environment"),
+    Action.PROTECT_ENVIRONMENT: Permission("admin", "protect or unprotect an environment"),
 }
 
 

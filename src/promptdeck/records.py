@@ -16,8 +16,9 @@ from promptdeck.limits import NAME_RE as NAME_RE
 from promptdeck.limits import check_name as check_name
 from promptdeck.templates import find_variables
 
-Role = Literal["viewer", "editor", "admin"]
-ROLES: tuple[Role, ...] = ("viewer", "editor", "admin")
+# A ladder: each role may do everything the one before it may, and more.
+Role = Literal["viewer", "editor", "reviewer", "admin"]
+ROLES: tuple[Role, ...] = ("viewer", "editor", "reviewer", "admin")
 DEFAULT_ENVIRONMENT = "production"
 
 
@@ -167,3 +168,94 @@ class FeatureDocument:
     deployments: tuple[Deployment, ...] = ()
     source: str = "<memory>"
     single: bool = False  # a single-version file, the shape teams keep beside their code
+
+
+# --- governance: identity, environments, reviews -----------------------------------
+
+IdentitySource = Literal["postgresql-login", "os-login", "declared"]
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who this store's user is and why promptdeck believes it.
+
+    ``postgresql-login``: the session user of a PostgreSQL store secured by ``init``;
+    ``os-login``: the operating-system login (SQLite, or PostgreSQL not secured);
+    ``declared``: ``--user``/PROMPTDECK_USER, believed only where no roles are set.
+    """
+
+    user: str
+    source: IdentitySource
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """An environment that exists (created explicitly; production from the start)."""
+
+    name: str
+    protected: bool
+    required_approvals: int
+    require_checks: bool
+    created_at: datetime
+    created_by: str
+
+
+ReviewKind = Literal["request", "approve", "reject"]
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """One append-only review row: a request, an approval or a rejection."""
+
+    uid: str
+    feature: str
+    version: int
+    kind: ReviewKind
+    actor: str
+    comment: str
+    at: datetime
+
+
+ReviewStatus = Literal["none", "requested", "approved", "rejected"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewState:
+    """Where a version stands in review.
+
+    ``approved_by``: the people whose latest word on the version is an approval;
+    ``rejected_by``: those whose latest word is a rejection (a rejection blocks until
+    that reviewer approves again). ``status``: rejected if anyone's latest word is a
+    rejection, else approved if anyone approved, else requested if review was asked,
+    else none.
+    """
+
+    feature: str
+    version: int
+    status: ReviewStatus
+    approved_by: tuple[str, ...] = ()
+    rejected_by: tuple[str, ...] = ()
+    requested_by: str | None = None
+    request_reason: str | None = None
+    requested_at: datetime | None = None
+
+    @property
+    def approvals(self) -> int:
+        return len(self.approved_by)
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewQueueEntry:
+    """A version waiting for review, with its diff summary against what is live."""
+
+    feature: str
+    version: int
+    author: str
+    reason: str
+    created_at: datetime
+    state: ReviewState
+    environment: str  # where "live" was read
+    live: int | None  # the active version there (None: nothing live yet)
+    lines_added: int
+    lines_removed: int

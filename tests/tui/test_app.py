@@ -654,7 +654,7 @@ async def test_environment_switch(make_app: AppFactory) -> None:
         await settle(pilot)
         await pilot.press("E")
         await settle(pilot)
-        await pilot.press("tab", *"staging", "enter")
+        await pilot.press("down", "enter")  # production, staging: the existing ones
         await settle(pilot)
         assert app.environment == "staging"
         assert "staging" in app.sub_title
@@ -706,8 +706,9 @@ async def test_nasty_text_shows_literally(
 
 
 def test_counts_and_articles_read_as_english() -> None:
+    from promptdeck.permissions import article
     from promptdeck.tui.changes import summary_text
-    from promptdeck.tui.text import article, plural
+    from promptdeck.tui.text import plural
 
     assert plural(1, "change") == "1 change"
     assert plural(2, "version") == "2 versions"

@@ -11,6 +11,7 @@ from promptdeck import __version__
 from promptdeck.cli.common import CliState, ErrorHandlingGroup
 from promptdeck.cli.deploy import activate, canary, promote, rollback
 from promptdeck.cli.diff import diff
+from promptdeck.cli.governance import env, review, whoami
 from promptdeck.cli.roles import history, role
 from promptdeck.cli.sync import sync
 from promptdeck.cli.transfer import export, import_, init
@@ -49,6 +50,7 @@ def main(
     ctx.call_on_close(state.close)
     if ctx.invoked_subcommand is None:
         store = state.store(create=True)
+        store.governance.require_environment(environment)  # "did you mean ...?"
         from promptdeck.tui.app import run_app  # the CLI alone never loads Textual
 
         run_app(store, environment=environment, remote_url=resolve_remote(remote))
@@ -71,5 +73,8 @@ for command in (
     history,
     role,
     sync,
+    env,
+    review,
+    whoami,
 ):
     main.add_command(command)

@@ -14,7 +14,12 @@ import click
 
 from promptdeck.config import resolve_db, resolve_user
 from promptdeck.display import visible
-from promptdeck.errors import NotFoundError, PromptDeckError, ValidationError
+from promptdeck.errors import (
+    NotFoundError,
+    PermissionDeniedError,
+    PromptDeckError,
+    ValidationError,
+)
 from promptdeck.records import DEFAULT_ENVIRONMENT, Deployment
 
 if TYPE_CHECKING:
@@ -51,8 +56,10 @@ class CliState:
 
         url = self.db_url
         check_database_url(url)
-        store = PromptStore(url, user=self.user_name, create=create)
+        store = PromptStore(url, user=self.user, create=create)
         self._stores.append(store)
+        if store.identity_refusal is not None:  # --user naming someone this store refuses
+            raise PermissionDeniedError(store.identity_refusal)
         return store
 
     def suggestion(self) -> str | None:

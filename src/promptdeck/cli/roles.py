@@ -16,15 +16,20 @@ from promptdeck.cli.common import (
     table,
     when,
 )
-from promptdeck.records import AuditEvent
+from promptdeck.permissions import article
+from promptdeck.records import ROLES, AuditEvent
 
 
 @click.command()
 @click.argument("user", required=False)
-@click.argument("role", required=False, type=click.Choice(["viewer", "editor", "admin"]))
+@click.argument("role", required=False, type=click.Choice(ROLES))  # permissions' ladder
 @click.pass_obj
 def role(state: CliState, user: str | None, role: str | None) -> None:
-    """Give USER a ROLE (admin only); with no arguments, list the roles."""
+    """Give USER a ROLE (admin only); with no arguments, list the roles.
+
+    Roles are a ladder: viewer < editor < reviewer (approves others' versions) < admin.
+    On a PostgreSQL store set up by `init`, USER is a database login and the role is
+    a database group the database itself enforces."""
     store = state.store()
     if user is None:
         roles = store.roles()
@@ -37,8 +42,7 @@ def role(state: CliState, user: str | None, role: str | None) -> None:
         click.echo(f"{user}\t{store.role(user)}")
         return
     store.set_role(user, role)
-    article = "an" if role[0] in "aeiou" else "a"  # an admin, an editor, a viewer
-    click.echo(f"{user} is now {article} {role}")
+    click.echo(f"{user} is now {article(role)} {role}")
 
 
 @click.command()

@@ -13,8 +13,18 @@ from promptdeck.cli.common import CliState, fail
 @click.command()
 @click.pass_obj
 def init(state: CliState) -> None:
-    """Create the store (or migrate an existing one) and say where it is."""
+    """Create the store (or migrate an existing one) and say where it is.
+
+    On PostgreSQL, also create the database group roles, GRANTs and append-only
+    triggers, and make the login running it the store's first admin."""
     store = state.store(create=True)
+    if store.engine.dialect.name == "postgresql":
+        prefix = store.governance.secure_postgresql()
+        click.echo(
+            f"store ready: {store.display_url}; roles {prefix}_viewer/_editor/_reviewer/"
+            f"_admin; {store.user} is admin"
+        )
+        return
     click.echo(f"store ready: {store.display_url}")
 
 

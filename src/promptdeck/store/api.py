@@ -16,19 +16,22 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 import promptdeck.store as package  # create_store_engine, looked up per store (tests)
-from promptdeck.config import redact, resolve_user, to_url
+from promptdeck.config import declared_user, redact, to_url
 from promptdeck.errors import (
     AlreadyActiveError,
     ConflictError,
     DeploymentMovedError,
     NoChangeError,
     NotFoundError,
+    PermissionDeniedError,
     StoreError,
     ValidationError,
 )
@@ -36,6 +39,7 @@ from promptdeck.permissions import RANK, Action, article
 from promptdeck.records import (
     DEFAULT_ENVIRONMENT,
     MAX_ENVIRONMENT,
+    ROLES,
     AuditEvent,
     Deployment,
     FeatureDocument,
@@ -47,9 +51,10 @@ from promptdeck.records import (
     check_name,
     content_hash,
 )
-from promptdeck.store import lookups, schema, transfer
+from promptdeck.store import gates, lookups, pg_security, schema, transfer
 from promptdeck.store.driver_errors import translated_errors
 from promptdeck.store.engine import sqlite_path
+from promptdeck.store.governance import Governance, environment_row, resolve_identity
 from promptdeck.store.lookups import VersionRef
 from promptdeck.store.rows import (
     AuditEventRow,
@@ -111,7 +116,7 @@ class PromptStore:
         defaults on server databases, e.g. the runtime's single connection and no
         prepared statements behind PgBouncer."""
         self.url = to_url(location)
-        self.user = resolve_user(user)
+        declared = declared_user(user)
         path = sqlite_path(self.url)
         if path is not None:
             if not path.exists() and not create:
@@ -132,7 +137,23 @@ class PromptStore:
         )
         try:
             with translated_errors(self.url):
+                if path is None and not create:
+                    _refuse_missing_server_store(self._engine, self.url)
                 schema.migrate(self._engine, self.url, upgrade=migrate)
+                database = make_url(self.url).database or self.url
+                #: Who acts here (store/governance.py): never simply what was declared.
+                #: A declared name the store refuses leaves reads to the real login
+                #: (the runtime only reads) and refuses every write in one line.
+                self.identity_refusal: str | None = None
+                try:
+                    self.user, self.identity_source = resolve_identity(
+                        self._engine, redact(database), declared
+                    )
+                except PermissionDeniedError as exc:
+                    self.identity_refusal = str(exc)
+                    self.user, self.identity_source = resolve_identity(
+                        self._engine, redact(database), None
+                    )
         except BaseException:
             self._engine.dispose()
             raise
@@ -159,6 +180,8 @@ class PromptStore:
 
     def unit_of_work(self) -> AbstractContextManager[UnitOfWork]:
         """One write transaction (revision bump, roles, audit): see unit_of_work.py."""
+        if self.identity_refusal is not None:
+            raise PermissionDeniedError(self.identity_refusal)
         return unit_of_work(self._engine, self.url, self.user)
 
     def reading(self) -> AbstractContextManager[Session]:
@@ -175,6 +198,11 @@ class PromptStore:
 
     # -- identity and roles --------------------------------------------------------
 
+    @cached_property
+    def governance(self) -> Governance:
+        """Identity, environments, reviews and gates (store/governance.py)."""
+        return Governance(self)
+
     def role(self, user: str | None = None) -> Role:
         """The effective role of ``user`` (default: this store's user)."""
         with self.reading() as session:
@@ -189,18 +217,34 @@ class PromptStore:
         require_role(self.user, self.role(), action)
 
     def roles(self) -> dict[str, Role]:
+        """Who has which role: the logins in the store's groups on a PostgreSQL store
+        secured by ``init``, else the ``roles`` table."""
         with self.reading() as session:
+            prefix = pg_security.stored_prefix(session)
+            if prefix is not None:
+                return pg_security.logins_with_roles(session, prefix)
             rows = session.execute(select(RoleRow.user, RoleRow.role).order_by(RoleRow.user))
             return {user: role for user, role in rows}  # type: ignore[misc]
 
     def set_role(self, user: str, role: str) -> None:
         if role not in RANK:
-            raise ValidationError(f"unknown role {role!r}: use viewer, editor or admin")
+            raise ValidationError(f"unknown role {role!r}: use {', '.join(ROLES)}")
         if not user or not user.strip():
             raise ValidationError("a user name is required")
         with self.unit_of_work() as work:
             work.require(Action.SET_ROLE)
             session = work.session
+            prefix = pg_security.stored_prefix(session)
+            if prefix is not None:  # the database's own group roles: GRANT, REVOKE
+                before_role = lookups.role_of(session, user)
+                pg_security.grant_role(session, prefix, user, role)
+                work.audit(
+                    "role",
+                    None,
+                    reason=f"{user}: {before_role} -> {role}",
+                    details={"user": user, "from": before_role, "to": role},
+                )
+                return
             current = session.get(RoleRow, user)
             before = current.role if current else None
             if before == role:
@@ -235,8 +279,10 @@ class PromptStore:
     def features(
         self, environment: str = DEFAULT_ENVIRONMENT, *, name: str | None = None
     ) -> list[FeatureSummary]:
-        """Every feature (or the one called ``name``) with its state in ``environment``."""
+        """Every feature (or the one called ``name``) with its state in ``environment``
+        (an unknown environment is refused with "did you mean ...?")."""
         with self.reading() as session:
+            environment_row(session, environment)
             return lookups.feature_summaries(session, environment, name)
 
     def feature(self, name: str, environment: str = DEFAULT_ENVIRONMENT) -> FeatureSummary:
@@ -288,6 +334,7 @@ class PromptStore:
 
     def deployment(self, feature: str, environment: str = DEFAULT_ENVIRONMENT) -> Deployment:
         with self.reading() as session:
+            environment_row(session, environment)
             feature_row = lookups.feature_row(session, feature)
             row = lookups.deployment_row(session, feature_row, environment)
             return lookups.to_deployment(session, feature, environment, row)
@@ -303,11 +350,8 @@ class PromptStore:
             return [lookups.to_deployment(session, feature, r.environment, r) for r in rows]
 
     def environments(self) -> list[str]:
-        """Every environment the store knows, production first."""
-        with self.reading() as session:
-            names = set(session.scalars(select(DeploymentRow.environment).distinct()))
-        names.discard(DEFAULT_ENVIRONMENT)
-        return [DEFAULT_ENVIRONMENT, *sorted(names)]
+        """Every environment that exists, production first (store.governance has more)."""
+        return [e.name for e in self.governance.environments()]
 
     def history(self, feature: str | None = None, limit: int | None = None) -> list[AuditEvent]:
         """Audit events, newest first; for one feature or the whole store."""
@@ -437,6 +481,8 @@ class PromptStore:
         the feature locked, and its deployment (created empty when ``create``)."""
         with self.unit_of_work() as work:
             work.require(action)
+            check_name(environment, "environment", MAX_ENVIRONMENT)
+            environment_row(work.session, environment)  # "did you mean ...?" if unknown
             feature_row = work.feature(feature, lock=True)
             deployment = (
                 work.deployment_for_change(feature_row, environment)
@@ -460,7 +506,6 @@ class PromptStore:
         one is active by now, the move is refused (DeploymentMovedError).
         """
         reason = check_reason(reason)
-        check_name(environment, "environment", MAX_ENVIRONMENT)
         with self._deployment_change(Action.ACTIVATE, feature, environment, create=True) as change:
             work, deployment = change.work, change.deployment
             assert deployment is not None
@@ -471,6 +516,7 @@ class PromptStore:
                 )
             previous = work.number_of(deployment.active_version_id)
             _check_expected(feature, environment, "active", expect_active, previous)
+            gates.require_clear(work, change.feature, target, environment)
             details = {"canary_cleared": True} if deployment.canary_version_id == target.id else {}
             work.activate(deployment, target.id)
             work.audit(
@@ -534,7 +580,6 @@ class PromptStore:
         """Serve ``number`` to ``percent`` % of users (chosen by user id) in ``environment``."""
         reason = check_reason(reason)
         percent = check_percent(percent)
-        check_name(environment, "environment", MAX_ENVIRONMENT)
         with self._deployment_change(
             Action.SET_CANARY, feature, environment, create=True
         ) as change:
@@ -554,6 +599,7 @@ class PromptStore:
                 raise ValidationError(
                     f"version {number} is already the canary at {percent}% in {environment}"
                 )
+            gates.require_clear(work, change.feature, target, environment)
             before = work.number_of(deployment.canary_version_id)
             before_percent = deployment.canary_percent
             work.move(deployment, canary=target.id, percent=percent)
@@ -600,6 +646,9 @@ class PromptStore:
                 raise ValidationError(f"{feature} has no canary to promote in {environment}")
             before = work.number_of(deployment.active_version_id)
             target = deployment.canary_version_id
+            canary_row = work.session.get(VersionRow, target)
+            assert canary_row is not None
+            gates.require_clear(work, change.feature, canary_row, environment)
             work.activate(deployment, target)  # ends the canary: it is the active version now
             work.audit(
                 "promote",
@@ -640,4 +689,17 @@ def _check_expected(
         raise DeploymentMovedError(
             f"{feature} moved in {environment} meanwhile: the {what} is now {shown}, "
             f"not v{expected}; look again before you move it"
+        )
+
+
+def _refuse_missing_server_store(engine: Engine, url: str) -> None:
+    """``create=False`` on a server database without promptdeck's schema (a typo in
+    the database name is enough): refuse, naming it and the command that creates one."""
+    with engine.connect() as connection:
+        has_schema = inspect(connection).has_table("alembic_version")
+    if not has_schema:
+        database = make_url(url).database or "?"
+        raise StoreError(
+            f"database {database!r} at {redact(url)} holds no promptdeck store; "
+            f"create one with `promptdeck --db URL init`"
         )

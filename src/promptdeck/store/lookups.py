@@ -35,6 +35,13 @@ VersionRef = int | str  # a number, "active" or "latest"
 
 
 def role_of(session: Session, user: str) -> Role:
+    """On a PostgreSQL store secured by ``init``, the login's group roles say; else the
+    ``roles`` table (no roles at all: one person's store, everything allowed)."""
+    from promptdeck.store import pg_security  # circular at import time otherwise
+
+    prefix = pg_security.stored_prefix(session)
+    if prefix is not None:
+        return pg_security.role_of_login(session, prefix, user)
     if session.scalar(select(func.count()).select_from(RoleRow)) == 0:
         return "admin"  # one person's store: no roles configured, everything allowed
     role = session.scalar(select(RoleRow.role).where(RoleRow.user == user))

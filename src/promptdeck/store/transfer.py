@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 from promptdeck.errors import ValidationError
 from promptdeck.permissions import Action
 from promptdeck.records import DEFAULT_ENVIRONMENT, Deployment, FeatureDocument, VersionSpec
-from promptdeck.store import lookups
+from promptdeck.store import gates, lookups
 from promptdeck.store.clock import now
-from promptdeck.store.rows import DeploymentRow, FeatureRow, VersionRow
+from promptdeck.store.rows import DeploymentRow, EnvironmentRow, FeatureRow, VersionRow
 from promptdeck.store.unit_of_work import UnitOfWork
 from promptdeck.store.validation import check_model, check_parameters, check_prompt, check_reason
 
@@ -97,7 +97,12 @@ def _import_document(work: UnitOfWork, document: FeatureDocument) -> ImportResul
             details={"versions": new_numbers, "source": document.source},
         )
     deployments = document.deployments
-    if document.single and not deployments and work.may(Action.IMPORT_DEPLOYMENTS):
+    if (
+        document.single
+        and not deployments
+        and work.may(Action.IMPORT_DEPLOYMENTS)
+        and not _protected(work, DEFAULT_ENVIRONMENT)
+    ):
         # A file kept beside the code serves in production once imported, where
         # nothing is active yet and the importer may activate; editors import only.
         spec = document.versions[0]
@@ -202,6 +207,14 @@ def _import_deployment(
             )
         return ids[number]
 
+    # Import brings the environments its files carry; a protected one still takes only
+    # approved versions (store/gates.py), as any other move into it.
+    work.ensure_environment(wanted.environment)
+    for number in (wanted.active, wanted.canary):
+        if number is not None:
+            row = work.session.get(VersionRow, version_id(number))
+            assert row is not None
+            gates.require_clear(work, feature_row, row, wanted.environment)
     deployment = work.deployment_for_change(feature_row, wanted.environment)
     for number in wanted.previous:
         work.push_rollback(deployment, version_id(number))
@@ -222,6 +235,13 @@ def _import_deployment(
         else {},
     )
     return True
+
+
+def _protected(work: UnitOfWork, environment: str) -> bool:
+    protected = work.session.scalar(
+        select(EnvironmentRow.protected).where(EnvironmentRow.name == environment)
+    )
+    return bool(protected)
 
 
 def export_document(session: Session, feature: str) -> FeatureDocument:

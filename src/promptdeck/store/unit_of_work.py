@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from promptdeck.errors import PermissionDeniedError
@@ -36,11 +37,15 @@ from promptdeck.store.engine import NOTIFY_CHANNEL, WRITE_OPTION
 from promptdeck.store.rows import (
     AuditEventRow,
     DeploymentRow,
+    EnvironmentRow,
     FeatureRow,
     RollbackEntryRow,
     StoreStateRow,
     VersionRow,
 )
+
+# PostgreSQL's SQLSTATE for "permission denied".
+INSUFFICIENT_PRIVILEGE = "42501"
 
 
 class _Unset:
@@ -65,6 +70,8 @@ class UnitOfWork:
         self.user = user
         self._role: Role | None = None
         self._discarded = False
+        #: PostgreSQL refused this login the revision bump: no write can succeed.
+        self.database_refuses_writes = False
 
     # -- the transaction ---------------------------------------------------------
 
@@ -96,6 +103,11 @@ class UnitOfWork:
     def require(self, action: Action) -> None:
         """Refuse (PermissionDeniedError) unless this unit's user may ``action``."""
         require_role(self.user, self.role(), action)
+        if self.database_refuses_writes:
+            raise PermissionDeniedError(
+                f"the database refuses {self.user} any write to this store; ask an admin "
+                "for a role (`promptdeck role LOGIN editor`)"
+            )
 
     # -- lookups -----------------------------------------------------------------------
 
@@ -119,9 +131,13 @@ class UnitOfWork:
         return lookups.deployment_row(self.session, feature, environment)
 
     def deployment_for_change(self, feature: FeatureRow, environment: str) -> DeploymentRow:
-        """The deployment of ``feature`` in ``environment``, created empty if missing."""
+        """The deployment of ``feature`` in ``environment``, created empty if missing.
+
+        An environment a deployment names exists: import and sync bring the
+        environments they carry (the API's own moves refuse unknown ones first)."""
         row = lookups.deployment_row(self.session, feature, environment)
         if row is None:
+            self.ensure_environment(environment)
             row = DeploymentRow(
                 feature_id=feature.id,
                 environment=environment,
@@ -132,6 +148,22 @@ class UnitOfWork:
             self.session.add(row)
             self.session.flush()
         return row
+
+    def ensure_environment(self, name: str) -> None:
+        """Create the environment ``name`` (unprotected) unless it exists."""
+        exists = self.session.scalar(select(EnvironmentRow.id).where(EnvironmentRow.name == name))
+        if exists is None:
+            self.session.add(
+                EnvironmentRow(
+                    name=name,
+                    protected=False,
+                    required_approvals=1,
+                    require_checks=False,
+                    created_at=now(),
+                    created_by=self.user,
+                )
+            )
+            self.session.flush()
 
     def to_deployment(
         self, feature: str, environment: str, deployment: DeploymentRow | None
@@ -275,16 +307,13 @@ def unit_of_work(engine: Engine, url: str, user: str) -> Iterator[UnitOfWork]:
         with connection.begin() as transaction:
             session = Session(bind=connection, autoflush=True)
             try:
-                session.execute(
-                    update(StoreStateRow)
-                    .where(StoreStateRow.id == 1)
-                    .values(revision=StoreStateRow.revision + 1)
-                )
+                writable = _bump_revision(session)
                 revision = session.scalar(
                     select(StoreStateRow.revision).where(StoreStateRow.id == 1)
                 )
                 assert revision is not None
-                work = UnitOfWork(session, revision, user)
+                work = UnitOfWork(session, revision + (0 if writable else 1), user)
+                work.database_refuses_writes = not writable
                 yield work
                 if work.discarded:
                     transaction.rollback()
@@ -298,6 +327,28 @@ def unit_of_work(engine: Engine, url: str, user: str) -> Iterator[UnitOfWork]:
                     )
             finally:
                 session.close()
+
+
+def _bump_revision(session: Session) -> bool:
+    """Bump the store's revision (serialising writers); False when PostgreSQL refuses
+    this login any write (a viewer): the unit's role check then says so in promptdeck's
+    words instead of the driver's."""
+    bump = (
+        update(StoreStateRow)
+        .where(StoreStateRow.id == 1)
+        .values(revision=StoreStateRow.revision + 1)
+    )
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(bump)
+        return True
+    try:
+        with session.begin_nested():
+            session.execute(bump)
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+            raise
+        return False
+    return True
 
 
 @contextmanager

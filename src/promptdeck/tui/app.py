@@ -16,9 +16,9 @@ from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
 from textual.screen import Screen
 
-from promptdeck.records import DEFAULT_ENVIRONMENT, ROLES, Role
+from promptdeck.permissions import Action, allowed, refusal
+from promptdeck.records import DEFAULT_ENVIRONMENT, Role
 from promptdeck.store import PromptStore
-from promptdeck.tui.text import article
 
 NO_REMOTE = "No remote configured: start with --remote URL or set PROMPTDECK_REMOTE"
 
@@ -74,6 +74,7 @@ class PromptDeckApp(App[None]):
         self.user = store.user
         self.role: Role | None = None  # known after the first load
         self.unpushed: int | None = None  # local changes not pushed to the remote
+        self.to_review: int | None = None  # versions in the review queue
         # The clock used for relative ages; tests replace it for stable pictures.
         self.now: Callable[[], datetime] = utcnow
 
@@ -88,7 +89,8 @@ class PromptDeckApp(App[None]):
     def update_header(self) -> None:
         role = f" ({self.role})" if self.role else ""
         unpushed = f" · {self.unpushed} unpushed" if self.unpushed else ""
-        self.sub_title = f"env: {self.environment} · {self.user}{role}{unpushed}"
+        to_review = f" · {self.to_review} to review" if self.to_review else ""
+        self.sub_title = f"env: {self.environment} · {self.user}{role}{to_review}{unpushed}"
 
     @property
     def typing(self) -> bool:
@@ -106,17 +108,18 @@ class PromptDeckApp(App[None]):
 
     # -- roles -----------------------------------------------------------------------
 
-    def allows(self, needed: Role) -> bool:
+    # The same table the store checks every write against (promptdeck.permissions):
+    # what is greyed out here is exactly what the store would refuse.
+
+    def allows(self, action: Action) -> bool:
         if self.role is None:
             return True  # not known yet: the store refuses what is not allowed anyway
-        return ROLES.index(self.role) >= ROLES.index(needed)
+        return allowed(self.role, action)
 
-    def refusal(self, needed: Role, what: str) -> str:
-        role = self.role or "viewer"
-        return (
-            f"{self.user} is {article(role)} {role}; "
-            f"to {what} you must be {article(needed)} {needed}"
-        )
+    def refusal(self, action: Action) -> str:
+        """The one line that explains a refused key, e.g. "victor is a viewer; to save
+        a version you must be an editor"."""
+        return refusal(self.user, self.role or "viewer", action)
 
     async def run_action(
         self,

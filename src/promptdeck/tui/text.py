@@ -45,11 +45,6 @@ def plural(count: int, word: str, words: str | None = None) -> str:
     return f"{count:,} {word if count == 1 else (words or word + 's')}"
 
 
-def article(word: str) -> str:
-    """``a`` or ``an`` before ``word`` (by its first letter: enough for role names)."""
-    return "an" if word[:1].lower() in "aeiou" else "a"
-
-
 def age(when: datetime, now: datetime, *, short: bool = False) -> str:
     """A relative age: ``now``, ``5m ago``, ``3h ago``, ``12d ago``, ``Jan 2025``.
 

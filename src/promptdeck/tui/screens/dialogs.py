@@ -22,6 +22,11 @@ from promptdeck.tui.widgets.diff_view import DiffData, DiffView
 REASON_REQUIRED = "A reason is required: say why (it cannot be empty)"
 
 
+def required_message(field: str) -> str:
+    """What an empty required field says: the reason's wording, or "A comment is required"."""
+    return REASON_REQUIRED if field == "Reason" else f"A {field.lower()} is required"
+
+
 class NotBlank(Validator):
     """Refuses empty and whitespace-only values."""
 
@@ -32,10 +37,10 @@ class NotBlank(Validator):
         return self.success() if value.strip() else self.failure()
 
 
-def reason_input(placeholder: str = "Why? (required)") -> Input:
+def reason_input(placeholder: str = "Why? (required)", message: str = REASON_REQUIRED) -> Input:
     return Input(
         placeholder=placeholder,
-        validators=[NotBlank()],
+        validators=[NotBlank(message)],
         validate_on=["changed", "submitted"],
         id="reason",
         select_on_focus=False,
@@ -72,8 +77,10 @@ class ChangeDialog(ModalScreen[str | None]):
         diff: DiffData | None = None,
         reason: str = "",
         alternative: Alternative | None = None,
+        field: str = "Reason",
     ) -> None:
         super().__init__(classes="dialog")
+        self._field = field
         self._title = title
         self._details = details
         self._confirm = confirm
@@ -88,8 +95,11 @@ class ChangeDialog(ModalScreen[str | None]):
                 yield Static(line, classes="dialog-line")
             if self._diff is not None:
                 yield DiffView(self._diff, id="dialog-diff", open_at_first_change=True)
-            yield Label("Reason", classes="dialog-label")
-            yield reason_input()
+            yield Label(self._field, classes="dialog-label")
+            yield reason_input(
+                "Why? (required)" if self._field == "Reason" else f"{self._field} (required)",
+                required_message(self._field),
+            )
             yield Static("", id="dialog-error")
             hint = Text.assemble(("enter", "bold"), f" {self._confirm} · ")
             if self._alternative is not None:
@@ -116,7 +126,7 @@ class ChangeDialog(ModalScreen[str | None]):
         value = self.query_one("#reason", Input).value
         if not value.strip():
             error = self.query_one("#dialog-error", Static)
-            error.update(Text(REASON_REQUIRED))
+            error.update(Text(required_message(self._field)))
             error.display = True
             return
         self.dismiss(value.strip())
@@ -429,44 +439,125 @@ class NewFeatureDialog(ModalScreen[NewFeature | None]):
         self.dismiss(None)
 
 
-class EnvironmentDialog(ModalScreen[str | None]):
-    """Pick an environment the store knows, or type a new name."""
+@dataclass(frozen=True, slots=True)
+class EnvironmentChoice:
+    """An environment picked from the list, or (``create``) a new one to create first."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="env.cancel")]
+    name: str
+    create: bool = False
 
-    def __init__(self, environments: list[str], current: str) -> None:
+
+class EnvironmentDialog(ModalScreen[EnvironmentChoice | None]):
+    """Pick one of the environments the store knows. Creating a new one is a separate,
+    explicit step (ctrl+n, admins only) so that a typo never becomes an environment.
+
+    ``refused``: why this user may not create one (None: they may).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="env.cancel"),
+        Binding("ctrl+n", "create", "New environment", id="env.create"),
+    ]
+
+    def __init__(
+        self,
+        environments: list[str],
+        current: str,
+        *,
+        protected: frozenset[str] = frozenset(),
+        refused: str | None = None,
+    ) -> None:
         super().__init__(classes="dialog")
         self._environments = environments
         self._current = current
+        self._protected = protected
+        self._refused = refused
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog-box", classes="medium") as box:
             box.border_title = "Environment"
             yield OptionList(
-                *[Option(Text(name), id=name) for name in self._environments], id="env-list"
+                *[Option(self._label(name), id=name) for name in self._environments],
+                id="env-list",
             )
-            yield Label("Or a new environment", classes="dialog-label")
+            yield Label("New environment (letters, digits, '.', '_', '-')", id="env-new-label")
             yield Input(
                 placeholder="e.g. staging",
                 id="env-new",
-                validators=[Function(lambda v: bool(NAME_RE.match(v)), "Invalid name")],
+                validators=[
+                    Function(lambda v: bool(NAME_RE.match(v.strip())), "Invalid name"),
+                    Function(
+                        lambda v: v.strip() not in self._environments,
+                        "That environment exists already: pick it in the list",
+                    ),
+                ],
+            )
+            yield Static("", id="dialog-error")
+            yield Static(
+                Text.assemble(
+                    ("enter", "bold"),
+                    " switch · ",
+                    ("ctrl+n", "bold"),
+                    " new environment" + (" (admins)" if self._refused else "") + " · ",
+                    ("escape", "bold"),
+                    " cancel",
+                ),
+                classes="dialog-hint",
+                id="env-hint",
             )
 
+    def _label(self, name: str) -> Text:
+        return Text.assemble(
+            ("● " if name == self._current else "  ", "bold"),
+            name,
+            ("  protected: reviewed versions only" if name in self._protected else "", "dim"),
+        )
+
     def on_mount(self) -> None:
+        for widget in (
+            self.query_one("#env-new-label"),
+            self.query_one("#env-new"),
+            self.query_one("#dialog-error"),
+        ):
+            widget.display = False
         options = self.query_one(OptionList)
         if self._current in self._environments:
             options.highlighted = self._environments.index(self._current)
         options.focus()
         self.query_one(Input).cursor_blink = False
 
+    def _show_error(self, message: str) -> None:
+        error = self.query_one("#dialog-error", Static)
+        error.update(Text(message))
+        error.display = bool(message)
+
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
+        if event.option.id is not None:
+            self.dismiss(EnvironmentChoice(event.option.id))
 
-    @on(Input.Submitted)
+    def action_create(self) -> None:
+        if self._refused is not None:
+            self._show_error(self._refused)
+            return
+        self.query_one("#env-new-label").display = True
+        name = self.query_one("#env-new", Input)
+        name.display = True
+        name.focus()
+        self.query_one("#env-hint", Static).update(
+            Text.assemble(
+                ("enter", "bold"), " create (asks first) · ", ("escape", "bold"), " cancel"
+            )
+        )
+
+    @on(Input.Submitted, "#env-new")
     def _typed(self, event: Input.Submitted) -> None:
-        if event.validation_result is None or event.validation_result.is_valid:
-            self.dismiss(event.value.strip())
+        event.stop()
+        result = event.validation_result
+        if result is not None and not result.is_valid:
+            self._show_error("; ".join(result.failure_descriptions))
+            return
+        self.dismiss(EnvironmentChoice(event.value.strip(), create=True))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

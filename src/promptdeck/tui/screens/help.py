@@ -27,7 +27,9 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
             ("c", "canary: start, stop or promote (admin)"),
             ("h", "history: the feature's audit log"),
             ("n", "new feature"),
-            ("E", "switch environment (production, staging, …)"),
+            ("v", "review queue: versions waiting for a reviewer"),
+            ("p", "request review of the selected version (editor)"),
+            ("E", "switch environment; ctrl+n there creates one (admin, asks first)"),
             ("s", "sync with the remote store"),
         ],
     ),
@@ -58,6 +60,16 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         ],
     ),
     (
+        "Review queue",
+        [
+            ("↑ ↓", "move through the versions waiting for review"),
+            ("enter or d", "diff the version against what is live"),
+            ("a", "approve, with a comment (reviewer or admin; not your own version)"),
+            ("x", "reject, with a comment (reviewer or admin; not your own version)"),
+            ("escape or q", "back"),
+        ],
+    ),
+    (
         "History",
         [
             ("↑ ↓", "move through the feature's audit log"),
@@ -84,6 +96,9 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
             ("newer", "versions: newer than the active one"),
             ("previous", "versions: was active before (deeper on the rollback stack)"),
             ("●", "versions: marked for diff"),
+            ("requested", "versions: review asked for, no approval yet"),
+            ("approved", "versions: approved; may go live in a protected environment"),
+            ("rejected", "versions: a reviewer rejected it (blocks until they approve)"),
             ("- / +", "diff: removed / added line; changed words highlighted"),
         ],
     ),

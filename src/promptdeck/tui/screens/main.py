@@ -1,4 +1,8 @@
-"""The main screen: features, the selected feature's versions, and a preview."""
+"""The main screen: features, the selected feature's versions, and a preview.
+
+Over 600 lines because every key of the app starts here, each with its worker and its
+dialog; the governance keys live in main_governance.py, the dialogs in dialogs.py.
+"""
 
 from __future__ import annotations
 
@@ -27,16 +31,26 @@ from promptdeck.display import (
     visible,
 )
 from promptdeck.errors import PromptDeckError
-from promptdeck.records import Deployment, FeatureSummary, Role, Version, VersionSummary
+from promptdeck.permissions import Action
+from promptdeck.records import (
+    Deployment,
+    Environment,
+    FeatureSummary,
+    ReviewState,
+    Role,
+    Version,
+    VersionSummary,
+)
 from promptdeck.tui.changes import describe_change
+from promptdeck.tui.screens import main_governance
 from promptdeck.tui.screens.dialogs import (
     CanaryDialog,
     CanaryRequest,
     ChangeDialog,
-    EnvironmentDialog,
     NewFeature,
     NewFeatureDialog,
 )
+from promptdeck.tui.screens.review import review_cell
 from promptdeck.tui.text import age, highlight_prompt, one_line, parameters_text, plural
 from promptdeck.tui.widgets.diff_view import DiffData
 from promptdeck.tui.widgets.feature_list import FeatureList
@@ -48,7 +62,9 @@ DEBOUNCE = 0.06  # seconds: rapid cursor moves load only where the cursor stops
 CACHE_SIZE = 64
 # Fixed widths of the versions table; the reason takes what is left. The author gets
 # more room when the table is wide (WIDE_TABLE columns or more).
-VERSION_COLUMNS = {"number": 4, "state": 10, "author": 8, "age": 4}
+VERSION_COLUMNS = {"number": 4, "state": 10, "review": 9, "author": 8, "age": 4}
+# The review column is shown once any version of the feature has a review; in a narrow
+# table it then takes the author's place (the preview names the author).
 WIDE_AUTHOR = 16
 WIDE_TABLE = 90
 
@@ -60,13 +76,15 @@ STATE_STYLES = {
     STATE_PREVIOUS: "dim",
 }
 
-# action -> (role needed, what it does, for the refusal message)
-NEEDS: dict[str, tuple[Role, str]] = {
-    "edit": ("editor", "edit a prompt"),
-    "new_feature": ("editor", "create a feature"),
-    "activate": ("admin", "activate a version"),
-    "rollback": ("admin", "roll back"),
-    "canary": ("admin", "manage a canary"),
+# The screen's actions -> the store's action they lead to (promptdeck.permissions
+# holds the role each needs and the wording of a refusal).
+NEEDS: dict[str, Action] = {
+    "edit": Action.SAVE,
+    "new_feature": Action.CREATE_FEATURE,
+    "activate": Action.ACTIVATE,
+    "rollback": Action.ROLLBACK,
+    "canary": Action.SET_CANARY,
+    "request_review": Action.REQUEST_REVIEW,
 }
 
 
@@ -103,6 +121,8 @@ class MainScreen(Screen[None]):
         Binding("c", "canary", "Canary", show=False, id="main.canary"),
         Binding("h", "history", "History", id="main.history"),
         Binding("n", "new_feature", "New", id="main.new"),
+        Binding("v", "reviews", "Reviews", id="main.reviews"),
+        Binding("p", "request_review", "Ask review", show=False, id="main.request-review"),
         Binding("E", "environment", "Env", show=False, id="main.environment"),
         Binding("tab", "app.focus_next", "Next pane", show=False, id="main.next-pane"),
         Binding("left", "focus_features", "Features", show=False, id="main.features"),
@@ -116,15 +136,17 @@ class MainScreen(Screen[None]):
             self,
             features: list[FeatureSummary],
             role: Role,
-            environments: list[str],
+            environments: list[Environment],
             keep: str | None,
             select: int | None,
             unpushed: int | None = None,
+            to_review: int | None = None,
         ) -> None:
             super().__init__()
             self.features = features
             self.role = role
             self.unpushed = unpushed
+            self.to_review = to_review
             self.environments = environments
             self.keep = keep
             self.select = select
@@ -136,10 +158,12 @@ class MainScreen(Screen[None]):
             versions: list[VersionSummary],
             deployment: Deployment,
             select: int | None,
+            reviews: dict[int, ReviewState],
         ) -> None:
             super().__init__()
             self.feature = feature
             self.versions = versions
+            self.reviews = reviews
             self.deployment = deployment
             self.select = select
 
@@ -162,7 +186,8 @@ class MainScreen(Screen[None]):
         self.versions: list[VersionSummary] = []
         self.deployment: Deployment | None = None
         self.marked: list[int] = []
-        self.environments: list[str] = []
+        self.environments: list[Environment] = []
+        self.reviews: dict[int, ReviewState] = {}  # of the shown feature's versions
         self._preview_for: tuple[str, int] | None = None
         self._cache: OrderedDict[tuple[str, int], tuple[Version, Text]] = OrderedDict()
         self._versions_timer: Timer | None = None
@@ -222,7 +247,8 @@ class MainScreen(Screen[None]):
         try:
             features = store.features(self.deck.environment)
             role = store.role()
-            environments = store.environments()
+            environments = store.governance.environments()
+            to_review = store.governance.pending_count(self.deck.environment)
             unpushed = None
             if self.deck.remote_url is not None:
                 from promptdeck.sync import pending_changes  # local bookkeeping, no network
@@ -231,12 +257,15 @@ class MainScreen(Screen[None]):
         except PromptDeckError as exc:
             self.post_message(self.Failed(str(exc)))
             return
-        self.post_message(self.FeaturesLoaded(features, role, environments, keep, select, unpushed))
+        self.post_message(
+            self.FeaturesLoaded(features, role, environments, keep, select, unpushed, to_review)
+        )
 
     @on(FeaturesLoaded)
     def _features_loaded(self, message: FeaturesLoaded) -> None:
         self.deck.role = message.role
         self.deck.unpushed = message.unpushed
+        self.deck.to_review = message.to_review
         self.deck.update_header()
         self.environments = message.environments
         features = self.query_one(FeatureList)
@@ -274,15 +303,17 @@ class MainScreen(Screen[None]):
         try:
             versions = store.versions(feature)
             deployment = store.deployment(feature, self.deck.environment)
+            reviews = store.governance.states(feature)
         except PromptDeckError as exc:
             self.post_message(self.Failed(str(exc)))
             return
-        self.post_message(self.VersionsLoaded(feature, versions, deployment, select))
+        self.post_message(self.VersionsLoaded(feature, versions, deployment, select, reviews))
 
     @on(VersionsLoaded)
     def _versions_loaded(self, message: VersionsLoaded) -> None:
         if message.feature != self.feature:
             return  # the cursor moved on meanwhile
+        self.reviews = message.reviews
         self._show_versions(message.versions, message.deployment, message.select)
 
     def _show_versions(
@@ -341,6 +372,10 @@ class MainScreen(Screen[None]):
         widths = dict(VERSION_COLUMNS)
         if available >= WIDE_TABLE:
             widths["author"] = WIDE_AUTHOR
+        if not self.reviews:
+            del widths["review"]
+        elif available < WIDE_TABLE:
+            del widths["author"]
         fixed = sum(widths.values()) + 2 * table.cell_padding * (len(widths) + 1)
         reason_width = max(10, available - fixed - 1)
         self._table_width = available
@@ -349,9 +384,8 @@ class MainScreen(Screen[None]):
         table.add_column("reason", key="reason", width=reason_width)
         now = self.deck.now()
         for summary in self.versions:
-            table.add_row(
-                *self._version_cells(summary, now, widths["author"]), key=str(summary.number)
-            )
+            cells = self._version_cells(summary, now, widths.get("author", WIDE_AUTHOR))
+            table.add_row(*(cells[key] for key in (*widths, "reason")), key=str(summary.number))
         if 0 <= row < len(self.versions):
             table.move_cursor(row=row, animate=False)
 
@@ -362,7 +396,8 @@ class MainScreen(Screen[None]):
 
     def _version_cells(
         self, summary: VersionSummary, now: Any, author_width: int = WIDE_AUTHOR
-    ) -> list[Text]:
+    ) -> dict[str, Text]:
+        """Every column's cell, by column key."""
         deployment = self.deployment
         state = ""
         if deployment is not None:
@@ -375,13 +410,16 @@ class MainScreen(Screen[None]):
             )
         style = STATE_STYLES.get(state.split(" ")[0], "")
         mark = "●" if summary.number in self.marked else " "
-        return [
-            Text.assemble((mark, "bold"), f"v{summary.number}"),
-            Text(state, style=style),
-            Text(one_line(summary.author, author_width), no_wrap=True, overflow="ellipsis"),
-            Text(age(summary.created_at, now, short=True), style="dim"),
-            Text(one_line(summary.reason, 300), no_wrap=True, overflow="ellipsis"),
-        ]
+        return {
+            "number": Text.assemble((mark, "bold"), f"v{summary.number}"),
+            "state": Text(state, style=style),
+            "review": review_cell(self.reviews.get(summary.number)),
+            "author": Text(
+                one_line(summary.author, author_width), no_wrap=True, overflow="ellipsis"
+            ),
+            "age": Text(age(summary.created_at, now, short=True), style="dim"),
+            "reason": Text(one_line(summary.reason, 300), no_wrap=True, overflow="ellipsis"),
+        }
 
     @on(DataTable.RowHighlighted, "#versions")
     def _version_highlighted(self, _message: DataTable.RowHighlighted) -> None:
@@ -502,14 +540,16 @@ class MainScreen(Screen[None]):
         return None if self.why_disabled(action) else True
 
     def why_disabled(self, action: str) -> str | None:
-        if action in NEEDS:
-            needed, what = NEEDS[action]
-            if not self.deck.allows(needed):
-                return self.deck.refusal(needed, what)
-        if action in ("edit", "diff", "mark", "activate", "canary") and (
+        if action in NEEDS and not self.deck.allows(NEEDS[action]):
+            return self.deck.refusal(NEEDS[action])
+        if action in ("edit", "diff", "mark", "activate", "canary", "request_review") and (
             self.selected_number is None
         ):
             return "Select a version first"
+        if action == "request_review":
+            state = self.reviews.get(self.selected_number or 0)
+            if state is not None and state.status in ("requested", "approved"):
+                return f"v{self.selected_number} is already {state.status}"
         env = self.deck.environment
         active = self.deployment.active if self.deployment else None
         if action == "activate" and active is not None and active == self.selected_number:
@@ -534,6 +574,12 @@ class MainScreen(Screen[None]):
         yield ("History", "The feature's audit log (h)", "history")
         yield ("New feature", "Create a feature with its first prompt (n)", "new_feature")
         yield ("Switch environment", "production, staging, ... (E)", "environment")
+        yield ("Review queue", "Versions waiting for review: diff, approve, reject (v)", "reviews")
+        yield (
+            "Request review",
+            "Ask reviewers to approve the selected version (p)",
+            "request_review",
+        )
 
     # -- actions ---------------------------------------------------------------------
 
@@ -579,15 +625,19 @@ class MainScreen(Screen[None]):
         if self.feature is not None:
             self.app.push_screen(HistoryScreen(self.feature))
 
-    def action_environment(self) -> None:
-        def chosen(environment: str | None) -> None:
-            if environment and environment != self.deck.environment:
-                self.deck.environment = environment
-                self.deck.update_header()
-                self.versions = []
-                self.reload()
+    # Governance keys (environments, reviews, the gate): tui/screens/main_governance.py.
 
-        self.app.push_screen(EnvironmentDialog(self.environments, self.deck.environment), chosen)
+    def action_environment(self) -> None:
+        main_governance.choose_environment(self)
+
+    def action_reviews(self) -> None:
+        from promptdeck.tui.screens.review import ReviewQueueScreen
+
+        self.app.push_screen(ReviewQueueScreen(), lambda _: self.reload())
+
+    def action_request_review(self) -> None:
+        if self.feature is not None and self.selected_number is not None:
+            main_governance.request_review(self, self.feature, self.selected_number)
 
     def action_edit(self) -> None:
         if self.feature is not None and self.selected_number is not None:
@@ -655,6 +705,10 @@ class MainScreen(Screen[None]):
     def confirm_move(self, kind: str, feature: str, current: int | None, target: int) -> None:
         """Load both versions, describe the move, ask for a reason, then do it."""
         env = self.deck.environment
+        if kind == "activate" and main_governance.blocked(
+            self, feature, target, f"activate v{target}"
+        ):
+            return
         try:
             new = self._cached_version(feature, target)
             old = self._cached_version(feature, current) if current is not None else None
@@ -751,7 +805,20 @@ class MainScreen(Screen[None]):
     def action_canary(self) -> None:
         if self.feature is None or self.selected_number is None:
             return
-        self.open_canary(self.feature, self.canary_default())
+        running = self.deployment is not None and self.deployment.canary is not None
+        self.check_canary(self.feature, self.canary_default(), running)
+
+    @work(thread=True, group="confirm")
+    def check_canary(self, feature: str, version: int | None, running: bool) -> None:
+        """With no canary running, a version that may not go live is refused at once;
+        a running canary can always be stopped or promoted in the dialog."""
+        if (
+            version is not None
+            and not running
+            and main_governance.blocked(self, feature, version, f"make v{version} the canary")
+        ):
+            return
+        self.app.call_from_thread(self.open_canary, feature, version)
 
     def open_canary(
         self,
@@ -824,11 +891,13 @@ class MainScreen(Screen[None]):
         call: Callable[[], object],
         select: int | None = None,
         refused: Callable[[str], None] | None = None,
+        after: Callable[[], None] | None = None,
     ) -> None:
         """Run one store write; report the result; reload.
 
         ``refused``: called (on the UI thread) with the store's message when the write
-        is refused, e.g. to open the dialog again with the user's input.
+        is refused, e.g. to open the dialog again with the user's input. ``after``:
+        called (on the UI thread) instead of the reload once the write is done.
         """
         try:
             call()
@@ -841,4 +910,7 @@ class MainScreen(Screen[None]):
                 )
             return
         self.app.call_from_thread(self.notify, done, markup=False)
-        self.app.call_from_thread(self.reload, None, select)
+        if after is not None:
+            self.app.call_from_thread(after)
+        else:
+            self.app.call_from_thread(self.reload, None, select)

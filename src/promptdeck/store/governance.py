@@ -1,0 +1,535 @@
+"""Governance: who the user is, which environments exist, reviews, and the gate.
+
+``store.governance`` (one per PromptStore) is the API the CLI and the app call:
+
+- identity: on a PostgreSQL store secured by ``promptdeck init`` the user is the
+  database login (session_user); elsewhere the operating-system login, and a declared
+  ``--user`` is believed only while the store has no roles (see ``resolve_identity``);
+- environments: created explicitly (production exists from the start), protected by an
+  admin; naming an unknown one is refused with "did you mean ...?";
+- reviews: append-only requests, approvals and rejections, each with an audit event,
+  all in one unit of work; an approval is by someone other than the version's author;
+- the gate (store/gates.py): what keeps a version out of a protected environment.
+"""
+
+from __future__ import annotations
+
+import difflib
+import getpass
+import os
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, cast
+
+from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from promptdeck.diff import diff_texts
+from promptdeck.errors import NotFoundError, PermissionDeniedError, StoreError, ValidationError
+from promptdeck.permissions import Action
+from promptdeck.records import (
+    DEFAULT_ENVIRONMENT,
+    Environment,
+    Identity,
+    IdentitySource,
+    Review,
+    ReviewKind,
+    ReviewQueueEntry,
+    ReviewState,
+    ReviewStatus,
+    check_name,
+)
+from promptdeck.store import gates, lookups, pg_security
+from promptdeck.store.clock import now
+from promptdeck.store.driver_errors import translated_errors
+from promptdeck.store.pg_security import ROLE_PREFIX_SETTING
+from promptdeck.store.rows import (
+    DeploymentRow,
+    EnvironmentRow,
+    FeatureRow,
+    ReviewRow,
+    RoleRow,
+    StoreSettingRow,
+    VersionRow,
+)
+from promptdeck.store.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from promptdeck.store.api import PromptStore
+
+#: Tests and one-person demos only: on SQLite, believe ``--user`` even when roles
+#: exist. It grants nothing that write access to the SQLite file does not already give
+#: (such a user can edit the roles table with sqlite3); PostgreSQL never honours it.
+TRUST_DECLARED_ENV = "PROMPTDECK_TRUST_DECLARED_USER"
+
+
+# -- identity ------------------------------------------------------------------------
+
+
+def os_login() -> str:
+    """The operating-system login of this process (its uid's name, not $USER, which
+    anyone can set)."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError, OSError):  # Windows, or a uid without a passwd entry
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):
+            return "unknown"
+
+
+def role_prefix(session: Session) -> str | None:
+    """The PostgreSQL group-role prefix when ``init`` secured this store, else None."""
+    return session.scalar(
+        select(StoreSettingRow.value).where(StoreSettingRow.key == ROLE_PREFIX_SETTING)
+    )
+
+
+def resolve_identity(
+    engine: Engine, database: str, declared: str | None
+) -> tuple[str, IdentitySource]:
+    """Who acts on this store: (user, how promptdeck knows).
+
+    - PostgreSQL secured by ``init``: the session user; a declared name that differs
+      is refused (the database would not believe it either).
+    - Otherwise the operating-system login; a declared name (``--user``,
+      PROMPTDECK_USER, the config file) is believed only while no roles are set, or
+      when TRUST_DECLARED_ENV is set on SQLite (documented: it adds nothing to what
+      write access to the file gives).
+    """
+    with Session(engine) as session, session.begin():
+        if engine.dialect.name == "postgresql":
+            login = str(session.scalar(text("SELECT session_user")))
+            if role_prefix(session) is not None:
+                if declared and declared != login:
+                    raise PermissionDeniedError(
+                        f"you are connected to {database} as {login}: promptdeck acts as "
+                        f"the database login there, not as {declared} (drop --user or "
+                        "PROMPTDECK_USER, or connect as that login)"
+                    )
+                return login, "postgresql-login"
+            # Not secured (created by the library, not by `init`): roles are advice here.
+            return (declared, "declared") if declared else (login, "postgresql-login")
+        login = os_login()
+        if not declared or declared == login:
+            return login, "os-login"
+        has_roles = bool(session.scalar(select(func.count()).select_from(RoleRow)))
+        if has_roles and not os.environ.get(TRUST_DECLARED_ENV):
+            raise PermissionDeniedError(
+                f"you are logged in as {login}: this store has roles, so promptdeck acts "
+                f"as your login here, not as {declared} (drop --user or PROMPTDECK_USER)"
+            )
+        return declared, "declared"
+
+
+# -- environments ----------------------------------------------------------------------
+
+
+def to_environment(row: EnvironmentRow) -> Environment:
+    return Environment(
+        name=row.name,
+        protected=bool(row.protected),
+        required_approvals=row.required_approvals,
+        require_checks=bool(row.require_checks),
+        created_at=row.created_at,
+        created_by=row.created_by,
+    )
+
+
+def unknown_environment(name: str, known: Iterable[str]) -> str:
+    """ "unknown environment 'stagign' (did you mean staging?)" """
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
+    hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+    return (
+        f"unknown environment {name!r}{hint}; an admin creates one with "
+        f"`promptdeck env create {name}`"
+        if not close
+        else f"unknown environment {name!r}{hint}"
+    )
+
+
+def environment_row(session: Session, name: str) -> EnvironmentRow:
+    """The environment called ``name``; NotFoundError with "did you mean" if none."""
+    row = session.scalars(select(EnvironmentRow).where(EnvironmentRow.name == name)).first()
+    if row is None:
+        known = session.scalars(select(EnvironmentRow.name)).all()
+        raise NotFoundError(unknown_environment(name, known))
+    return row
+
+
+def add_environment(work: UnitOfWork, name: str) -> EnvironmentRow:
+    """A new unprotected environment (callers check the name and the role)."""
+    work.ensure_environment(name)
+    return environment_row(work.session, name)
+
+
+# -- reviews ---------------------------------------------------------------------------
+
+
+def fold_review_state(feature: str, version: int, reviews: Sequence[Review]) -> ReviewState:
+    """The state that a version's reviews (oldest first) add up to: each reviewer's
+    latest word counts; any standing rejection makes the version rejected."""
+    latest_word: dict[str, ReviewKind] = {}
+    request: Review | None = None
+    for review in reviews:
+        if review.kind == "request":
+            request = review
+        else:
+            latest_word.pop(review.actor, None)  # keep dict order = order of latest word
+            latest_word[review.actor] = review.kind
+    approved = tuple(actor for actor, kind in latest_word.items() if kind == "approve")
+    rejected = tuple(actor for actor, kind in latest_word.items() if kind == "reject")
+    status: ReviewStatus = (
+        "rejected"
+        if rejected
+        else "approved"
+        if approved
+        else "requested"
+        if request is not None
+        else "none"
+    )
+    return ReviewState(
+        feature=feature,
+        version=version,
+        status=status,
+        approved_by=approved,
+        rejected_by=rejected,
+        requested_by=request.actor if request else None,
+        request_reason=request.comment if request else None,
+        requested_at=request.at if request else None,
+    )
+
+
+def to_review(row: ReviewRow, feature: str, number: int) -> Review:
+    return Review(
+        uid=row.uid,
+        feature=feature,
+        version=number,
+        kind=cast(ReviewKind, row.kind),
+        actor=row.actor,
+        comment=row.comment,
+        at=row.created_at,
+    )
+
+
+def version_reviews(session: Session, version: VersionRow, feature: str) -> list[Review]:
+    """The version's review rows, oldest first."""
+    rows = session.scalars(
+        select(ReviewRow).where(ReviewRow.version_id == version.id).order_by(ReviewRow.id)
+    )
+    return [to_review(row, feature, version.number) for row in rows]
+
+
+def review_state(session: Session, version: VersionRow, feature: str) -> ReviewState:
+    return fold_review_state(feature, version.number, version_reviews(session, version, feature))
+
+
+def _check_comment(comment: str | None, what: str) -> str:
+    if comment is None or not comment.strip():
+        raise ValidationError(f"a {what} is required: say why (it cannot be empty)")
+    if "\x00" in comment:
+        raise ValidationError(f"the {what} contains a NUL character")
+    return comment.strip()
+
+
+class Governance:
+    """Identity, environments, reviews and gates of one store (``store.governance``)."""
+
+    def __init__(self, store: PromptStore) -> None:
+        self._store = store
+
+    # -- identity ------------------------------------------------------------------
+
+    def identity(self) -> Identity:
+        """Who this store's user is, how promptdeck knows it, and their role."""
+        return Identity(
+            user=self._store.user, source=self._store.identity_source, role=self._store.role()
+        )
+
+    def secure_postgresql(self) -> str:
+        """``init`` on PostgreSQL: create the group roles, GRANTs and append-only
+        triggers, make this login the first admin, and from then on take identity from
+        the login and roles from the groups. Returns the group-role prefix.
+
+        Idempotent for the login that owns the tables; anyone else is refused by the
+        database itself."""
+        store = self._store
+        engine = store.engine
+        if engine.dialect.name != "postgresql":
+            raise ValidationError("database roles exist on PostgreSQL stores only")
+        database = make_url(store.url).database or "promptdeck"
+        with translated_errors(store.url), engine.begin() as connection:
+            with Session(bind=connection) as session:
+                prefix = role_prefix(session) or pg_security.role_prefix(database)
+            tables = inspect(connection).get_table_names()
+            pg_security.install(connection, prefix, tables)
+        store.user, store.identity_source = resolve_identity(engine, database, None)
+        return prefix
+
+    # -- environments --------------------------------------------------------------
+
+    def environments(self) -> list[Environment]:
+        """Every environment that exists, production first, then by name."""
+        with self._store.reading() as session:
+            rows = session.scalars(select(EnvironmentRow).order_by(EnvironmentRow.name)).all()
+            found = [to_environment(row) for row in rows]
+        return sorted(found, key=lambda e: (e.name != DEFAULT_ENVIRONMENT, e.name))
+
+    def environment(self, name: str) -> Environment:
+        """One environment; NotFoundError with "did you mean ...?" if it does not exist."""
+        with self._store.reading() as session:
+            return to_environment(environment_row(session, name))
+
+    def require_environment(self, name: str) -> None:
+        """Refuse (NotFoundError, "did you mean ...?") unless ``name`` exists."""
+        self.environment(name)
+
+    def create_environment(self, name: str) -> Environment:
+        """Create an unprotected environment (admins)."""
+        check_name(name, "environment", 100)
+        with self._store.unit_of_work() as work:
+            work.require(Action.CREATE_ENVIRONMENT)
+            exists = work.session.scalar(
+                select(EnvironmentRow.id).where(EnvironmentRow.name == name)
+            )
+            if exists is not None:
+                raise ValidationError(f"environment {name!r} already exists")
+            row = add_environment(work, name)
+            work.audit("env-create", None, environment=name, reason=f"created {name}")
+            return to_environment(row)
+
+    def protect_environment(
+        self, name: str, *, approvals: int = 1, require_checks: bool = False
+    ) -> Environment:
+        """Protect ``name``: a version goes live there only once ``approvals`` people
+        other than its author approved it (and its checks passed, if required)."""
+        if (
+            isinstance(approvals, bool)
+            or not isinstance(approvals, int)
+            or not 1 <= approvals <= 20
+        ):
+            raise ValidationError("approvals must be a whole number from 1 to 20")
+        with self._store.unit_of_work() as work:
+            work.require(Action.PROTECT_ENVIRONMENT)
+            row = environment_row(work.session, name)
+            before = (row.protected, row.required_approvals, row.require_checks)
+            if before == (True, approvals, require_checks):
+                raise ValidationError(
+                    f"{name} is already protected with {approvals} approval(s)"
+                    f"{' and required checks' if require_checks else ''}"
+                )
+            row.protected, row.required_approvals, row.require_checks = (
+                True,
+                approvals,
+                require_checks,
+            )
+            work.audit(
+                "env-protect",
+                None,
+                environment=name,
+                reason=f"{name} protected: {approvals} approval(s)"
+                + (", checks required" if require_checks else ""),
+                details={"approvals": approvals, "require_checks": require_checks},
+            )
+            return to_environment(row)
+
+    def unprotect_environment(self, name: str) -> Environment:
+        """Lift the protection of ``name`` (admins)."""
+        with self._store.unit_of_work() as work:
+            work.require(Action.PROTECT_ENVIRONMENT)
+            row = environment_row(work.session, name)
+            if not row.protected:
+                raise ValidationError(f"{name} is not protected")
+            row.protected = False
+            row.require_checks = False
+            work.audit("env-unprotect", None, environment=name, reason=f"{name} unprotected")
+            return to_environment(row)
+
+    # -- reviews -------------------------------------------------------------------
+
+    def request_review(self, feature: str, version: int, reason: str) -> ReviewState:
+        """Ask reviewers to look at ``version`` of ``feature`` (editors)."""
+        return self._review("request", Action.REQUEST_REVIEW, feature, version, reason)
+
+    def approve(self, feature: str, version: int, comment: str) -> ReviewState:
+        """Approve a version someone else wrote (reviewers and admins)."""
+        return self._review("approve", Action.APPROVE, feature, version, comment)
+
+    def reject(self, feature: str, version: int, comment: str) -> ReviewState:
+        """Reject a version someone else wrote; it stays rejected until the same
+        reviewer approves it (reviewers and admins)."""
+        return self._review("reject", Action.REJECT, feature, version, comment)
+
+    def _review(
+        self, kind: ReviewKind, action: Action, feature: str, version: int, comment: str
+    ) -> ReviewState:
+        comment = _check_comment(comment, "reason" if kind == "request" else "comment")
+        with self._store.unit_of_work() as work:
+            work.require(action)
+            feature_row = work.feature(feature, lock=True)
+            row = work.version(feature_row, version)
+            if kind != "request" and row.author == work.user:
+                raise PermissionDeniedError(
+                    f"{work.user} wrote version {version} of {feature}: someone else must "
+                    f"{'approve' if kind == 'approve' else 'reject'} it"
+                )
+            state = review_state(work.session, row, feature)
+            if kind == "request" and state.status == "requested":
+                raise ValidationError(
+                    f"review of version {version} of {feature} was already requested by "
+                    f"{state.requested_by}"
+                )
+            if kind == "approve" and work.user in state.approved_by:
+                raise ValidationError(
+                    f"{work.user} already approved version {version} of {feature}"
+                )
+            if kind == "reject" and work.user in state.rejected_by:
+                raise ValidationError(
+                    f"{work.user} already rejected version {version} of {feature}"
+                )
+            uid = str(uuid.uuid4())
+            work.session.add(
+                ReviewRow(
+                    uid=uid,
+                    version_id=row.id,
+                    kind=kind,
+                    actor=work.user,
+                    comment=comment,
+                    created_at=now(),
+                )
+            )
+            work.session.flush()
+            work.audit(
+                {"request": "review-request", "approve": "approve", "reject": "reject"}[kind],
+                feature,
+                to_version=version,
+                reason=comment,
+                details={"review": uid},
+            )
+            return review_state(work.session, row, feature)
+
+    def reviews(self, feature: str, version: int) -> list[Review]:
+        """Every review row of the version, oldest first."""
+        with self._store.reading() as session:
+            row = lookups.version_row(session, lookups.feature_row(session, feature), version)
+            return version_reviews(session, row, feature)
+
+    def state(self, feature: str, version: int) -> ReviewState:
+        """Where ``version`` of ``feature`` stands in review."""
+        with self._store.reading() as session:
+            row = lookups.version_row(session, lookups.feature_row(session, feature), version)
+            return review_state(session, row, feature)
+
+    def states(self, feature: str) -> dict[int, ReviewState]:
+        """The review state of every version of ``feature`` that has any review row
+        (a version missing here has status "none"): one query, for version tables."""
+        with self._store.reading() as session:
+            feature_row = lookups.feature_row(session, feature)
+            rows = session.execute(
+                select(ReviewRow, VersionRow.number)
+                .join(VersionRow, VersionRow.id == ReviewRow.version_id)
+                .where(VersionRow.feature_id == feature_row.id)
+                .order_by(ReviewRow.id)
+            ).all()
+            grouped: dict[int, list[Review]] = {}
+            for review, number in rows:
+                grouped.setdefault(number, []).append(to_review(review, feature, number))
+        return {n: fold_review_state(feature, n, found) for n, found in grouped.items()}
+
+    def queue(self, environment: str = DEFAULT_ENVIRONMENT) -> list[ReviewQueueEntry]:
+        """Versions waiting for a reviewer's word (review requested, not yet approved,
+        or rejected and asked again), newest first, each with the lines it adds and
+        removes against what is live in ``environment``."""
+        entries: list[ReviewQueueEntry] = []
+        with self._store.reading() as session:
+            environment_row(session, environment)
+            asked = session.execute(
+                select(VersionRow, FeatureRow.name)
+                .join(FeatureRow, FeatureRow.id == VersionRow.feature_id)
+                .where(
+                    VersionRow.id.in_(
+                        select(ReviewRow.version_id).where(ReviewRow.kind == "request")
+                    )
+                )
+                .order_by(VersionRow.created_at.desc(), VersionRow.id.desc())
+            ).all()
+            for version, feature in asked:
+                state = review_state(session, version, feature)
+                if state.status == "approved" or _already_live(session, version, environment):
+                    continue
+                deployment = session.scalars(
+                    select(DeploymentRow).where(
+                        DeploymentRow.feature_id == version.feature_id,
+                        DeploymentRow.environment == environment,
+                    )
+                ).first()
+                live_row = (
+                    session.get(VersionRow, deployment.active_version_id)
+                    if deployment is not None and deployment.active_version_id is not None
+                    else None
+                )
+                result = diff_texts(
+                    live_row.system_prompt if live_row else "", version.system_prompt
+                )
+                entries.append(
+                    ReviewQueueEntry(
+                        feature=feature,
+                        version=version.number,
+                        author=version.author,
+                        reason=version.reason,
+                        created_at=version.created_at,
+                        state=state,
+                        environment=environment,
+                        live=live_row.number if live_row else None,
+                        lines_added=result.added,
+                        lines_removed=result.removed,
+                    )
+                )
+        return entries
+
+    def pending_count(self, environment: str = DEFAULT_ENVIRONMENT) -> int:
+        """How many versions wait in the queue (for the app's header)."""
+        return len(self.queue(environment))
+
+    # -- gates -----------------------------------------------------------------------
+
+    def blockers(
+        self, feature: str, version: int, environment: str = DEFAULT_ENVIRONMENT
+    ) -> list[str]:
+        """What keeps ``version`` from going live in ``environment``, one line each
+        (empty: it may). The same rule activate/canary/promote apply in their unit of
+        work; this read lets the app explain before a reason is typed."""
+        with self._store.reading() as session:
+            feature_row = lookups.feature_row(session, feature)
+            row = lookups.version_row(session, feature_row, version)
+            return gates.read_blockers(session, feature_row, row, environment)
+
+
+def _already_live(session: Session, version: VersionRow, environment: str) -> bool:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(DeploymentRow)
+            .where(
+                DeploymentRow.environment == environment,
+                DeploymentRow.active_version_id == version.id,
+            )
+        )
+        or 0
+    ) > 0
+
+
+__all__ = [
+    "ROLE_PREFIX_SETTING",
+    "TRUST_DECLARED_ENV",
+    "Governance",
+    "StoreError",
+    "environment_row",
+    "fold_review_state",
+    "os_login",
+    "resolve_identity",
+    "role_prefix",
+]

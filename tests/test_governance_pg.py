@@ -1,0 +1,307 @@
+"""Roles enforced by PostgreSQL itself: real logins for an admin, an editor, a reviewer
+and a viewer, each refusal shown through promptdeck and through raw SQL as that login."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from click.testing import CliRunner, Result
+from pgserver import PostgresServer
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from promptdeck import yamlio
+from promptdeck.cli.app import main
+from promptdeck.errors import NotFoundError, PermissionDeniedError, StoreError
+from promptdeck.store import PromptStore
+from promptdeck.store.gates import NotApprovedError
+from promptdeck.store.pg_security import role_prefix
+
+pytestmark = pytest.mark.postgres
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_prompts"
+PASSWORD = "s3cret-pw"
+
+
+def cli(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def refused(result: Result, *fragments: str) -> str:
+    assert result.exit_code == 1, (result.stdout, result.stderr, result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+@dataclass
+class Team:
+    server: PostgresServer
+    database: str
+    owner_url: str
+    logins: dict[str, str]  # role -> login name
+
+    def url(self, role: str) -> str:
+        return self.server.url(self.database, user=self.logins[role], password=PASSWORD)
+
+    def store(self, role: str) -> PromptStore:
+        return PromptStore(self.url(role), create=False)
+
+    def raw(self, role: str) -> psycopg.Connection[Any]:
+        return psycopg.connect(
+            host=self.server.host,
+            port=self.server.port,
+            user=self.logins[role],
+            password=PASSWORD,
+            dbname=self.database,
+            autocommit=True,
+        )
+
+
+@pytest.fixture
+def team(pg_server: PostgresServer, pg_url: str) -> Iterator[Team]:
+    """A store made by `promptdeck init` (the superuser login becomes its first admin),
+    the sample prompts, and four real logins given their roles with `promptdeck role`."""
+    database = make_url(pg_url).database
+    assert database is not None
+    suffix = uuid.uuid4().hex[:6]
+    logins = {role: f"{role}_{suffix}" for role in ("admin", "editor", "reviewer", "viewer")}
+    with pg_server.admin() as conn:
+        for login in logins.values():
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                    sql.Identifier(login), sql.Literal(PASSWORD)
+                )
+            )
+    result = cli("--db", pg_url, "init")
+    assert result.exit_code == 0, result.output
+    assert "is admin" in result.stdout
+    with PromptStore(pg_url, create=False) as owner:
+        owner.import_documents(yamlio.read_files([SAMPLES]))
+    for role, login in logins.items():
+        done = cli("--db", pg_url, "role", login, role)
+        assert done.exit_code == 0, done.output
+    try:
+        yield Team(pg_server, database, pg_url, logins)
+    finally:
+        pg_server.drop_database(database)
+        with pg_server.admin() as conn:
+            for login in logins.values():
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(login)))
+            prefix = role_prefix(database)
+            for role in ("admin", "reviewer", "editor", "viewer"):
+                conn.execute(
+                    sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(f"{prefix}_{role}"))
+                )
+
+
+def sql_refused(team: Team, role: str, statement: str) -> str:
+    with team.raw(role) as conn, pytest.raises(psycopg.Error) as caught:
+        conn.execute(statement)
+    return str(caught.value)
+
+
+def test_each_login_is_who_it_is_and_has_the_role_its_group_gives(team: Team) -> None:
+    for role, login in team.logins.items():
+        with team.store(role) as store:
+            identity = store.governance.identity()
+            assert (identity.user, identity.source, identity.role) == (
+                login,
+                "postgresql-login",
+                role,
+            )
+    with team.store("admin") as admin:
+        assert {team.logins[r]: r for r in team.logins}.items() <= admin.roles().items()
+
+
+def test_a_declared_user_other_than_the_login_is_refused(team: Team) -> None:
+    with PromptStore(team.url("editor"), user=team.logins["admin"], create=False) as claimed:
+        assert claimed.user == team.logins["editor"]  # reads happen as the login
+        with pytest.raises(PermissionDeniedError, match="acts as the database login"):
+            claimed.activate("summarizer", 1, reason="x")
+    # The runtime library names no one the store would believe: it reads as its login.
+    from promptdeck import Prompts
+
+    with Prompts(team.url("viewer"), refresh_interval=None, snapshot_path=False) as prompts:
+        assert prompts.get("summarizer").version == 4
+    line = refused(
+        cli("--db", team.url("editor"), "--user", team.logins["admin"], "features"),
+        f"as {team.logins['editor']}",
+    )
+    assert PASSWORD not in line
+    # Declaring the login itself is fine.
+    with PromptStore(team.url("editor"), user=team.logins["editor"], create=False) as store:
+        assert store.user == team.logins["editor"]
+
+
+def test_an_editor_cannot_move_what_production_serves(team: Team) -> None:
+    with team.store("editor") as editor:
+        version = editor.save("summarizer", "An editor's change.", reason="try")
+        with pytest.raises(PermissionDeniedError, match="must be an admin"):
+            editor.activate("summarizer", version.number, reason="sneak")
+        assert version.author == team.logins["editor"]
+        assert editor.history("summarizer")[0].actor == team.logins["editor"]
+    refused(
+        cli("--db", team.url("editor"), "activate", "summarizer", "1", "-m", "x"),
+        "must be an admin",
+    )
+    message = sql_refused(team, "editor", "UPDATE deployments SET active_version_id = NULL")
+    assert "permission denied" in message
+    message = sql_refused(team, "editor", "DELETE FROM rollback_stack")
+    assert "permission denied" in message
+
+
+def test_history_is_append_only_for_every_login_even_the_admin(team: Team) -> None:
+    # GRANTs refuse first; where a privilege had to be given (locking a feature row,
+    # sync renumbering a version) the trigger refuses; the table owner meets the trigger.
+    for role in ("editor", "admin"):
+        for statement in (
+            "UPDATE versions SET system_prompt = 'x'",
+            "UPDATE versions SET number = number + 100, author = 'me'",
+            "DELETE FROM audit_events",
+            "DELETE FROM reviews",
+        ):
+            message = sql_refused(team, role, statement)
+            assert "permission denied" in message or "append-only" in message
+        assert "append-only" in sql_refused(team, role, "UPDATE features SET name = 'renamed'")
+    owner = psycopg.connect(team.server.conninfo(team.database), autocommit=True)
+    with owner, pytest.raises(psycopg.Error, match="append-only"):
+        owner.execute("UPDATE versions SET system_prompt = 'rewritten history'")
+    assert "permission denied" in sql_refused(team, "viewer", "DELETE FROM versions")
+    assert "permission denied" in sql_refused(
+        team, "viewer", "INSERT INTO roles (\"user\", role) VALUES ('x', 'admin')"
+    )
+
+
+def test_a_viewer_reads_and_cannot_write(team: Team) -> None:
+    with team.store("viewer") as viewer:
+        assert viewer.version("summarizer", "active").system_prompt
+        with pytest.raises(PermissionDeniedError, match="must be an editor"):
+            viewer.save("summarizer", "No.", reason="no")
+    assert "permission denied" in sql_refused(
+        team, "viewer", "UPDATE store_state SET revision = revision + 1"
+    )
+
+
+def test_propose_approve_activate_on_a_protected_production(team: Team) -> None:
+    with team.store("admin") as admin:
+        admin.governance.protect_environment("production")
+    with team.store("editor") as editor:
+        number = editor.save("summarizer", "Proposed text.", reason="shorter").number
+        editor.governance.request_review("summarizer", number, "please look")
+        with pytest.raises(PermissionDeniedError, match="must be a reviewer"):
+            editor.governance.approve("summarizer", number, "self")
+    # The database refuses a self-approval written by hand, and a non-reviewer's one.
+    with team.raw("editor") as conn, pytest.raises(psycopg.Error, match="reviewer role"):
+        conn.execute(
+            "INSERT INTO reviews (uid, version_id, kind, actor, comment, created_at) "
+            "SELECT %s, v.id, 'approve', session_user, 'me', now() FROM versions v "
+            "JOIN features f ON f.id = v.feature_id WHERE f.name = 'summarizer' "
+            "AND v.number = %s",
+            (str(uuid.uuid4()), number),
+        )
+    with team.raw("reviewer") as conn, pytest.raises(psycopg.Error, match="login it names"):
+        conn.execute(
+            "INSERT INTO reviews (uid, version_id, kind, actor, comment, created_at) "
+            "SELECT %s, v.id, 'approve', 'someone_else', 'forged', now() FROM versions v "
+            "WHERE v.number = %s LIMIT 1",
+            (str(uuid.uuid4()), number),
+        )
+    with team.store("reviewer") as reviewer:
+        own = reviewer.save("summarizer", "The reviewer's own text.", reason="mine").number
+    with team.raw("reviewer") as conn, pytest.raises(psycopg.Error, match="their own version"):
+        conn.execute(
+            "INSERT INTO reviews (uid, version_id, kind, actor, comment, created_at) "
+            "SELECT %s, v.id, 'approve', session_user, 'me', now() FROM versions v "
+            "JOIN features f ON f.id = v.feature_id WHERE f.name = 'summarizer' "
+            "AND v.number = %s",
+            (str(uuid.uuid4()), own),
+        )
+    with team.store("admin") as admin:
+        with pytest.raises(NotApprovedError, match="needs 1 approval"):
+            admin.activate("summarizer", number, reason="go")
+        refused(
+            cli("--db", team.url("admin"), "activate", "summarizer", str(number), "-m", "go"),
+            "needs 1 approval",
+        )
+    with team.store("reviewer") as reviewer:
+        state = reviewer.governance.approve("summarizer", number, "reads well")
+        assert state.approved_by == (team.logins["reviewer"],)
+    with team.store("admin") as admin:
+        assert admin.activate("summarizer", number, reason="go").active == number
+        assert [e.actor for e in admin.history("summarizer")[:2]] == [
+            team.logins["admin"],
+            team.logins["reviewer"],
+        ]
+        # Rollback stays one step: it returns to a version that was live.
+        assert admin.rollback("summarizer", reason="back").active != number
+
+
+def test_an_admin_login_grants_roles_through_promptdeck_and_others_cannot(team: Team) -> None:
+    extra = f"new_{uuid.uuid4().hex[:6]}"
+    with team.server.admin() as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(extra), sql.Literal(PASSWORD)
+            )
+        )
+    try:
+        done = cli("--db", team.url("admin"), "role", extra, "editor")
+        assert done.exit_code == 0, done.output
+        done = cli("--db", team.url("admin"), "role", extra, "admin")
+        assert done.exit_code == 0, done.output
+        with team.store("admin") as admin:
+            assert admin.role(extra) == "admin"
+        refused(cli("--db", team.url("reviewer"), "role", extra, "viewer"), "must be an admin")
+        message = sql_refused(
+            team,
+            "editor",
+            f'GRANT "{role_prefix(team.database)}_admin" TO "{team.logins["editor"]}"',
+        )
+        assert "permission denied" in message or "must have admin option" in message
+        refused(
+            cli("--db", team.url("admin"), "role", "nobody_here", "editor"), "no database login"
+        )
+    finally:
+        with team.server.admin() as conn:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(extra)))
+
+
+def test_a_database_without_a_store_is_never_made_one_by_opening_it(
+    pg_url_factory: Callable[[], str],
+) -> None:
+    empty = pg_url_factory()
+    name = make_url(empty).database
+    with pytest.raises(StoreError, match=f"'{name}' .* holds no promptdeck store.*init"):
+        PromptStore(empty, create=False)
+    refused(cli("--db", empty, "features"), "holds no promptdeck store", "init")
+    from sqlalchemy import create_engine, inspect
+
+    engine = create_engine(empty)
+    try:
+        with engine.connect() as connection:
+            assert inspect(connection).get_table_names() == []
+    finally:
+        engine.dispose()
+
+
+def test_an_unknown_environment_is_refused_with_a_suggestion(team: Team) -> None:
+    with team.store("admin") as admin:
+        admin.governance.create_environment("qa-lab")
+        with pytest.raises(NotFoundError, match="did you mean qa-lab"):
+            admin.activate("summarizer", 1, reason="x", environment="qa-lba")
+    message = sql_refused(
+        team,
+        "editor",
+        "INSERT INTO environments (name, protected, required_approvals, "
+        "require_checks, created_at, created_by) VALUES ('x', false, 1, false, now(), 'me')",
+    )
+    assert "permission denied" in message
