@@ -6,7 +6,7 @@ change to one is the renumbering of local-only versions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -23,20 +23,17 @@ from promptdeck.store.rows import (
     SyncRemoteRow,
     VersionRow,
 )
+from promptdeck.sync import moving
+from promptdeck.sync.moving import BATCH, chunks
 from promptdeck.sync.records import (
-    SYNC_MOVE_ACTIONS,
     Baselines,
     Direction,
     FeatureComparison,
     LastSync,
-    PointerChange,
     PointerState,
     Progress,
     SyncPlan,
 )
-
-BATCH = 1000  # rows per INSERT
-IN_CHUNK = 2000  # values per IN (...)
 
 _VERSION_COLUMNS = (
     "uid",
@@ -87,7 +84,7 @@ def apply_plan(
     features = _insert_rows(session, planned, source, progress)
     after: dict[tuple[str, str], PointerState] = {}
     if planned.moves:
-        after = _move_pointers(work, direction, planned, features)
+        after = moving.move_pointers(work, direction, planned, features)
     return renumbered, after
 
 
@@ -119,105 +116,6 @@ def _insert_rows(
         _insert_batches(session, AuditEventRow, events, "events", progress)
     session.flush()
     return features
-
-
-def _move_pointers(
-    work: UnitOfWork, direction: Direction, planned: SyncPlan, features: Mapping[str, int]
-) -> dict[tuple[str, str], PointerState]:
-    """The planned pointer moves, one deployment at a time, each with its event."""
-    needed = sorted(
-        {
-            uid
-            for _comparison, change in planned.moves
-            for uid in (change.local[0], change.remote[0])
-            if uid is not None
-        }
-    )
-    ids: dict[str, int] = {}
-    numbers: dict[str, int] = {}
-    for chunk in _chunks(needed):
-        for version_uid, version_id, number in work.session.execute(
-            select(VersionRow.uid, VersionRow.id, VersionRow.number).where(
-                VersionRow.uid.in_(chunk)
-            )
-        ):
-            ids[version_uid] = version_id
-            numbers[version_uid] = number
-    grouped: dict[tuple[str, str], list[PointerChange]] = {}
-    for comparison, change in planned.moves:
-        grouped.setdefault((comparison.name, change.environment), []).append(change)
-    after: dict[tuple[str, str], PointerState] = {}
-    for (name, environment), changes in grouped.items():
-        moved = move_deployment(work, features[name], environment, changes, ids, direction)
-        after[(name, environment)] = moved
-        superseded = planned.superseded.get((name, environment), [])
-        for change in sorted(changes, key=lambda c: c.component):
-            before = change.remote if direction == "push" else change.local
-            after_value = moved.value(change.component)
-            details: dict[str, Any] = {"sync": direction, "component": change.component}
-            if change.component == "canary":
-                details["percent"] = after_value[1]
-            if change.state == "conflict":
-                details["conflict resolved"] = "local" if direction == "push" else "remote"
-            if superseded:
-                details["superseded"] = sorted(superseded)
-                superseded = []
-            work.audit(
-                SYNC_MOVE_ACTIONS[change.component],
-                name,
-                environment=environment,
-                from_version=numbers.get(before[0]) if before[0] is not None else None,
-                to_version=numbers.get(after_value[0]) if after_value[0] is not None else None,
-                reason=planned.move_reason,
-                details=details,
-            )
-    return after
-
-
-def move_deployment(
-    work: UnitOfWork,
-    feature_id: int,
-    environment: str,
-    changes: Sequence[PointerChange],
-    ids: Mapping[str, int],
-    direction: Direction,
-) -> PointerState:
-    """Move one deployment's pointers to the source's, keeping its rollback stack
-    sensible; returns where they point afterwards."""
-    session = work.session
-    feature_row = session.get(FeatureRow, feature_id)
-    assert feature_row is not None
-    deployment = work.deployment_for_change(feature_row, environment)
-    for change in sorted(changes, key=lambda c: c.component):  # active before canary
-        value = change.local if direction == "push" else change.remote
-        target = ids[value[0]] if value[0] is not None else None
-        if change.component == "active":
-            if deployment.active_version_id == target:
-                continue
-            stack = work.rollback_stack(deployment)
-            if target is not None and stack and stack[-1].version_id == target:
-                work.roll_back_to(deployment, stack[-1])  # the source rolled back: so do we
-            else:
-                work.activate(deployment, target)
-        else:
-            if target is not None and target == deployment.active_version_id:
-                target = None  # a canary is never the active version
-            work.move(deployment, canary=target, percent=value[1] if target else 0)
-    session.flush()
-    uid_of = {version_id: uid for uid, version_id in ids.items()}
-
-    def uid(version_id: int | None) -> str | None:
-        if version_id is None:
-            return None
-        known = uid_of.get(version_id)
-        if known is not None:
-            return known
-        return session.scalar(select(VersionRow.uid).where(VersionRow.id == version_id))
-
-    canary = uid(deployment.canary_version_id)
-    return PointerState(
-        uid(deployment.active_version_id), canary, deployment.canary_percent if canary else 0
-    )
 
 
 def renumber_local_only(
@@ -318,15 +216,10 @@ def _feature_ids(session: Session) -> dict[str, int]:
     return {name: fid for fid, name in session.execute(select(FeatureRow.id, FeatureRow.name))}
 
 
-def _chunks(items: Sequence[str], size: int = IN_CHUNK) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _fetch_versions(session: Session, uids: Sequence[str]) -> dict[str, dict[str, Any]]:
     columns = [getattr(VersionRow, name) for name in _VERSION_COLUMNS]
     found: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(uids):
+    for chunk in chunks(uids):
         for row in session.execute(select(*columns).where(VersionRow.uid.in_(chunk))):
             values = dict(zip(_VERSION_COLUMNS, row, strict=True))
             found[values["uid"]] = values
@@ -336,7 +229,7 @@ def _fetch_versions(session: Session, uids: Sequence[str]) -> dict[str, dict[str
 def _fetch_events(session: Session, uids: Sequence[str]) -> list[dict[str, Any]]:
     columns = [getattr(AuditEventRow, name) for name in _EVENT_COLUMNS]
     rows: list[tuple[int, dict[str, Any]]] = []
-    for chunk in _chunks(uids):
+    for chunk in chunks(uids):
         for row in session.execute(
             select(AuditEventRow.id, *columns).where(AuditEventRow.uid.in_(chunk))
         ):
