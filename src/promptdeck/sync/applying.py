@@ -96,7 +96,7 @@ def _insert_rows(
     wanted = [name for name in planned.features if name not in features]
     if wanted:
         session.execute(
-            insert(FeatureRow),
+            insert(FeatureRow).execution_options(render_nulls=True),
             [
                 {"name": name, "created_at": created_at, "created_by": created_by}
                 for name, created_at, created_by in source.execute(
@@ -246,6 +246,8 @@ def _insert_batches(
     progress: Progress | None,
 ) -> None:
     for start in range(0, len(rows), BATCH):
-        session.execute(insert(table), list(rows[start : start + BATCH]))
+        session.execute(
+            insert(table).execution_options(render_nulls=True), list(rows[start : start + BATCH])
+        )
         if progress is not None:
             progress(phase, min(start + BATCH, len(rows)), len(rows))

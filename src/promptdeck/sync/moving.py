@@ -30,6 +30,9 @@ from promptdeck.sync.records import (
 )
 
 BATCH = 1000  # rows per INSERT / UPDATE batch
+# Every bulk INSERT renders NULLs: the ORM otherwise groups rows by which columns are
+# None, and rows that alternate (an event with a version, one without) become one
+# statement each.
 IN_CHUNK = 2000  # values per IN (...)
 
 T = TypeVar("T")
@@ -127,7 +130,7 @@ def move_pointers(
             .execution_options(synchronize_session=False)
         )
     for batch in chunks(stack_pushes, BATCH):
-        session.execute(insert(RollbackEntryRow), list(batch))
+        session.execute(insert(RollbackEntryRow).execution_options(render_nulls=True), list(batch))
     for batch in chunks(updates, BATCH):
         session.execute(update(DeploymentRow), list(batch))
 
@@ -181,7 +184,7 @@ def move_pointers(
                 )
             )
     for batch in chunks(events, BATCH):
-        session.execute(insert(AuditEventRow), list(batch))
+        session.execute(insert(AuditEventRow).execution_options(render_nulls=True), list(batch))
     return after
 
 
@@ -238,7 +241,7 @@ def _deployments(
         stamp = now()
         for batch in chunks(missing, BATCH):
             session.execute(
-                insert(DeploymentRow),
+                insert(DeploymentRow).execution_options(render_nulls=True),
                 [
                     {
                         "feature_id": feature_id,

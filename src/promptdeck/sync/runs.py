@@ -10,9 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from promptdeck.errors import PromptDeckError, ValidationError
+from sqlalchemy.engine import make_url
+
+import promptdeck.store as store_package
+from promptdeck.config import redact, to_url
+from promptdeck.errors import PromptDeckError, StoreError, ValidationError
 from promptdeck.permissions import Action
-from promptdeck.store import PromptStore
+from promptdeck.store import PromptStore, sqlite_path, translated_errors
+from promptdeck.store.schema import read_schema_revision
 from promptdeck.sync import applying, planner
 from promptdeck.sync.reading import (
     max_audit_id,
@@ -50,8 +55,24 @@ def parse_resolution(text: str) -> tuple[str, Choice]:
 def open_remote(local: PromptStore, remote_url: str) -> PromptStore:
     """Open (and migrate) the remote store as the local store's user.
 
-    A missing SQLite remote is an error, not a new empty store: a typo in the path
-    must not become a remote (create one with `promptdeck --db PATH init`)."""
+    Sync never creates a store: a missing SQLite file, or a database without
+    promptdeck's schema (an empty PostgreSQL database, a typo in its name), is refused
+    untouched, naming the database and the command that creates a store there."""
+    url = to_url(remote_url)
+    path = sqlite_path(url)
+    if path is None or path.exists():  # a missing file: PromptStore says so below
+        engine = store_package.create_store_engine(url)
+        try:
+            with translated_errors(url), engine.connect() as connection:
+                revision = read_schema_revision(connection)
+        finally:
+            engine.dispose()
+        if revision is None:
+            database = make_url(url).database or url
+            raise StoreError(
+                f"no promptdeck store in database {database} ({redact(url)}): sync never "
+                f"creates one; to create it, run `promptdeck --db URL init` with that URL"
+            )
     return PromptStore(remote_url, user=local.user, create=False)
 
 
