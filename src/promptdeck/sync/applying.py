@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from promptdeck.config import redact
@@ -173,18 +173,23 @@ def record_bookkeeping(
     row.clean = last.clean
     row.synced_at = now()
     session.flush()
-    for feature, environment in [place for place in old if place not in baselines]:
+    gone = [place for place in old if place not in baselines]
+    for chunk in chunks(gone):
         session.execute(
             delete(SyncPointerRow).where(
                 SyncPointerRow.remote_key == key,
-                SyncPointerRow.feature == feature,
-                SyncPointerRow.environment == environment,
+                tuple_(SyncPointerRow.feature, SyncPointerRow.environment).in_(chunk),
             )
         )
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
     for (feature, environment), (base_local, base_remote) in baselines.items():
         if old.get((feature, environment)) == (base_local, base_remote):
             continue
         values = {
+            "remote_key": key,
+            "feature": feature,
+            "environment": environment,
             "local_active": base_local.active,
             "local_canary": base_local.canary,
             "local_percent": base_local.percent,
@@ -192,20 +197,15 @@ def record_bookkeeping(
             "remote_canary": base_remote.canary,
             "remote_percent": base_remote.percent,
         }
-        if (feature, environment) in old:
-            session.execute(
-                update(SyncPointerRow)
-                .where(
-                    SyncPointerRow.remote_key == key,
-                    SyncPointerRow.feature == feature,
-                    SyncPointerRow.environment == environment,
-                )
-                .values(**values)
-            )
-        else:
-            session.add(
-                SyncPointerRow(remote_key=key, feature=feature, environment=environment, **values)
-            )
+        (updates if (feature, environment) in old else inserts).append(values)
+    # In batches (ORM bulk by primary key for the updates): one statement per batch.
+    for start in range(0, len(inserts), BATCH):
+        session.execute(
+            insert(SyncPointerRow).execution_options(render_nulls=True),
+            inserts[start : start + BATCH],
+        )
+    for start in range(0, len(updates), BATCH):
+        session.execute(update(SyncPointerRow), updates[start : start + BATCH])
     session.flush()
 
 
