@@ -23,7 +23,7 @@ from promptdeck.store.rows import (
     SyncRemoteRow,
     VersionRow,
 )
-from promptdeck.sync import moving
+from promptdeck.sync import copying, moving
 from promptdeck.sync.moving import BATCH, chunks
 from promptdeck.sync.records import (
     Baselines,
@@ -33,6 +33,7 @@ from promptdeck.sync.records import (
     PointerState,
     Progress,
     SyncPlan,
+    TablesPlan,
 )
 
 _VERSION_COLUMNS = (
@@ -68,12 +69,14 @@ def apply_plan(
     source: Session,
     remote_url: str,
     progress: Progress | None,
+    tables: TablesPlan | None = None,
 ) -> tuple[list[str], dict[tuple[str, str], PointerState]]:
-    """Write ``planned`` in ``work`` (on the target side), copying rows from ``source``.
+    """Write ``planned`` (and ``tables``) in ``work`` (on the target side), copying rows
+    from ``source``.
 
     Returns what was renumbered and the target's pointers after the moves (per feature
     and environment that moved)."""
-    if planned.versions or planned.features or planned.events:
+    if planned.versions or planned.features or planned.events or (tables and tables.writes):
         work.require(Action.PUSH_VERSIONS if direction == "push" else Action.PULL_VERSIONS)
     if planned.moves:
         work.require(Action.PUSH_POINTERS if direction == "push" else Action.PULL_POINTERS)
@@ -82,6 +85,8 @@ def apply_plan(
     for comparison in planned.renumber:  # pull resolving a version conflict
         renumbered.extend(renumber_local_only(work, comparison, remote_url))
     features = _insert_rows(session, planned, source, progress)
+    if tables is not None and tables.writes:
+        copying.copy_tables(work, tables, source, features)
     after: dict[tuple[str, str], PointerState] = {}
     if planned.moves:
         after = moving.move_pointers(work, direction, planned, features)

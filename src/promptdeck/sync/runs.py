@@ -18,7 +18,7 @@ from promptdeck.errors import PromptDeckError, StoreError, ValidationError
 from promptdeck.permissions import Action
 from promptdeck.store import PromptStore, sqlite_path, translated_errors
 from promptdeck.store.schema import read_schema_revision
-from promptdeck.sync import applying, planner
+from promptdeck.sync import applying, planner, table_planner
 from promptdeck.sync.reading import (
     max_audit_id,
     read_bookkeeping,
@@ -31,11 +31,15 @@ from promptdeck.sync.reading import (
 from promptdeck.sync.records import (
     CHOICES,
     Choice,
+    Direction,
     LastSync,
     PointerState,
     Progress,
+    SideState,
+    SyncPlan,
     SyncResult,
     SyncStatus,
+    TablesPlan,
 )
 
 
@@ -141,12 +145,15 @@ def pull(
         planned, comparisons = planner.plan_run(
             "pull", local_side, remote_side, baselines, resolve, f"pull from {url}"
         )
+        tables = plan_tables(
+            "pull", remote_side, local_side, planned, work.may(Action.PULL_POINTERS)
+        )
         # apply
         renumbered: list[str] = []
         after: dict[tuple[str, str], PointerState] = {}
-        if planned.writes:
+        if planned.writes or tables.writes:
             renumbered, after = applying.apply_plan(
-                work, "pull", planned, remote_session, url, progress
+                work, "pull", planned, remote_session, url, progress, tables
             )
             work.audit(
                 "pull",
@@ -172,7 +179,11 @@ def pull(
             local_audit_id=max_audit_id(work.session),
             pending=planner.pending_after(planned, comparisons, "pull"),
             clean=not (
-                planned.unresolved or planned.other_direction or planned.remembered or renumbered
+                planned.unresolved
+                or planned.other_direction
+                or planned.remembered
+                or renumbered
+                or tables.refused
             ),
         )
         unchanged = (
@@ -180,7 +191,7 @@ def pull(
             and last.same_state(replace(now_synced, local_revision=local_side.revision))
             and new_baselines == old_baselines
         )
-        if not planned.writes and unchanged:
+        if not (planned.writes or tables.writes) and unchanged:
             work.discard()  # nothing to write and nothing new to remember
         else:
             applying.record_bookkeeping(
@@ -195,7 +206,7 @@ def pull(
         renumbered=renumbered,
         identity_changed=identity_changed,
     )
-    return planner.finish(result, planned)
+    return planner.finish(with_tables(result, tables), planned)
 
 
 def push(
@@ -234,10 +245,11 @@ def push(
         planned, comparisons = planner.plan_run(
             "push", local_side, remote_side, baselines, resolve, reason, versions_only=versions_only
         )
+        tables = plan_tables("push", local_side, remote_side, planned, True)
         # apply
         after: dict[tuple[str, str], PointerState] = {}
         remote_revision = remote_side.revision
-        if planned.writes:
+        if planned.writes or tables.writes:
             with remote.unit_of_work() as work:
                 # Under the remote's write lock: plan again on what it holds now.
                 fresh = read_side(work.session, events=True)
@@ -248,9 +260,15 @@ def push(
                         "push", local_side, remote_side, baselines, resolve, reason,
                         versions_only=versions_only,
                     )  # fmt: skip
+                remote_side.tables = fresh.tables  # metrics move without a revision
+                tables = plan_tables(
+                    "push", local_side, remote_side, planned, work.may(Action.PUSH_POINTERS)
+                )
+                if not (planned.writes or tables.writes):
+                    work.discard()
                 try:
                     _renumbered, after = applying.apply_plan(
-                        work, "push", planned, local_session, url, progress
+                        work, "push", planned, local_session, url, progress, tables
                     )
                 except PromptDeckError as exc:
                     if renumbered:  # say what already happened locally
@@ -268,7 +286,8 @@ def push(
                         "moves": len(planned.moves),
                     },
                 )
-                remote_revision = work.revision
+                if not work.discarded:
+                    remote_revision = work.revision
 
     # record
     new_baselines = planner.new_baselines(
@@ -285,6 +304,7 @@ def push(
             or planned.skipped_moves
             or planned.other_direction
             or planned.remembered
+            or tables.refused
         ),
     )
     if last is None or not last.same_state(now_synced) or new_baselines != old_baselines:
@@ -304,7 +324,36 @@ def push(
         renumbered=renumbered,
         identity_changed=identity_changed,
     )
-    return planner.finish(result, planned)
+    return planner.finish(with_tables(result, tables), planned)
+
+
+def plan_tables(
+    direction: Direction,
+    source: SideState,
+    target: SideState,
+    planned: SyncPlan,
+    may_manage_environments: bool,
+) -> TablesPlan:
+    """What this run copies of environments, reviews, suites, check runs and metrics."""
+    return table_planner.plan_tables(
+        direction,
+        source.tables,
+        target.tables,
+        source_identity=source.identity,
+        target_identity=target.identity,
+        target_versions=set(target.numbers) | {uid for _name, uid in planned.versions},
+        target_features=set(target.features) | set(planned.features),
+        may_manage_environments=may_manage_environments,
+    )
+
+
+def with_tables(result: SyncResult, tables: TablesPlan) -> SyncResult:
+    return replace(
+        result,
+        copied=tables.counts(),
+        refused=tuple(tables.refused),
+        noop=result.noop and not tables.writes and not tables.refused,
+    )
 
 
 def renumber_before_push(
