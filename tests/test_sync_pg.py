@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from test_sync import checking_immutability
 
 from promptdeck import sync, yamlio
-from promptdeck.errors import PermissionDeniedError, StoreError
+from promptdeck.errors import PermissionDeniedError, StoreError, ValidationError
 from promptdeck.records import content_hash
 from promptdeck.store import PromptStore
 from promptdeck.store.rows import AuditEventRow, SyncRemoteRow, VersionRow
@@ -91,6 +91,7 @@ def remote_url(pg_url: str) -> str:
 UNCHECKED = (
     "test_push_of_10000_versions_batches_and_nothing_to_do_is_fast",
     "test_the_remote_stopped_during_a_sync_gives_a_clear_error_and_loses_nothing",
+    "test_the_remote_stopped_at_the_end_of_a_pull_is_reported_truthfully",
 )
 
 
@@ -388,3 +389,78 @@ def test_pointer_moves_take_a_constant_number_of_statements(
                         assert fresh.deployment(f"batch-{size - 1:03d}").active == 1
                         assert len(fresh.history(None)) >= size
     assert counts[0] == counts[1], counts
+
+
+# --- issue 14: what a failed push names, what a pull that lost its remote says ------------
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("number", 2**31, "summarizer version 2147483648: number 2147483648 is out of range"),
+        ("author", "m" * 300, "author is 300 characters long (at most 200)"),
+        ("author", "ma\x00ria", "author holds a NUL character"),
+    ],
+)
+def test_a_push_the_remote_cannot_store_names_the_feature_and_version(
+    alice: PromptStore, remote_url: str, column: str, value: Any, expected: str
+) -> None:
+    """SQLite lets these in; PostgreSQL would say "integer out of range" and no more."""
+    with alice.unit_of_work() as work:
+        row = work.latest_version(work.feature("summarizer"))
+        work.session.execute(
+            insert(VersionRow),
+            [
+                {
+                    "uid": str(uuid.uuid4()),
+                    "feature_id": row.feature_id,
+                    "number": 2**31 if column == "number" else row.number + 1,
+                    "system_prompt": "Odd.",
+                    "model": "gpt-4o",
+                    "parameters": {},
+                    "author": value if column == "author" else "alice",
+                    "reason": "odd",
+                    "created_at": row.created_at,
+                    "parent_number": row.number,
+                    "content_hash": row.content_hash,
+                }
+            ],
+        )
+    with sync.open_remote(alice, remote_url) as remote:
+        revision = remote.revision()
+        with pytest.raises(ValidationError) as caught:
+            sync.push(alice, remote)
+        message = str(caught.value)
+        assert message.startswith("cannot push summarizer version "), message
+        assert expected in message and "nothing was pushed" in message
+        assert remote.revision() == revision and version_count(remote) == 0
+
+
+def test_the_remote_stopped_at_the_end_of_a_pull_is_reported_truthfully(
+    pg_server: PostgresServer, alice: PromptStore, remote_url: str, tmp_path: Path
+) -> None:
+    with sync.open_remote(alice, remote_url) as remote:
+        sync.push(alice, remote)
+    fresh = PromptStore(tmp_path / "fresh.db", user="alice")
+    remote = sync.open_remote(fresh, remote_url)
+    stopped: list[bool] = []
+
+    @event.listens_for(fresh.engine, "commit")
+    def _stop(conn: Any) -> None:  # the local write commits: then the server goes
+        from promptdeck.store.engine import WRITE_OPTION
+
+        if not stopped and conn.get_execution_options().get(WRITE_OPTION):
+            stopped.append(True)
+            pg_server.stop(mode="immediate")
+
+    try:
+        result = sync.pull(fresh, remote)
+    finally:
+        remote.close()
+        if not pg_server.is_running():
+            pg_server.start()
+    assert stopped
+    assert result.versions == version_count(alice) == version_count(fresh)
+    assert "committed in full to the local store" in result.summary()
+    assert pg_server.password not in result.summary()
+    fresh.close()

@@ -6,13 +6,14 @@ change to one is the renumbering of local-only versions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select, tuple_, update
+from sqlalchemy import Table, delete, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from promptdeck.config import redact
+from promptdeck.errors import ValidationError
 from promptdeck.permissions import Action
 from promptdeck.store import UnitOfWork
 from promptdeck.store.clock import now
@@ -23,7 +24,7 @@ from promptdeck.store.rows import (
     SyncRemoteRow,
     VersionRow,
 )
-from promptdeck.sync import copying, moving
+from promptdeck.sync import copying, moving, row_limits
 from promptdeck.sync.moving import BATCH, chunks
 from promptdeck.sync.records import (
     Baselines,
@@ -84,7 +85,7 @@ def apply_plan(
     renumbered: list[str] = []
     for comparison in planned.renumber:  # pull resolving a version conflict
         renumbered.extend(renumber_local_only(work, comparison, remote_url))
-    features = _insert_rows(session, planned, source, progress)
+    features = _insert_rows(session, direction, planned, source, progress)
     if tables is not None and tables.writes:
         copying.copy_tables(work, tables, source, features)
     after: dict[tuple[str, str], PointerState] = {}
@@ -94,7 +95,11 @@ def apply_plan(
 
 
 def _insert_rows(
-    session: Session, planned: SyncPlan, source: Session, progress: Progress | None
+    session: Session,
+    direction: Direction,
+    planned: SyncPlan,
+    source: Session,
+    progress: Progress | None,
 ) -> dict[str, int]:
     """Features, then versions, then audit events, in batches; returns feature ids."""
     features = _feature_ids(session)
@@ -115,9 +120,16 @@ def _insert_rows(
     if planned.versions:
         fetched = _fetch_versions(source, [uid for _name, uid in planned.versions])
         rows = [{**fetched[uid], "feature_id": features[name]} for name, uid in planned.versions]
+        for (name, _uid), row in zip(planned.versions, rows, strict=True):
+            _refuse_misfit(VersionRow, row, f"{name} version {row['number']}", direction)
         _insert_batches(session, VersionRow, rows, "versions", progress)
     if planned.events:
         events = _fetch_events(source, planned.events)
+        for event in events:
+            what = f"the {event['action']} audit event of {event['feature'] or 'the store'}"
+            if event["to_version"] is not None:
+                what += f" (version {event['to_version']})"
+            _refuse_misfit(AuditEventRow, event, what, direction)
         _insert_batches(session, AuditEventRow, events, "events", progress)
     session.flush()
     return features
@@ -241,6 +253,24 @@ def _fetch_events(session: Session, uids: Sequence[str]) -> list[dict[str, Any]]
             rows.append((row[0], dict(zip(_EVENT_COLUMNS, row[1:], strict=True))))
     rows.sort(key=lambda item: item[0])  # keep the source's order
     return [values for _id, values in rows]
+
+
+def _refuse_misfit(
+    row_class: type[VersionRow] | type[AuditEventRow],
+    row: Mapping[str, Any],
+    what: str,
+    direction: Direction,
+) -> None:
+    """One line naming the row when the other side could not store it (issue 14)."""
+    table = row_class.__table__
+    assert isinstance(table, Table)
+    problem = row_limits.misfit(table, row)
+    if problem is not None:
+        side = "remote" if direction == "push" else "local store"
+        raise ValidationError(
+            f"cannot {direction} {what}: {problem}, which the {side} cannot store; "
+            f"nothing was {direction}ed"
+        )
 
 
 def _insert_batches(

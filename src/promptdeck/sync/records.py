@@ -163,6 +163,7 @@ class SyncResult:
     left_for_other_direction: int = 0  # e.g. what a pull would still bring after a push
     copied: tuple[tuple[str, int], ...] = ()  # environments, reviews, suites, runs, metrics
     refused: tuple[str, ...] = ()  # rows not copied, one line each
+    notes: tuple[str, ...] = ()  # e.g. the remote failed after the local side committed
     noop: bool = False
     identity_changed: bool = False  # the remote was re-created since the last sync
 
@@ -206,6 +207,8 @@ class SyncResult:
             text += f"; {n} change{plural(n)} left to {other}"
         for line in self.refused:
             text += f"; not synced: {line}"
+        for note in self.notes:
+            text += f"; note: {note}"
         return text
 
 

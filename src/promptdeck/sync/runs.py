@@ -7,8 +7,11 @@ transaction; each pull is one local transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
+from typing import TypeVar
 
 from sqlalchemy.engine import make_url
 
@@ -41,6 +44,8 @@ from promptdeck.sync.records import (
     SyncStatus,
     TablesPlan,
 )
+
+T = TypeVar("T")
 
 
 def parse_resolution(text: str) -> tuple[str, Choice]:
@@ -132,7 +137,11 @@ def pull(
     key = remote_key(remote.url)
     if not resolve and unchanged_since_last_sync(local, remote, key):
         return SyncResult("pull", url, noop=True)
-    with remote.snapshot() as remote_session, local.unit_of_work() as work:
+    after_commit: list[str] = []  # what went wrong once the local side had committed
+    with (
+        _ended_quietly(remote.snapshot(), after_commit) as remote_session,
+        local.unit_of_work() as work,
+    ):
         # read
         remote_side = read_side(remote_session, events=True)
         local_side = read_side(work.session, events=True)
@@ -206,7 +215,31 @@ def pull(
         renumbered=renumbered,
         identity_changed=identity_changed,
     )
-    return planner.finish(with_tables(result, tables), planned)
+    result = with_tables(result, tables)
+    if after_commit:
+        result = replace(result, notes=(*result.notes, *after_commit))
+    return planner.finish(result, planned)
+
+
+@contextmanager
+def _ended_quietly(manager: AbstractContextManager[T], notes: list[str]) -> Iterator[T]:
+    """The remote's read transaction, whose end cannot undo a pull: the local side has
+    committed by then. A failure while ending it (the server stopped) becomes a note
+    saying so, not an error claiming the pull failed (issue 14)."""
+    value = manager.__enter__()
+    try:
+        yield value
+    except BaseException:
+        if not manager.__exit__(*sys.exc_info()):
+            raise
+        return
+    try:
+        manager.__exit__(None, None, None)
+    except PromptDeckError as exc:
+        notes.append(
+            "the pull was committed in full to the local store; the remote's connection "
+            f"failed afterwards, while ending its read ({exc})"
+        )
 
 
 def push(
