@@ -7,7 +7,7 @@ change to one is the renumbering of local-only versions.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Table, delete, insert, select, tuple_, update
 from sqlalchemy.orm import Session
@@ -281,8 +281,6 @@ def _insert_batches(
     progress: Progress | None,
 ) -> None:
     for start in range(0, len(rows), BATCH):
-        session.execute(
-            insert(table).execution_options(render_nulls=True), list(rows[start : start + BATCH])
-        )
+        session.execute(insert(cast(Table, table.__table__)), list(rows[start : start + BATCH]))
         if progress is not None:
             progress(phase, min(start + BATCH, len(rows)), len(rows))

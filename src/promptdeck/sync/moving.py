@@ -13,9 +13,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from promptdeck.store import UnitOfWork
@@ -30,12 +30,17 @@ from promptdeck.sync.records import (
 )
 
 BATCH = 1000  # rows per INSERT / UPDATE batch
-# Every bulk INSERT renders NULLs: the ORM otherwise groups rows by which columns are
-# None, and rows that alternate (an event with a version, one without) become one
-# statement each.
+# Every row of a batch has every column (None included): the ORM's bulk INSERT groups
+# rows by which columns are None, and rows that alternate (an event with a version,
+# one without) would become one statement each.
 IN_CHUNK = 2000  # values per IN (...)
 
 T = TypeVar("T")
+# Core tables, not ORM bulk operations: the ORM's per-row bookkeeping costs more than
+# the round trips it batches.
+DEPLOYMENTS = cast(Table, DeploymentRow.__table__)
+ROLLBACK_STACK = cast(Table, RollbackEntryRow.__table__)
+AUDIT_EVENTS = cast(Table, AuditEventRow.__table__)
 Place = tuple[str, str]  # (feature name, environment)
 
 
@@ -115,24 +120,31 @@ def move_pointers(
         if moved:
             updates.append(
                 {
-                    "id": deployment.id,
-                    "active_version_id": deployment.active,
-                    "canary_version_id": deployment.canary,
-                    "canary_percent": deployment.percent,
+                    "deployment": deployment.id,
+                    "active": deployment.active,
+                    "canary": deployment.canary,
+                    "percent": deployment.percent,
                     "revision": work.revision,
                     "updated_at": stamp,
                 }
             )
     for chunk in chunks(stack_pops):
-        session.execute(
-            delete(RollbackEntryRow)
-            .where(RollbackEntryRow.id.in_(chunk))
-            .execution_options(synchronize_session=False)
-        )
+        session.execute(delete(ROLLBACK_STACK).where(ROLLBACK_STACK.c.id.in_(chunk)))
     for batch in chunks(stack_pushes, BATCH):
-        session.execute(insert(RollbackEntryRow).execution_options(render_nulls=True), list(batch))
+        session.execute(insert(ROLLBACK_STACK), list(batch))
+    moved_to = (
+        update(DEPLOYMENTS)
+        .where(DEPLOYMENTS.c.id == bindparam("deployment"))
+        .values(
+            active_version_id=bindparam("active"),
+            canary_version_id=bindparam("canary"),
+            canary_percent=bindparam("percent"),
+            revision=bindparam("revision"),
+            updated_at=bindparam("updated_at"),
+        )
+    )
     for batch in chunks(updates, BATCH):
-        session.execute(update(DeploymentRow), list(batch))
+        session.execute(moved_to, list(batch))
 
     uid_of = {version_id: uid for uid, version_id in ids.items()}
     unknown = {
@@ -184,7 +196,7 @@ def move_pointers(
                 )
             )
     for batch in chunks(events, BATCH):
-        session.execute(insert(AuditEventRow).execution_options(render_nulls=True), list(batch))
+        session.execute(insert(AUDIT_EVENTS), list(batch))
     return after
 
 
@@ -241,7 +253,7 @@ def _deployments(
         stamp = now()
         for batch in chunks(missing, BATCH):
             session.execute(
-                insert(DeploymentRow).execution_options(render_nulls=True),
+                insert(DEPLOYMENTS),
                 [
                     {
                         "feature_id": feature_id,

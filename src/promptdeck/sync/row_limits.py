@@ -10,6 +10,7 @@ the remote's, whatever the local backend let in.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from sqlalchemy import BigInteger, Integer, String, Table
@@ -18,20 +19,37 @@ INT32 = 2**31 - 1
 INT64 = 2**63 - 1
 
 
+@cache
+def _limits(table: Table) -> dict[str, tuple[int | None, int | None]]:
+    """Per column: (largest integer, longest string), None where not limited."""
+    limits: dict[str, tuple[int | None, int | None]] = {}
+    for column in table.c:
+        kind = column.type
+        largest = INT64 if isinstance(kind, BigInteger) else INT32
+        limits[column.name] = (
+            largest if isinstance(kind, Integer) else None,
+            kind.length if isinstance(kind, String) and kind.length else None,
+        )
+    return limits
+
+
 def misfit(table: Table, row: Mapping[str, Any]) -> str | None:
     """Why ``row`` cannot be stored in ``table`` on every backend, or None."""
+    limits = _limits(table)
     for name, value in row.items():
-        column = table.c.get(name)
-        if column is None or value is None:
+        if value is None or name not in limits:
             continue
-        kind = column.type
-        if isinstance(value, int) and not isinstance(value, bool):
-            limit = INT64 if isinstance(kind, BigInteger) else INT32
-            if isinstance(kind, Integer) and not -limit - 1 <= value <= limit:
-                return f"{name} {value} is out of range (at most {limit})"
-        elif isinstance(value, str):
+        largest, longest = limits[name]
+        if isinstance(value, str):
             if "\x00" in value:
                 return f"{name} holds a NUL character"
-            if isinstance(kind, String) and kind.length and len(value) > kind.length:
-                return f"{name} is {len(value)} characters long (at most {kind.length})"
+            if longest is not None and len(value) > longest:
+                return f"{name} is {len(value)} characters long (at most {longest})"
+        elif (
+            largest is not None
+            and isinstance(value, int)
+            and not isinstance(value, bool)
+            and not -largest - 1 <= value <= largest
+        ):
+            return f"{name} {value} is out of range (at most {largest})"
     return None
