@@ -160,7 +160,8 @@ def pointers(tmp: Path, base_url: str, features: int) -> None:
     )  # fmt: skip
     print(f"  -> {result.summary()}")
     print(
-        f"push ratio to floor: {full / floor:.2f}x time, {full_statements} vs {floor_statements} statements"
+        f"push ratio to floor: {full / floor:.2f}x time, "
+        f"{full_statements} vs {floor_statements} statements"
     )
     fresh_floor = PromptStore(tmp / "pull-floor.db", user="bench")
     fresh_full = PromptStore(tmp / "pull-full.db", user="bench")
