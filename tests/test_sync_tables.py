@@ -275,6 +275,8 @@ def test_reviews_suites_and_check_runs_travel_by_uid_and_attach_by_version(team:
     older_review = add_review(team.a, "summarizer", 1, "request")
     suite = add_suite(team.a, "summarizer", 1)
     run = add_check_run(team.a, "summarizer", number, suite)
+    status = sync.status(team.a, team.ra)
+    assert not status.in_sync and status.tables_ahead == 4 and status.tables_behind == 0
     result = sync.push(team.a, team.ra)
     assert dict(result.copied) == {"review": 2, "suite": 1, "check run": 1}
     sync.pull(team.b, team.rb)
@@ -346,6 +348,8 @@ def test_metrics_are_copied_by_replacing_and_never_counted_twice(team: Team) -> 
     revision = team.a.revision()
     record_metrics(team.a, 5, bucket=1)
     assert team.a.revision() == revision
+    status = sync.status(team.a, team.ra)
+    assert (status.tables_ahead, status.in_sync) == (1, False)
     pushed = sync.push(team.a, team.ra)
     assert ("metrics origin", 1) in pushed.copied
     assert metric_totals(team.ra)[a] == (105, 105, 105)

@@ -126,6 +126,10 @@ class SyncStatus:
     first_sync: bool = False
     identity_changed: bool = False  # the remote was re-created since the last sync
     to_push: int = 0  # local versions and pointer moves not on the remote (conflicts too)
+    # Rows of environments, reviews, suites, check runs and metrics origins a push
+    # (a pull) would copy.
+    tables_ahead: int = 0
+    tables_behind: int = 0
 
     @property
     def notice(self) -> str | None:
@@ -133,11 +137,11 @@ class SyncStatus:
 
     @property
     def ahead(self) -> int:
-        return sum(len(f.ahead) + len(f.push_moves) for f in self.features)
+        return sum(len(f.ahead) + len(f.push_moves) for f in self.features) + self.tables_ahead
 
     @property
     def behind(self) -> int:
-        return sum(len(f.behind) + len(f.pull_moves) for f in self.features)
+        return sum(len(f.behind) + len(f.pull_moves) for f in self.features) + self.tables_behind
 
     @property
     def conflicts(self) -> tuple[Conflict, ...]:
@@ -145,7 +149,9 @@ class SyncStatus:
 
     @property
     def in_sync(self) -> bool:
-        return all(f.in_sync for f in self.features)
+        return all(f.in_sync for f in self.features) and not (
+            self.tables_ahead or self.tables_behind
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,13 +99,23 @@ def status(local: PromptStore, remote: PromptStore) -> SyncStatus:
         remote_side = read_side(session, events=False)
     identity_changed = last is not None and last.remote_uid != remote_side.identity
     comparisons = planner.compare(local_side, remote_side, {} if identity_changed else baselines)
-    return planner.status_of(
+    found = planner.status_of(
         comparisons,
         local_side,
         remote_side,
         url,
         first_sync=last is None or identity_changed,
         identity_changed=identity_changed,
+    )
+    # What the tables would copy, sent with the versions the same run would send.
+    push_plan = planner.plan("push", comparisons, local_side, remote_side, {})
+    pull_plan = planner.plan("pull", comparisons, local_side, remote_side, {})
+    to_remote = plan_tables("push", local_side, remote_side, push_plan, True)
+    to_local = plan_tables("pull", remote_side, local_side, pull_plan, True)
+    return replace(
+        found,
+        tables_ahead=sum(n for _what, n in to_remote.counts()),
+        tables_behind=sum(n for _what, n in to_local.counts()),
     )
 
 
