@@ -8,6 +8,13 @@ a temporary directory.
 Figures: push of N versions to an empty remote; push and status with nothing to do
 (the O(1) path); status and push after one local change (a full comparison); pull of
 everything into a fresh local store.
+
+``--pointers`` (issue 13): the cost of moving active versions, as ratios to a floor
+measured in the same run. A store of F single-version features, each with an active
+version, is pushed to one empty database with ``--versions-only`` (the floor: the
+same rows, no pointer moves) and to another in full; then each is pulled into a
+fresh local store (the floor: pulling the database that holds no active versions).
+Statements sent to PostgreSQL are counted for each. Goal: full within 2x of the floor.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if (ROOT / "src" / "promptdeck").is_dir():  # run from the source tree: prefer it
     sys.path.insert(0, str(ROOT / "src"))
 
-from sqlalchemy import insert, select  # noqa: E402
+from sqlalchemy import event, insert, select  # noqa: E402
 
 from promptdeck import sync  # noqa: E402
 from promptdeck.records import content_hash  # noqa: E402
@@ -93,7 +100,7 @@ def timed(label: str, function: Callable[[], T]) -> T:
 
 
 @contextmanager
-def remote_database(option: str | None) -> Iterator[str]:
+def remote_database(option: str | None, name: str = "bench_sync") -> Iterator[str]:
     url = option or os.environ.get("PROMPTDECK_BENCH_REMOTE")
     if url:
         yield url
@@ -102,7 +109,76 @@ def remote_database(option: str | None) -> Iterator[str]:
     from pgserver import PostgresServer
 
     with PostgresServer() as server:
-        yield server.create_database("bench_sync")
+        for extra in ("bench_floor", "bench_full"):
+            server.create_database(extra)
+        yield server.create_database(name)
+
+
+@contextmanager
+def counted(store: PromptStore) -> Iterator[list[int]]:
+    """Count the statements ``store``'s engine sends while the block runs."""
+    count = [0]
+
+    def one(*_args: Any) -> None:
+        count[0] += 1
+
+    event.listen(store.engine, "before_cursor_execute", one)
+    try:
+        yield count
+    finally:
+        event.remove(store.engine, "before_cursor_execute", one)
+
+
+def measure(label: str, store: PromptStore, function: Callable[[], T]) -> tuple[float, int, T]:
+    with counted(store) as count:
+        started = time.perf_counter()
+        value = function()
+        elapsed = time.perf_counter() - started
+    print(f"{label:<48} {elapsed * 1000:9.1f} ms {count[0]:7d} statements")
+    return elapsed, count[0], value
+
+
+def pointers(tmp: Path, base_url: str, features: int) -> None:
+    """Full push and pull of F single-version active features vs the versions-only floor."""
+    from sqlalchemy.engine import make_url
+
+    local = build_local(tmp / "pointers.db", features, features)
+    floor_url = make_url(base_url).set(database="bench_floor").render_as_string(hide_password=False)
+    full_url = make_url(base_url).set(database="bench_full").render_as_string(hide_password=False)
+    for url in (floor_url, full_url):  # make each an empty promptdeck store
+        PromptStore(url, user="bench").close()
+    floor_remote = sync.open_remote(local, floor_url)
+    full_remote = sync.open_remote(local, full_url)
+    floor, floor_statements, _ = measure(
+        f"push --versions-only, {features} features (floor)",
+        floor_remote,
+        lambda: sync.push(local, floor_remote, versions_only=True),
+    )
+    full, full_statements, result = measure(
+        f"push with active versions, {features} features", full_remote,
+        lambda: sync.push(local, full_remote),
+    )  # fmt: skip
+    print(f"  -> {result.summary()}")
+    print(
+        f"push ratio to floor: {full / floor:.2f}x time, "
+        f"{full_statements} vs {floor_statements} statements"
+    )
+    fresh_floor = PromptStore(tmp / "pull-floor.db", user="bench")
+    fresh_full = PromptStore(tmp / "pull-full.db", user="bench")
+    pull_floor, pull_floor_statements, _ = measure(
+        "pull of the versions-only remote (floor)", fresh_floor,
+        lambda: sync.pull(fresh_floor, floor_remote),
+    )  # fmt: skip
+    pull_full, pull_full_statements, pulled = measure(
+        "pull with active versions", fresh_full, lambda: sync.pull(fresh_full, full_remote)
+    )
+    print(f"  -> {pulled.summary()}")
+    print(
+        f"pull ratio to floor: {pull_full / pull_floor:.2f}x time, "
+        f"{pull_full_statements} vs {pull_floor_statements} local statements"
+    )
+    for store in (fresh_floor, fresh_full, floor_remote, full_remote, local):
+        store.close()
 
 
 def main() -> None:
@@ -110,7 +186,18 @@ def main() -> None:
     parser.add_argument("--versions", type=int, default=10_000)
     parser.add_argument("--features", type=int, default=100)
     parser.add_argument("--remote", help="an empty PostgreSQL database URL")
+    parser.add_argument(
+        "--pointers",
+        type=int,
+        metavar="F",
+        help="only the pointer figures: F single-version active features vs --versions-only "
+        "(needs the throwaway server, or bench_floor and bench_full next to --remote)",
+    )
     args = parser.parse_args()
+    if args.pointers:
+        with tempfile.TemporaryDirectory() as tmp, remote_database(args.remote) as url:
+            pointers(Path(tmp), url, args.pointers)
+        return
     with tempfile.TemporaryDirectory() as tmp, remote_database(args.remote) as url:
         local = timed(
             f"build local store ({args.versions} versions)",

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from test_sync import checking_immutability
 
 from promptdeck import sync, yamlio
-from promptdeck.errors import PermissionDeniedError, StoreError
+from promptdeck.errors import PermissionDeniedError, StoreError, ValidationError
 from promptdeck.records import content_hash
 from promptdeck.store import PromptStore
 from promptdeck.store.rows import AuditEventRow, SyncRemoteRow, VersionRow
@@ -80,6 +80,8 @@ def version_count(store: PromptStore) -> int:
 
 @pytest.fixture
 def remote_url(pg_url: str) -> str:
+    """A store created on purpose in a fresh database (sync never creates one)."""
+    PromptStore(pg_url, user="alice").close()
     return pg_url
 
 
@@ -89,6 +91,7 @@ def remote_url(pg_url: str) -> str:
 UNCHECKED = (
     "test_push_of_10000_versions_batches_and_nothing_to_do_is_fast",
     "test_the_remote_stopped_during_a_sync_gives_a_clear_error_and_loses_nothing",
+    "test_the_remote_stopped_at_the_end_of_a_pull_is_reported_truthfully",
 )
 
 
@@ -295,3 +298,169 @@ def test_role_refusal_on_the_postgresql_remote(
         assert (moved.environment, moved.from_version, moved.to_version) == ("production", 4, 5)
         assert moved.reason.startswith("push from bob (store ")
         assert sync.push(bob, rb).noop and sync.pull(bob, rb).noop
+
+
+# --- a database that is not a store (issue 9) -------------------------------------------
+
+
+def table_names(url: str) -> list[str]:
+    from sqlalchemy import create_engine, inspect
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return inspect(connection).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_sync_refuses_an_empty_database_and_creates_nothing(
+    alice: PromptStore, pg_url: str, tmp_path: Path
+) -> None:
+    database = make_url(pg_url).database
+    assert database
+    with pytest.raises(StoreError) as caught:
+        sync.open_remote(alice, pg_url)
+    message = str(caught.value)
+    assert f"no promptdeck store in database {database}" in message
+    assert "promptdeck --db URL init" in message and "\n" not in message
+    assert table_names(pg_url) == []
+
+    from promptdeck.cli import main
+
+    revision = alice.revision()
+    for command in ("status", "push", "pull"):
+        result = CliRunner().invoke(
+            main, ["--db", str(tmp_path / "alice.db"), "sync", command, "--remote", pg_url]
+        )
+        assert result.exit_code == 1, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and database in lines[0] and "init" in lines[0], lines
+        assert "Traceback" not in result.output
+        assert table_names(pg_url) == []  # status, push and pull all left it untouched
+    assert alice.revision() == revision
+
+
+# --- batching (issue 13): statements do not grow with the number of features ---------
+
+
+def spread_features(store: PromptStore, count: int) -> None:
+    """``count`` single-version features, each with an active version."""
+    for i in range(count):
+        name = f"batch-{i:03d}"
+        store.create_feature(name, "Answer briefly.", model="gpt-4o", reason="setup")
+        store.activate(name, 1, reason="setup")
+
+
+def statements_of(store: PromptStore, run: Any) -> int:
+    seen: list[str] = []
+
+    def one(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", one)
+    try:
+        run()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", one)
+    return len(seen)
+
+
+@pytest.mark.parametrize("direction", ["push", "pull"])
+def test_pointer_moves_take_a_constant_number_of_statements(
+    tmp_path: Path, pg_server: PostgresServer, direction: str
+) -> None:
+    """Moving 10 or 60 active versions costs the same statements: a regression to a
+    round trip per feature fails here."""
+    counts: list[int] = []
+    for size in (10, 60):
+        url = pg_server.create_database(f"batch_{direction}_{size}")
+        PromptStore(url, user="alice").close()
+        with PromptStore(tmp_path / f"{direction}-{size}.db", user="alice") as local:
+            spread_features(local, size)
+            with sync.open_remote(local, url) as remote:
+                if direction == "push":
+                    counts.append(statements_of(remote, lambda: sync.push(local, remote)))
+                    assert remote.deployment("batch-000").active == 1
+                else:
+                    sync.push(local, remote)
+                    with PromptStore(tmp_path / f"fresh-{size}.db", user="alice") as fresh:
+                        counts.append(statements_of(fresh, lambda: sync.pull(fresh, remote)))
+                        assert fresh.deployment(f"batch-{size - 1:03d}").active == 1
+                        assert len(fresh.history(None)) >= size
+    assert counts[0] == counts[1], counts
+
+
+# --- issue 14: what a failed push names, what a pull that lost its remote says ------------
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("number", 2**31, "summarizer version 2147483648: number 2147483648 is out of range"),
+        ("author", "m" * 300, "author is 300 characters long (at most 200)"),
+        ("author", "ma\x00ria", "author holds a NUL character"),
+    ],
+)
+def test_a_push_the_remote_cannot_store_names_the_feature_and_version(
+    alice: PromptStore, remote_url: str, column: str, value: Any, expected: str
+) -> None:
+    """SQLite lets these in; PostgreSQL would say "integer out of range" and no more."""
+    with alice.unit_of_work() as work:
+        row = work.latest_version(work.feature("summarizer"))
+        work.session.execute(
+            insert(VersionRow),
+            [
+                {
+                    "uid": str(uuid.uuid4()),
+                    "feature_id": row.feature_id,
+                    "number": 2**31 if column == "number" else row.number + 1,
+                    "system_prompt": "Odd.",
+                    "model": "gpt-4o",
+                    "parameters": {},
+                    "author": value if column == "author" else "alice",
+                    "reason": "odd",
+                    "created_at": row.created_at,
+                    "parent_number": row.number,
+                    "content_hash": row.content_hash,
+                }
+            ],
+        )
+    with sync.open_remote(alice, remote_url) as remote:
+        revision = remote.revision()
+        with pytest.raises(ValidationError) as caught:
+            sync.push(alice, remote)
+        message = str(caught.value)
+        assert message.startswith("cannot push summarizer version "), message
+        assert expected in message and "nothing was pushed" in message
+        assert remote.revision() == revision and version_count(remote) == 0
+
+
+def test_the_remote_stopped_at_the_end_of_a_pull_is_reported_truthfully(
+    pg_server: PostgresServer, alice: PromptStore, remote_url: str, tmp_path: Path
+) -> None:
+    with sync.open_remote(alice, remote_url) as remote:
+        sync.push(alice, remote)
+    fresh = PromptStore(tmp_path / "fresh.db", user="alice")
+    remote = sync.open_remote(fresh, remote_url)
+    stopped: list[bool] = []
+
+    @event.listens_for(fresh.engine, "commit")
+    def _stop(conn: Any) -> None:  # the local write commits: then the server goes
+        from promptdeck.store.engine import WRITE_OPTION
+
+        if not stopped and conn.get_execution_options().get(WRITE_OPTION):
+            stopped.append(True)
+            pg_server.stop(mode="immediate")
+
+    try:
+        result = sync.pull(fresh, remote)
+    finally:
+        remote.close()
+        if not pg_server.is_running():
+            pg_server.start()
+    assert stopped
+    assert result.versions == version_count(alice) == version_count(fresh)
+    assert "committed in full to the local store" in result.summary()
+    assert pg_server.password not in result.summary()
+    fresh.close()

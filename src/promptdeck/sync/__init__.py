@@ -4,6 +4,10 @@
 - planner.py   compare two sides, find conflicts, plan the moves (pure: no SQLAlchemy)
 - reading.py   read one side (and the local bookkeeping of a remote)
 - applying.py  write a plan through the target store's unit of work
+- moving.py    pointer moves, rollback stacks and their events, in batches
+- table_planner.py  environments, reviews, suites, check runs, metrics (pure)
+- copying.py   write those tables' rows on the target, in batches
+- row_limits.py  a row the other side cannot store is refused naming it
 - runs.py      status, push and pull: read -> plan -> apply -> record
 
 How it works
@@ -53,8 +57,19 @@ and pointer events (activate, rollback, canary, canary-off, promote) of a pointe
 run does not move on the other side: they wait for the run that moves it. Pointer
 events a sync overrode before they were sent are listed in that sync's event and
 never travel. ``sync_remotes`` keeps both store revisions at the last sync: when neither
-moved and the last sync left both sides equal, status/push/pull answer without
-reading any rows.
+moved and the last sync left both sides equal (and both hold the same metrics, which
+move no revision), status/push/pull answer without reading any rows.
+
+Sync never creates a store: a remote without promptdeck's schema is refused, naming
+the database and `promptdeck --db URL init`. Writes are batched: a run costs a constant
+number of statements per batch of rows, however many features move.
+
+The tables of schema 0003 travel too (rules in table_planner.py): environments by
+name (created by admins; protection: the remote's wins on pull, an admin's push sends
+yours), reviews and check runs by uid attached to their version's uid, suites by uid
+per feature (a number both sides give to different suites is refused with a line),
+and metrics by origin, replacing the receiving side's copy of another store's rows and
+never sending a store its own, so nothing is counted twice.
 """
 
 from __future__ import annotations

@@ -6,13 +6,14 @@ change to one is the renumbering of local-only versions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from promptdeck.config import redact
+from promptdeck.errors import ValidationError
 from promptdeck.permissions import Action
 from promptdeck.store import UnitOfWork
 from promptdeck.store.clock import now
@@ -23,20 +24,18 @@ from promptdeck.store.rows import (
     SyncRemoteRow,
     VersionRow,
 )
+from promptdeck.sync import copying, moving, row_limits
+from promptdeck.sync.moving import BATCH, chunks
 from promptdeck.sync.records import (
-    SYNC_MOVE_ACTIONS,
     Baselines,
     Direction,
     FeatureComparison,
     LastSync,
-    PointerChange,
     PointerState,
     Progress,
     SyncPlan,
+    TablesPlan,
 )
-
-BATCH = 1000  # rows per INSERT
-IN_CHUNK = 2000  # values per IN (...)
 
 _VERSION_COLUMNS = (
     "uid",
@@ -71,12 +70,14 @@ def apply_plan(
     source: Session,
     remote_url: str,
     progress: Progress | None,
+    tables: TablesPlan | None = None,
 ) -> tuple[list[str], dict[tuple[str, str], PointerState]]:
-    """Write ``planned`` in ``work`` (on the target side), copying rows from ``source``.
+    """Write ``planned`` (and ``tables``) in ``work`` (on the target side), copying rows
+    from ``source``.
 
     Returns what was renumbered and the target's pointers after the moves (per feature
     and environment that moved)."""
-    if planned.versions or planned.features or planned.events:
+    if planned.versions or planned.features or planned.events or (tables and tables.writes):
         work.require(Action.PUSH_VERSIONS if direction == "push" else Action.PULL_VERSIONS)
     if planned.moves:
         work.require(Action.PUSH_POINTERS if direction == "push" else Action.PULL_POINTERS)
@@ -84,22 +85,28 @@ def apply_plan(
     renumbered: list[str] = []
     for comparison in planned.renumber:  # pull resolving a version conflict
         renumbered.extend(renumber_local_only(work, comparison, remote_url))
-    features = _insert_rows(session, planned, source, progress)
+    features = _insert_rows(session, direction, planned, source, progress)
+    if tables is not None and tables.writes:
+        copying.copy_tables(work, tables, source, features)
     after: dict[tuple[str, str], PointerState] = {}
     if planned.moves:
-        after = _move_pointers(work, direction, planned, features)
+        after = moving.move_pointers(work, direction, planned, features)
     return renumbered, after
 
 
 def _insert_rows(
-    session: Session, planned: SyncPlan, source: Session, progress: Progress | None
+    session: Session,
+    direction: Direction,
+    planned: SyncPlan,
+    source: Session,
+    progress: Progress | None,
 ) -> dict[str, int]:
     """Features, then versions, then audit events, in batches; returns feature ids."""
     features = _feature_ids(session)
     wanted = [name for name in planned.features if name not in features]
     if wanted:
         session.execute(
-            insert(FeatureRow),
+            insert(FeatureRow).execution_options(render_nulls=True),
             [
                 {"name": name, "created_at": created_at, "created_by": created_by}
                 for name, created_at, created_by in source.execute(
@@ -113,111 +120,19 @@ def _insert_rows(
     if planned.versions:
         fetched = _fetch_versions(source, [uid for _name, uid in planned.versions])
         rows = [{**fetched[uid], "feature_id": features[name]} for name, uid in planned.versions]
+        for (name, _uid), row in zip(planned.versions, rows, strict=True):
+            _refuse_misfit(VersionRow, row, f"{name} version {row['number']}", direction)
         _insert_batches(session, VersionRow, rows, "versions", progress)
     if planned.events:
         events = _fetch_events(source, planned.events)
+        for event in events:
+            what = f"the {event['action']} audit event of {event['feature'] or 'the store'}"
+            if event["to_version"] is not None:
+                what += f" (version {event['to_version']})"
+            _refuse_misfit(AuditEventRow, event, what, direction)
         _insert_batches(session, AuditEventRow, events, "events", progress)
     session.flush()
     return features
-
-
-def _move_pointers(
-    work: UnitOfWork, direction: Direction, planned: SyncPlan, features: Mapping[str, int]
-) -> dict[tuple[str, str], PointerState]:
-    """The planned pointer moves, one deployment at a time, each with its event."""
-    needed = sorted(
-        {
-            uid
-            for _comparison, change in planned.moves
-            for uid in (change.local[0], change.remote[0])
-            if uid is not None
-        }
-    )
-    ids: dict[str, int] = {}
-    numbers: dict[str, int] = {}
-    for chunk in _chunks(needed):
-        for version_uid, version_id, number in work.session.execute(
-            select(VersionRow.uid, VersionRow.id, VersionRow.number).where(
-                VersionRow.uid.in_(chunk)
-            )
-        ):
-            ids[version_uid] = version_id
-            numbers[version_uid] = number
-    grouped: dict[tuple[str, str], list[PointerChange]] = {}
-    for comparison, change in planned.moves:
-        grouped.setdefault((comparison.name, change.environment), []).append(change)
-    after: dict[tuple[str, str], PointerState] = {}
-    for (name, environment), changes in grouped.items():
-        moved = move_deployment(work, features[name], environment, changes, ids, direction)
-        after[(name, environment)] = moved
-        superseded = planned.superseded.get((name, environment), [])
-        for change in sorted(changes, key=lambda c: c.component):
-            before = change.remote if direction == "push" else change.local
-            after_value = moved.value(change.component)
-            details: dict[str, Any] = {"sync": direction, "component": change.component}
-            if change.component == "canary":
-                details["percent"] = after_value[1]
-            if change.state == "conflict":
-                details["conflict resolved"] = "local" if direction == "push" else "remote"
-            if superseded:
-                details["superseded"] = sorted(superseded)
-                superseded = []
-            work.audit(
-                SYNC_MOVE_ACTIONS[change.component],
-                name,
-                environment=environment,
-                from_version=numbers.get(before[0]) if before[0] is not None else None,
-                to_version=numbers.get(after_value[0]) if after_value[0] is not None else None,
-                reason=planned.move_reason,
-                details=details,
-            )
-    return after
-
-
-def move_deployment(
-    work: UnitOfWork,
-    feature_id: int,
-    environment: str,
-    changes: Sequence[PointerChange],
-    ids: Mapping[str, int],
-    direction: Direction,
-) -> PointerState:
-    """Move one deployment's pointers to the source's, keeping its rollback stack
-    sensible; returns where they point afterwards."""
-    session = work.session
-    feature_row = session.get(FeatureRow, feature_id)
-    assert feature_row is not None
-    deployment = work.deployment_for_change(feature_row, environment)
-    for change in sorted(changes, key=lambda c: c.component):  # active before canary
-        value = change.local if direction == "push" else change.remote
-        target = ids[value[0]] if value[0] is not None else None
-        if change.component == "active":
-            if deployment.active_version_id == target:
-                continue
-            stack = work.rollback_stack(deployment)
-            if target is not None and stack and stack[-1].version_id == target:
-                work.roll_back_to(deployment, stack[-1])  # the source rolled back: so do we
-            else:
-                work.activate(deployment, target)
-        else:
-            if target is not None and target == deployment.active_version_id:
-                target = None  # a canary is never the active version
-            work.move(deployment, canary=target, percent=value[1] if target else 0)
-    session.flush()
-    uid_of = {version_id: uid for uid, version_id in ids.items()}
-
-    def uid(version_id: int | None) -> str | None:
-        if version_id is None:
-            return None
-        known = uid_of.get(version_id)
-        if known is not None:
-            return known
-        return session.scalar(select(VersionRow.uid).where(VersionRow.id == version_id))
-
-    canary = uid(deployment.canary_version_id)
-    return PointerState(
-        uid(deployment.active_version_id), canary, deployment.canary_percent if canary else 0
-    )
 
 
 def renumber_local_only(
@@ -275,18 +190,23 @@ def record_bookkeeping(
     row.clean = last.clean
     row.synced_at = now()
     session.flush()
-    for feature, environment in [place for place in old if place not in baselines]:
+    gone = [place for place in old if place not in baselines]
+    for chunk in chunks(gone):
         session.execute(
             delete(SyncPointerRow).where(
                 SyncPointerRow.remote_key == key,
-                SyncPointerRow.feature == feature,
-                SyncPointerRow.environment == environment,
+                tuple_(SyncPointerRow.feature, SyncPointerRow.environment).in_(chunk),
             )
         )
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
     for (feature, environment), (base_local, base_remote) in baselines.items():
         if old.get((feature, environment)) == (base_local, base_remote):
             continue
         values = {
+            "remote_key": key,
+            "feature": feature,
+            "environment": environment,
             "local_active": base_local.active,
             "local_canary": base_local.canary,
             "local_percent": base_local.percent,
@@ -294,20 +214,15 @@ def record_bookkeeping(
             "remote_canary": base_remote.canary,
             "remote_percent": base_remote.percent,
         }
-        if (feature, environment) in old:
-            session.execute(
-                update(SyncPointerRow)
-                .where(
-                    SyncPointerRow.remote_key == key,
-                    SyncPointerRow.feature == feature,
-                    SyncPointerRow.environment == environment,
-                )
-                .values(**values)
-            )
-        else:
-            session.add(
-                SyncPointerRow(remote_key=key, feature=feature, environment=environment, **values)
-            )
+        (updates if (feature, environment) in old else inserts).append(values)
+    # In batches (ORM bulk by primary key for the updates): one statement per batch.
+    for start in range(0, len(inserts), BATCH):
+        session.execute(
+            insert(SyncPointerRow).execution_options(render_nulls=True),
+            inserts[start : start + BATCH],
+        )
+    for start in range(0, len(updates), BATCH):
+        session.execute(update(SyncPointerRow), updates[start : start + BATCH])
     session.flush()
 
 
@@ -318,15 +233,10 @@ def _feature_ids(session: Session) -> dict[str, int]:
     return {name: fid for fid, name in session.execute(select(FeatureRow.id, FeatureRow.name))}
 
 
-def _chunks(items: Sequence[str], size: int = IN_CHUNK) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _fetch_versions(session: Session, uids: Sequence[str]) -> dict[str, dict[str, Any]]:
     columns = [getattr(VersionRow, name) for name in _VERSION_COLUMNS]
     found: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(uids):
+    for chunk in chunks(uids):
         for row in session.execute(select(*columns).where(VersionRow.uid.in_(chunk))):
             values = dict(zip(_VERSION_COLUMNS, row, strict=True))
             found[values["uid"]] = values
@@ -336,13 +246,31 @@ def _fetch_versions(session: Session, uids: Sequence[str]) -> dict[str, dict[str
 def _fetch_events(session: Session, uids: Sequence[str]) -> list[dict[str, Any]]:
     columns = [getattr(AuditEventRow, name) for name in _EVENT_COLUMNS]
     rows: list[tuple[int, dict[str, Any]]] = []
-    for chunk in _chunks(uids):
+    for chunk in chunks(uids):
         for row in session.execute(
             select(AuditEventRow.id, *columns).where(AuditEventRow.uid.in_(chunk))
         ):
             rows.append((row[0], dict(zip(_EVENT_COLUMNS, row[1:], strict=True))))
     rows.sort(key=lambda item: item[0])  # keep the source's order
     return [values for _id, values in rows]
+
+
+def _refuse_misfit(
+    row_class: type[VersionRow] | type[AuditEventRow],
+    row: Mapping[str, Any],
+    what: str,
+    direction: Direction,
+) -> None:
+    """One line naming the row when the other side could not store it (issue 14)."""
+    table = row_class.__table__
+    assert isinstance(table, Table)
+    problem = row_limits.misfit(table, row)
+    if problem is not None:
+        side = "remote" if direction == "push" else "local store"
+        raise ValidationError(
+            f"cannot {direction} {what}: {problem}, which the {side} cannot store; "
+            f"nothing was {direction}ed"
+        )
 
 
 def _insert_batches(
@@ -353,6 +281,6 @@ def _insert_batches(
     progress: Progress | None,
 ) -> None:
     for start in range(0, len(rows), BATCH):
-        session.execute(insert(table), list(rows[start : start + BATCH]))
+        session.execute(insert(cast(Table, table.__table__)), list(rows[start : start + BATCH]))
         if progress is not None:
             progress(phase, min(start + BATCH, len(rows)), len(rows))

@@ -500,12 +500,14 @@ def new_baselines(
     choice kept for the other direction marks the kept side as moved."""
     baselines: Baselines = {}
     remember = {(c.name, change.environment, change.component) for c, change in remembered}
+    known_places: dict[str, set[str]] = {}  # feature -> environments with a baseline or move
+    for feature, env in [*old, *target_after]:
+        known_places.setdefault(feature, set()).add(env)
     for name in set(local.features) | set(remote.features):
         local_feature, remote_feature = local.features.get(name), remote.features.get(name)
         environments = set(local_feature.pointers if local_feature else ())
         environments |= set(remote_feature.pointers if remote_feature else ())
-        environments |= {env for (feature, env) in old if feature == name}
-        environments |= {env for (feature, env) in target_after if feature == name}
+        environments |= known_places.get(name, set())
         for environment in environments:
             local_pointer = (
                 local_feature.pointers.get(environment, NO_POINTER) if local_feature else NO_POINTER

@@ -12,13 +12,20 @@ from promptdeck.config import redact, to_url
 from promptdeck.store import PromptStore
 from promptdeck.store.rows import (
     AuditEventRow,
+    CheckRunRow,
     DeploymentRow,
+    EnvironmentRow,
     FeatureRow,
+    ReviewRow,
     StoreIdentityRow,
     StoreStateRow,
+    SuiteRow,
     SyncPointerRow,
     SyncRemoteRow,
     VersionRow,
+    metric_buckets,
+    metric_latency,
+    metric_scores,
 )
 from promptdeck.sync.records import (
     NO_POINTER,
@@ -27,9 +34,13 @@ from promptdeck.sync.records import (
     Baselines,
     EventSummary,
     LastSync,
+    MetricDigest,
     PointerState,
+    SideEnvironment,
     SideFeature,
     SideState,
+    SideSuite,
+    SideTables,
     SideVersion,
 )
 
@@ -61,6 +72,7 @@ def read_side(session: Session, *, events: bool) -> SideState:
         if pointer != NO_POINTER:
             by_id[feature_id].pointers[environment] = pointer
     side = SideState(revision, identity, max_audit, features, None, numbers)
+    side.tables = read_tables(session)
     if events:
         side.events = {
             uid: EventSummary(feature, environment, action)
@@ -158,7 +170,7 @@ def unchanged_since_last_sync(local: PromptStore, remote: PromptStore, key: str)
         recorded = (row.local_revision, row.remote_revision, row.remote_uid)
     if local_revision != recorded[0]:
         return False
-    return read_head(remote) == (recorded[1], recorded[2])
+    return read_head(remote) == (recorded[1], recorded[2]) and metrics_in_step(local, remote)
 
 
 def versions_created_since(session: Session, audit_id: int) -> int:
@@ -172,3 +184,64 @@ def versions_created_since(session: Session, audit_id: int) -> int:
     ):
         count += len((details or {}).get("versions", ())) if action == "import" else 1
     return count
+
+
+# --- the tables of schema 0003 ---------------------------------------------------------
+
+
+def read_tables(session: Session) -> SideTables:
+    """Environments, review/suite/check-run uids and each origin's metrics digest."""
+    tables = SideTables(metrics=read_metric_digests(session))
+    for name, protected, approvals, checks in session.execute(
+        select(
+            EnvironmentRow.name,
+            EnvironmentRow.protected,
+            EnvironmentRow.required_approvals,
+            EnvironmentRow.require_checks,
+        )
+    ):
+        tables.environments[name] = SideEnvironment(name, protected, approvals, checks)
+    for row_class, into in ((ReviewRow, tables.reviews), (CheckRunRow, tables.check_runs)):
+        into.update(
+            (uid, version_uid)
+            for uid, version_uid in session.execute(
+                select(row_class.uid, VersionRow.uid).join(
+                    VersionRow, VersionRow.id == row_class.version_id
+                )
+            )
+        )
+    for uid, feature, number in session.execute(
+        select(SuiteRow.uid, FeatureRow.name, SuiteRow.number).join(
+            FeatureRow, FeatureRow.id == SuiteRow.feature_id
+        )
+    ):
+        tables.suites[uid] = SideSuite(uid, feature, number)
+    return tables
+
+
+def read_metric_digests(session: Session) -> dict[str, MetricDigest]:
+    """Per origin: requests recorded (the buckets' counts) and rows over the three tables."""
+    requests: dict[str, int] = {}
+    rows: dict[str, int] = {}
+    for origin, total, count in session.execute(
+        select(metric_buckets.c.origin, func.sum(metric_buckets.c.count), func.count()).group_by(
+            metric_buckets.c.origin
+        )
+    ):
+        requests[origin] = int(total or 0)
+        rows[origin] = int(count)
+    for table in (metric_latency, metric_scores):
+        for origin, count in session.execute(
+            select(table.c.origin, func.count()).group_by(table.c.origin)
+        ):
+            rows[origin] = rows.get(origin, 0) + int(count)
+    return {origin: MetricDigest(requests.get(origin, 0), n) for origin, n in rows.items()}
+
+
+def metrics_in_step(local: PromptStore, remote: PromptStore) -> bool:
+    """Both stores hold the same copy of every origin's metrics (metrics writes do not
+    move a store's revision, so the O(1) answer needs this check too)."""
+    with local.reading() as session:
+        mine = read_metric_digests(session)
+    with remote.reading() as session:
+        return read_metric_digests(session) == mine

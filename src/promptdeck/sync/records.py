@@ -126,6 +126,10 @@ class SyncStatus:
     first_sync: bool = False
     identity_changed: bool = False  # the remote was re-created since the last sync
     to_push: int = 0  # local versions and pointer moves not on the remote (conflicts too)
+    # Rows of environments, reviews, suites, check runs and metrics origins a push
+    # (a pull) would copy.
+    tables_ahead: int = 0
+    tables_behind: int = 0
 
     @property
     def notice(self) -> str | None:
@@ -133,11 +137,11 @@ class SyncStatus:
 
     @property
     def ahead(self) -> int:
-        return sum(len(f.ahead) + len(f.push_moves) for f in self.features)
+        return sum(len(f.ahead) + len(f.push_moves) for f in self.features) + self.tables_ahead
 
     @property
     def behind(self) -> int:
-        return sum(len(f.behind) + len(f.pull_moves) for f in self.features)
+        return sum(len(f.behind) + len(f.pull_moves) for f in self.features) + self.tables_behind
 
     @property
     def conflicts(self) -> tuple[Conflict, ...]:
@@ -145,7 +149,9 @@ class SyncStatus:
 
     @property
     def in_sync(self) -> bool:
-        return all(f.in_sync for f in self.features)
+        return all(f.in_sync for f in self.features) and not (
+            self.tables_ahead or self.tables_behind
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +167,9 @@ class SyncResult:
     unresolved: tuple[Conflict, ...] = ()
     skipped_moves: tuple[str, ...] = ()  # --versions-only
     left_for_other_direction: int = 0  # e.g. what a pull would still bring after a push
+    copied: tuple[tuple[str, int], ...] = ()  # environments, reviews, suites, runs, metrics
+    refused: tuple[str, ...] = ()  # rows not copied, one line each
+    notes: tuple[str, ...] = ()  # e.g. the remote failed after the local side committed
     noop: bool = False
     identity_changed: bool = False  # the remote was re-created since the last sync
 
@@ -171,7 +180,12 @@ class SyncResult:
     @property
     def changed(self) -> bool:
         return bool(
-            self.features_created or self.versions or self.events or self.moves or self.renumbered
+            self.features_created
+            or self.versions
+            or self.events
+            or self.moves
+            or self.renumbered
+            or self.copied
         )
 
     def summary(self) -> str:
@@ -189,6 +203,7 @@ class SyncResult:
                 )
             if self.renumbered:
                 parts.append(f"{len(self.renumbered)} renumbered")
+            parts += [f"{count} {what}{plural(count)}" for what, count in self.copied]
             text = f"{self.direction}: " + ", ".join(parts)
         if self.unresolved:
             text += f"; {len(self.unresolved)} conflict{plural(len(self.unresolved))} unresolved"
@@ -196,6 +211,10 @@ class SyncResult:
             other = "pull" if self.direction == "push" else "push"
             n = self.left_for_other_direction
             text += f"; {n} change{plural(n)} left to {other}"
+        for line in self.refused:
+            text += f"; not synced: {line}"
+        for note in self.notes:
+            text += f"; note: {note}"
         return text
 
 
@@ -276,6 +295,7 @@ class SideState:
     # Pointer events of this side that a sync overrode before they reached the other
     # side (listed by the sync-activate/sync-canary events): they never travel.
     superseded: set[str] = field(default_factory=set)
+    tables: SideTables = field(default_factory=lambda: SideTables())
 
     def number_of(self, uid: str | None) -> int | None:
         return None if uid is None else self.numbers.get(uid)
@@ -359,3 +379,80 @@ class SyncPlan:
     @property
     def writes(self) -> bool:
         return bool(self.features or self.versions or self.renumber or self.moves or self.events)
+
+
+# --- the tables of schema 0003 (environments, reviews, suites, check runs, metrics) -----
+
+
+@dataclass(frozen=True, slots=True)
+class SideEnvironment:
+    name: str
+    protected: bool
+    required_approvals: int
+    require_checks: bool
+
+    @property
+    def settings(self) -> tuple[bool, int, bool]:
+        return (self.protected, self.required_approvals, self.require_checks)
+
+
+@dataclass(frozen=True, slots=True)
+class SideSuite:
+    uid: str
+    feature: str
+    number: int
+
+
+class MetricDigest(NamedTuple):
+    """What one store holds of one origin's metrics. Rows are only ever added to, so
+    the copy holding more requests (then more rows) is the newer one."""
+
+    requests: int
+    rows: int
+
+
+@dataclass(slots=True)
+class SideTables:
+    """One side's rows of the tables that travel by uid, name or origin."""
+
+    environments: dict[str, SideEnvironment] = field(default_factory=dict)  # by name
+    reviews: dict[str, str] = field(default_factory=dict)  # review uid -> version uid
+    suites: dict[str, SideSuite] = field(default_factory=dict)  # by uid
+    check_runs: dict[str, str] = field(default_factory=dict)  # run uid -> version uid
+    metrics: dict[str, MetricDigest] = field(default_factory=dict)  # by origin
+
+
+@dataclass(slots=True)
+class TablesPlan:
+    """What a run copies of those tables onto its target side."""
+
+    create_environments: list[str] = field(default_factory=list)
+    update_environments: list[str] = field(default_factory=list)  # source's settings win
+    reviews: list[str] = field(default_factory=list)  # uids
+    suites: list[str] = field(default_factory=list)  # uids
+    check_runs: list[str] = field(default_factory=list)  # uids
+    metric_origins: list[str] = field(default_factory=list)  # replaced on the target
+    refused: list[str] = field(default_factory=list)  # one line each, for people
+
+    @property
+    def writes(self) -> bool:
+        return bool(
+            self.create_environments
+            or self.update_environments
+            or self.reviews
+            or self.suites
+            or self.check_runs
+            or self.metric_origins
+        )
+
+    def counts(self) -> tuple[tuple[str, int], ...]:
+        """(what, how many) of each kind copied, for the summary."""
+        named = (
+            ("new environment", len(self.create_environments)),
+            ("environment setting", len(self.update_environments)),
+            ("review", len(self.reviews)),
+            ("suite", len(self.suites)),
+            ("check run", len(self.check_runs)),
+            ("metrics origin", len(self.metric_origins)),
+        )
+        return tuple((what, count) for what, count in named if count)

@@ -7,13 +7,21 @@ transaction; each pull is one local transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
+from typing import TypeVar
 
-from promptdeck.errors import PromptDeckError, ValidationError
+from sqlalchemy.engine import make_url
+
+import promptdeck.store as store_package
+from promptdeck.config import redact, to_url
+from promptdeck.errors import PromptDeckError, StoreError, ValidationError
 from promptdeck.permissions import Action
-from promptdeck.store import PromptStore
-from promptdeck.sync import applying, planner
+from promptdeck.store import PromptStore, sqlite_path, translated_errors
+from promptdeck.store.schema import read_schema_revision
+from promptdeck.sync import applying, planner, table_planner
 from promptdeck.sync.reading import (
     max_audit_id,
     read_bookkeeping,
@@ -26,12 +34,18 @@ from promptdeck.sync.reading import (
 from promptdeck.sync.records import (
     CHOICES,
     Choice,
+    Direction,
     LastSync,
     PointerState,
     Progress,
+    SideState,
+    SyncPlan,
     SyncResult,
     SyncStatus,
+    TablesPlan,
 )
+
+T = TypeVar("T")
 
 
 def parse_resolution(text: str) -> tuple[str, Choice]:
@@ -50,8 +64,24 @@ def parse_resolution(text: str) -> tuple[str, Choice]:
 def open_remote(local: PromptStore, remote_url: str) -> PromptStore:
     """Open (and migrate) the remote store as the local store's user.
 
-    A missing SQLite remote is an error, not a new empty store: a typo in the path
-    must not become a remote (create one with `promptdeck --db PATH init`)."""
+    Sync never creates a store: a missing SQLite file, or a database without
+    promptdeck's schema (an empty PostgreSQL database, a typo in its name), is refused
+    untouched, naming the database and the command that creates a store there."""
+    url = to_url(remote_url)
+    path = sqlite_path(url)
+    if path is None or path.exists():  # a missing file: PromptStore says so below
+        engine = store_package.create_store_engine(url)
+        try:
+            with translated_errors(url), engine.connect() as connection:
+                revision = read_schema_revision(connection)
+        finally:
+            engine.dispose()
+        if revision is None:
+            database = make_url(url).database or url
+            raise StoreError(
+                f"no promptdeck store in database {database} ({redact(url)}): sync never "
+                f"creates one; to create it, run `promptdeck --db URL init` with that URL"
+            )
     return PromptStore(remote_url, user=local.user, create=False)
 
 
@@ -69,13 +99,23 @@ def status(local: PromptStore, remote: PromptStore) -> SyncStatus:
         remote_side = read_side(session, events=False)
     identity_changed = last is not None and last.remote_uid != remote_side.identity
     comparisons = planner.compare(local_side, remote_side, {} if identity_changed else baselines)
-    return planner.status_of(
+    found = planner.status_of(
         comparisons,
         local_side,
         remote_side,
         url,
         first_sync=last is None or identity_changed,
         identity_changed=identity_changed,
+    )
+    # What the tables would copy, sent with the versions the same run would send.
+    push_plan = planner.plan("push", comparisons, local_side, remote_side, {})
+    pull_plan = planner.plan("pull", comparisons, local_side, remote_side, {})
+    to_remote = plan_tables("push", local_side, remote_side, push_plan, True)
+    to_local = plan_tables("pull", remote_side, local_side, pull_plan, True)
+    return replace(
+        found,
+        tables_ahead=sum(n for _what, n in to_remote.counts()),
+        tables_behind=sum(n for _what, n in to_local.counts()),
     )
 
 
@@ -107,7 +147,11 @@ def pull(
     key = remote_key(remote.url)
     if not resolve and unchanged_since_last_sync(local, remote, key):
         return SyncResult("pull", url, noop=True)
-    with remote.snapshot() as remote_session, local.unit_of_work() as work:
+    after_commit: list[str] = []  # what went wrong once the local side had committed
+    with (
+        _ended_quietly(remote.snapshot(), after_commit) as remote_session,
+        local.unit_of_work() as work,
+    ):
         # read
         remote_side = read_side(remote_session, events=True)
         local_side = read_side(work.session, events=True)
@@ -120,12 +164,15 @@ def pull(
         planned, comparisons = planner.plan_run(
             "pull", local_side, remote_side, baselines, resolve, f"pull from {url}"
         )
+        tables = plan_tables(
+            "pull", remote_side, local_side, planned, work.may(Action.PULL_POINTERS)
+        )
         # apply
         renumbered: list[str] = []
         after: dict[tuple[str, str], PointerState] = {}
-        if planned.writes:
+        if planned.writes or tables.writes:
             renumbered, after = applying.apply_plan(
-                work, "pull", planned, remote_session, url, progress
+                work, "pull", planned, remote_session, url, progress, tables
             )
             work.audit(
                 "pull",
@@ -151,7 +198,11 @@ def pull(
             local_audit_id=max_audit_id(work.session),
             pending=planner.pending_after(planned, comparisons, "pull"),
             clean=not (
-                planned.unresolved or planned.other_direction or planned.remembered or renumbered
+                planned.unresolved
+                or planned.other_direction
+                or planned.remembered
+                or renumbered
+                or tables.refused
             ),
         )
         unchanged = (
@@ -159,7 +210,7 @@ def pull(
             and last.same_state(replace(now_synced, local_revision=local_side.revision))
             and new_baselines == old_baselines
         )
-        if not planned.writes and unchanged:
+        if not (planned.writes or tables.writes) and unchanged:
             work.discard()  # nothing to write and nothing new to remember
         else:
             applying.record_bookkeeping(
@@ -174,7 +225,31 @@ def pull(
         renumbered=renumbered,
         identity_changed=identity_changed,
     )
+    result = with_tables(result, tables)
+    if after_commit:
+        result = replace(result, notes=(*result.notes, *after_commit))
     return planner.finish(result, planned)
+
+
+@contextmanager
+def _ended_quietly(manager: AbstractContextManager[T], notes: list[str]) -> Iterator[T]:
+    """The remote's read transaction, whose end cannot undo a pull: the local side has
+    committed by then. A failure while ending it (the server stopped) becomes a note
+    saying so, not an error claiming the pull failed (issue 14)."""
+    value = manager.__enter__()
+    try:
+        yield value
+    except BaseException:
+        if not manager.__exit__(*sys.exc_info()):
+            raise
+        return
+    try:
+        manager.__exit__(None, None, None)
+    except PromptDeckError as exc:
+        notes.append(
+            "the pull was committed in full to the local store; the remote's connection "
+            f"failed afterwards, while ending its read ({exc})"
+        )
 
 
 def push(
@@ -213,10 +288,11 @@ def push(
         planned, comparisons = planner.plan_run(
             "push", local_side, remote_side, baselines, resolve, reason, versions_only=versions_only
         )
+        tables = plan_tables("push", local_side, remote_side, planned, True)
         # apply
         after: dict[tuple[str, str], PointerState] = {}
         remote_revision = remote_side.revision
-        if planned.writes:
+        if planned.writes or tables.writes:
             with remote.unit_of_work() as work:
                 # Under the remote's write lock: plan again on what it holds now.
                 fresh = read_side(work.session, events=True)
@@ -227,9 +303,15 @@ def push(
                         "push", local_side, remote_side, baselines, resolve, reason,
                         versions_only=versions_only,
                     )  # fmt: skip
+                remote_side.tables = fresh.tables  # metrics move without a revision
+                tables = plan_tables(
+                    "push", local_side, remote_side, planned, work.may(Action.PUSH_POINTERS)
+                )
+                if not (planned.writes or tables.writes):
+                    work.discard()
                 try:
                     _renumbered, after = applying.apply_plan(
-                        work, "push", planned, local_session, url, progress
+                        work, "push", planned, local_session, url, progress, tables
                     )
                 except PromptDeckError as exc:
                     if renumbered:  # say what already happened locally
@@ -247,7 +329,8 @@ def push(
                         "moves": len(planned.moves),
                     },
                 )
-                remote_revision = work.revision
+                if not work.discarded:
+                    remote_revision = work.revision
 
     # record
     new_baselines = planner.new_baselines(
@@ -264,6 +347,7 @@ def push(
             or planned.skipped_moves
             or planned.other_direction
             or planned.remembered
+            or tables.refused
         ),
     )
     if last is None or not last.same_state(now_synced) or new_baselines != old_baselines:
@@ -283,7 +367,36 @@ def push(
         renumbered=renumbered,
         identity_changed=identity_changed,
     )
-    return planner.finish(result, planned)
+    return planner.finish(with_tables(result, tables), planned)
+
+
+def plan_tables(
+    direction: Direction,
+    source: SideState,
+    target: SideState,
+    planned: SyncPlan,
+    may_manage_environments: bool,
+) -> TablesPlan:
+    """What this run copies of environments, reviews, suites, check runs and metrics."""
+    return table_planner.plan_tables(
+        direction,
+        source.tables,
+        target.tables,
+        source_identity=source.identity,
+        target_identity=target.identity,
+        target_versions=set(target.numbers) | {uid for _name, uid in planned.versions},
+        target_features=set(target.features) | set(planned.features),
+        may_manage_environments=may_manage_environments,
+    )
+
+
+def with_tables(result: SyncResult, tables: TablesPlan) -> SyncResult:
+    return replace(
+        result,
+        copied=tables.counts(),
+        refused=tuple(tables.refused),
+        noop=result.noop and not tables.writes and not tables.refused,
+    )
 
 
 def renumber_before_push(
