@@ -16,6 +16,7 @@ from promptdeck.cli.common import (
     table,
     when,
 )
+from promptdeck.display import visible
 from promptdeck.records import AuditEvent
 
 
@@ -31,14 +32,14 @@ def role(state: CliState, user: str | None, role: str | None) -> None:
         if not roles:
             click.echo("no roles set: every user of this store may do everything")
         for name, value in roles.items():
-            click.echo(f"{name}\t{value}")
+            click.echo(f"{visible(name)}\t{value}")
         return
     if role is None:
-        click.echo(f"{user}\t{store.role(user)}")
+        click.echo(f"{visible(user)}\t{store.role(user)}")
         return
     store.set_role(user, role)
     article = "an" if role[0] in "aeiou" else "a"  # an admin, an editor, a viewer
-    click.echo(f"{user} is now {article} {role}")
+    click.echo(f"{visible(user)} is now {article} {role}")
 
 
 @click.command()

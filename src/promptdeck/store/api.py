@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 import promptdeck.store as package  # create_store_engine, looked up per store (tests)
 from promptdeck.config import redact, resolve_user, to_url
+from promptdeck.display import visible
 from promptdeck.errors import (
     AlreadyActiveError,
     ConflictError,
@@ -35,7 +36,6 @@ from promptdeck.errors import (
 from promptdeck.permissions import RANK, Action, article
 from promptdeck.records import (
     DEFAULT_ENVIRONMENT,
-    MAX_ENVIRONMENT,
     AuditEvent,
     Deployment,
     FeatureDocument,
@@ -68,11 +68,14 @@ from promptdeck.store.unit_of_work import (
     unit_of_work,
 )
 from promptdeck.store.validation import (
+    check_environment,
     check_model,
     check_parameters,
     check_percent,
     check_prompt,
     check_reason,
+    check_user,
+    check_version_number,
 )
 
 
@@ -151,6 +154,7 @@ class PromptStore:
 
     def unit_of_work(self) -> AbstractContextManager[UnitOfWork]:
         """One write transaction (revision bump, roles, audit): see unit_of_work.py."""
+        check_user(self.user)  # written as author and actor: no controls, bounded
         return unit_of_work(self._engine, self.url, self.user)
 
     def reading(self) -> AbstractContextManager[Session]:
@@ -190,6 +194,7 @@ class PromptStore:
             raise ValidationError(f"unknown role {role!r}: use viewer, editor or admin")
         if not user or not user.strip():
             raise ValidationError("a user name is required")
+        check_user(user)
         with self.unit_of_work() as work:
             work.require(Action.SET_ROLE)
             session = work.session
@@ -377,13 +382,15 @@ class PromptStore:
             work.require(Action.SAVE)
             feature_row = work.feature(feature, lock=True)
             latest = work.latest_version(feature_row)
-            base_row = latest if base is None else work.version(feature_row, base)
+            base_row = (
+                latest if base is None else work.version(feature_row, check_version_number(base))
+            )
             seen = max(base_row.number, seen_latest or 0)
             if latest.number > seen and not force:
                 raise ConflictError(
-                    f"{latest.author} saved version {latest.number} of {feature} after version "
-                    f"{base_row.number}, which this edit started from; review it, then save on "
-                    f"top of it (--force)",
+                    f"{visible(latest.author)} saved version {latest.number} of {feature} "
+                    f"after version {base_row.number}, which this edit started from; review "
+                    "it, then save on top of it (--force)",
                     latest=latest.number,
                     latest_author=latest.author,
                 )
@@ -446,7 +453,8 @@ class PromptStore:
         one is active by now, the move is refused (DeploymentMovedError).
         """
         reason = check_reason(reason)
-        check_name(environment, "environment", MAX_ENVIRONMENT)
+        check_environment(environment)
+        check_version_number(number)
         with self._deployment_change(Action.ACTIVATE, feature, environment, create=True) as change:
             work, deployment = change.work, change.deployment
             assert deployment is not None
@@ -520,7 +528,8 @@ class PromptStore:
         """Serve ``number`` to ``percent`` % of users (chosen by user id) in ``environment``."""
         reason = check_reason(reason)
         percent = check_percent(percent)
-        check_name(environment, "environment", MAX_ENVIRONMENT)
+        check_environment(environment)
+        check_version_number(number)
         with self._deployment_change(
             Action.SET_CANARY, feature, environment, create=True
         ) as change:
