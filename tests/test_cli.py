@@ -574,7 +574,7 @@ def test_roles(db: list[str]) -> None:
 
 def make_newer(path: Path) -> None:
     with sqlite3.connect(path) as connection:
-        connection.execute("UPDATE alembic_version SET version_num = '9999'")
+        connection.execute("UPDATE promptdeck_schema SET version_num = '9999'")
     connection.close()
 
 
