@@ -107,7 +107,7 @@ def _legacy_revision(connection: Any) -> str | None:
 def _is_legacy_store(connection: Any) -> bool:
     """promptdeck's tables beside an ``alembic_version`` holding a revision it wrote."""
     tables = set(inspect(connection).get_table_names())
-    if LEGACY_VERSION_TABLE not in tables or not PROMPTDECK_TABLES <= tables:
+    if LEGACY_VERSION_TABLE not in tables or not tables >= PROMPTDECK_TABLES:
         return False
     return _legacy_revision(connection) in KNOWN_REVISIONS
 
