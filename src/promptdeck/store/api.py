@@ -33,6 +33,7 @@ from promptdeck.errors import (
     StoreError,
     ValidationError,
 )
+from promptdeck.files import create_private_file
 from promptdeck.permissions import RANK, Action, article
 from promptdeck.records import (
     DEFAULT_ENVIRONMENT,
@@ -118,12 +119,10 @@ class PromptStore:
                     f"no store at {path}; create it with `promptdeck --db {path} init`"
                 )
             if create:
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
+                try:  # owner-only unless PROMPTDECK_SHARED_FILES (files.py)
+                    create_private_file(path)
                 except OSError as exc:
-                    raise StoreError(
-                        f"cannot create store directory {path.parent}: {exc}"
-                    ) from None
+                    raise StoreError(f"cannot create store {path}: {exc.strerror or exc}") from None
         self._engine = package.create_store_engine(self.url)
         try:
             with translated_errors(self.url):

@@ -87,9 +87,10 @@ def enable_wal(engine: Engine, url: str) -> None:
         try:
             raw.driver_connection.execute("PRAGMA journal_mode = WAL")  # type: ignore[union-attr]
             return
-        except sqlite3.OperationalError as exc:
+        except sqlite3.Error as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
+                # A full disk, a read-only directory: one line, not a driver traceback.
+                raise StoreError(f"cannot set up the store {redact(url)}: {exc}") from None
         finally:
             raw.close()
         time.sleep(0.05)
