@@ -48,7 +48,7 @@ from promptdeck.records import (
     check_name,
     content_hash,
 )
-from promptdeck.store import lookups, schema, transfer
+from promptdeck.store import backup, lookups, schema, transfer
 from promptdeck.store.driver_errors import translated_errors
 from promptdeck.store.engine import sqlite_path
 from promptdeck.store.lookups import VersionRef
@@ -619,6 +619,17 @@ class PromptStore:
             if not result.changed:
                 work.discard()  # no revision bump for an import that changes nothing
         return result
+
+    def backup(self) -> dict[str, Any]:
+        """Every row of every table from one consistent snapshot (see backup.py)."""
+        with self.snapshot() as session:
+            return backup.dump(session.connection())
+
+    def restore(self, data: Mapping[str, Any], source: str) -> int:
+        """Restore a backup (``backup.parse``d) into this empty store; admins only."""
+        self.require(Action.SET_ROLE)
+        with translated_errors(self.url):
+            return backup.restore(self._engine, data, source)
 
     def export_document(self, feature: str) -> FeatureDocument:
         """Everything needed to rebuild the feature exactly in another store."""
