@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import stat
 import uuid
 from pathlib import Path
@@ -151,3 +152,24 @@ def test_a_sqlite_backup_restores_into_postgresql(
     assert _everything(pg_url) == before
     with PromptStore(pg_url, user="alice") as store:
         assert store.save("translator", "v5", reason="five").number == 5
+
+
+# --- doctor: rows stored before the limits -----------------------------------------------
+
+
+def test_doctor_lists_rows_beyond_the_limits_by_feature_and_version(store_path: Path) -> None:
+    result = cli("--db", str(store_path), "doctor")
+    assert result.exit_code == 0 and "within promptdeck's limits" in result.stdout
+    with sqlite3.connect(store_path) as connection:  # as an import before the limits did
+        connection.execute("UPDATE versions SET number = 2147483648 WHERE number = 3")
+        connection.execute("UPDATE versions SET author = ? WHERE number = 2", ("a" * 300,))
+        connection.execute("UPDATE versions SET author = ? WHERE number = 1", ("x\x00y",))
+    connection.close()
+    result = cli("--db", str(store_path), "doctor")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("translator v2147483648: number:") for line in lines), lines
+    assert any(line.startswith("translator v2: author:") and "100" in line for line in lines)
+    assert any(line.startswith("translator v1: author:") and "NUL" in line for line in lines)
+    assert "beyond promptdeck's limits" in result.stderr
+    assert len(result.stderr.splitlines()) == 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from promptdeck import __version__
-from promptdeck.cli.backup import backup, restore
+from promptdeck.cli.backup import backup, doctor, restore
 from promptdeck.cli.common import CliState, ErrorHandlingGroup
 from promptdeck.cli.deploy import activate, canary, promote, rollback
 from promptdeck.cli.diff import diff
@@ -74,5 +74,6 @@ for command in (
     sync,
     backup,
     restore,
+    doctor,
 ):
     main.add_command(command)

@@ -1,4 +1,4 @@
-"""The whole store in one file and back: ``backup``, ``restore``; and ``doctor``."""
+"""The whole store in one file and back (``backup``, ``restore``); ``doctor``."""
 
 from __future__ import annotations
 
@@ -40,3 +40,20 @@ def restore(state: CliState, file: Path) -> None:
     data = parse(raw, str(file))
     rows = state.store(create=True).restore(data, str(file))
     click.echo(f"restored {rows} row(s) from {file}")
+
+
+@click.command()
+@click.pass_obj
+def doctor(state: CliState) -> None:
+    """List stored values beyond promptdeck's limits (rows from before the limits),
+    by feature and version; exit 1 if there are any. See README for the way forward."""
+    findings = state.store().beyond_limits()
+    if not findings:
+        click.echo("every stored value is within promptdeck's limits")
+        return
+    for finding in findings:
+        click.echo(str(finding))
+    fail(
+        f"{len(findings)} stored value(s) beyond promptdeck's limits; a store holding them "
+        "cannot push to PostgreSQL (see README: rows beyond the limits)"
+    )

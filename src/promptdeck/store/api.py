@@ -48,7 +48,7 @@ from promptdeck.records import (
     check_name,
     content_hash,
 )
-from promptdeck.store import backup, lookups, schema, transfer
+from promptdeck.store import backup, doctor, lookups, schema, transfer
 from promptdeck.store.driver_errors import translated_errors
 from promptdeck.store.engine import sqlite_path
 from promptdeck.store.lookups import VersionRef
@@ -619,6 +619,11 @@ class PromptStore:
             if not result.changed:
                 work.discard()  # no revision bump for an import that changes nothing
         return result
+
+    def beyond_limits(self) -> list[doctor.Finding]:
+        """Stored values that limits.py refuses today (rows from before the limits)."""
+        with self.reading() as session:
+            return doctor.findings(session)
 
     def backup(self) -> dict[str, Any]:
         """Every row of every table from one consistent snapshot (see backup.py)."""
