@@ -50,7 +50,7 @@ from promptdeck.records import (
 )
 from promptdeck.store import backup, doctor, lookups, schema, transfer
 from promptdeck.store.driver_errors import translated_errors
-from promptdeck.store.engine import sqlite_path
+from promptdeck.store.engine import read_only_url, sqlite_path
 from promptdeck.store.lookups import VersionRef
 from promptdeck.store.rows import (
     AuditEventRow,
@@ -123,10 +123,12 @@ class PromptStore:
                     create_private_file(path)
                 except OSError as exc:
                     raise StoreError(f"cannot create store {path}: {exc.strerror or exc}") from None
-        self._engine = package.create_store_engine(self.url)
+        read_only = read_only_url(path) if path is not None else None
+        # A store in a read-only directory is read without WAL's -shm file (engine.py).
+        self._engine = package.create_store_engine(read_only or self.url)
         try:
             with translated_errors(self.url):
-                schema.migrate(self._engine, self.url, upgrade=migrate)
+                schema.migrate(self._engine, self.url, upgrade=migrate and read_only is None)
         except BaseException:
             self._engine.dispose()
             raise
