@@ -573,7 +573,7 @@ def test_roles(db: list[str]) -> None:
 
 def make_newer(path: Path) -> None:
     with sqlite3.connect(path) as connection:
-        connection.execute("UPDATE alembic_version SET version_num = '9999'")
+        connection.execute("UPDATE promptdeck_schema SET version_num = '9999'")
     connection.close()
 
 
@@ -770,12 +770,39 @@ def test_global_env_before_the_command_is_the_commands_environment(db: list[str]
 
 
 def test_metadata_with_escape_sequences_is_shown_not_obeyed(db: list[str]) -> None:
-    ok(cli("--db", db[1], "--user", "eve\x1b]52;c;aGk=\x07", "save", "translator", "-f", "-",
-           "-m", "x", input="new text"))  # fmt: skip
+    hostile = "eve\x1b]52;c;aGk=\x07"
+    result = cli("--db", db[1], "--user", hostile, "save", "translator", "-f", "-", "-m", "x",
+                 input="new text")  # fmt: skip
+    assert result.exit_code == 1 and "control character" in result.stderr
+    assert "\x1b" not in result.stderr
+    # A name stored before the limits existed is still shown, never obeyed.
+    ok(cli(*db, "save", "translator", "-f", "-", "-m", "x", input="new text"))
+    with sqlite3.connect(db[1]) as connection:
+        connection.execute("UPDATE versions SET author = ? WHERE number = 4", (hostile,))
+        connection.execute("UPDATE audit_events SET actor = ?", (hostile,))
     for args in (("versions", "translator"), ("history", "translator")):
         result = ok(cli(*db, *args))
         assert "\x1b" not in result.stdout
         assert "eve␛]52" in result.stdout
+
+
+def test_a_stored_control_character_in_a_name_is_pictured_in_errors_and_roles(
+    db: list[str],
+) -> None:
+    hostile = "m\x1b]0;OWNED\x07\x1b[2J"
+    ok(cli(*db, "save", "translator", "-f", "-", "-m", "x", input="new text"))
+    with sqlite3.connect(db[1]) as connection:
+        connection.execute("UPDATE versions SET author = ? WHERE number = 4", (hostile,))
+        connection.execute("INSERT INTO roles (user, role) VALUES (?, 'viewer')", (hostile,))
+        connection.execute("INSERT INTO roles (user, role) VALUES ('alice', 'admin')")
+    result = cli(*db, "save", "translator", "--base", "3", "-f", "-", "-m", "y",
+                 input="other text")  # fmt: skip
+    assert result.exit_code == 1
+    assert "\x1b" not in result.stderr and "m␛]0;OWNED␇␛[2J saved version 4" in result.stderr
+    listing = ok(cli(*db, "role")).stdout
+    assert "\x1b" not in listing and "m␛]0;OWNED" in listing
+    refused = cli(*db, "role", hostile, "editor")
+    assert refused.exit_code == 1 and "control character" in refused.stderr
 
 
 def test_a_line_ending_change_is_not_called_identical(db: list[str]) -> None:

@@ -180,4 +180,6 @@ def test_processes_creating_one_new_store_file_at_once(tmp_path: Path) -> None:
             assert [v.number for v in store.versions(summary.name)] == [4, 3, 2, 1]
         engine = store.engine
         with engine.connect() as connection:
-            assert connection.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar() == 1
+            assert (
+                connection.execute(sa.text("SELECT count(*) FROM promptdeck_schema")).scalar() == 1
+            )

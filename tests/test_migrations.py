@@ -39,14 +39,21 @@ def downgrade(engine: sa.Engine, target: str) -> None:
 def schema_differences(engine: sa.Engine) -> list[object]:
     with engine.connect() as connection:
         context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "compare_server_default": True}
+            connection,
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                "version_table": "promptdeck_schema",
+            },
         )
         return list(compare_metadata(context, Base.metadata))
 
 
 def current_revision(engine: sa.Engine) -> str | None:
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return MigrationContext.configure(
+            connection, opts={"version_table": "promptdeck_schema"}
+        ).get_current_revision()
 
 
 def test_schema_head_is_the_alembic_head() -> None:
@@ -87,7 +94,7 @@ def test_migrations_downgrade_to_base_and_up_again(tmp_path: Path) -> None:
     try:
         upgrade(engine)
         downgrade(engine, "base")
-        assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
+        assert set(sa.inspect(engine).get_table_names()) <= {"promptdeck_schema"}
         upgrade(engine)
         check_migrated(engine)
     finally:

@@ -887,7 +887,7 @@ def _set_schema(store_url: str, revision: str) -> None:
     try:
         with engine.begin() as connection:
             connection.execute(
-                sa.text("UPDATE alembic_version SET version_num = :v"), {"v": revision}
+                sa.text("UPDATE promptdeck_schema SET version_num = :v"), {"v": revision}
             )
     finally:
         engine.dispose()
@@ -917,7 +917,7 @@ def test_a_postgresql_store_from_a_newer_schema_is_refused(pg_url: str) -> None:
     engine = sa.create_engine(pg_url)
     try:
         with engine.connect() as connection:
-            assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == (
+            assert connection.scalar(sa.text("SELECT version_num FROM promptdeck_schema")) == (
                 "9999_from_the_future"
             )
             assert connection.scalar(sa.text("SELECT count(*) FROM versions")) == 1

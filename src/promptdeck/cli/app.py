@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from promptdeck import __version__
+from promptdeck.cli.backup import backup, doctor, restore
 from promptdeck.cli.common import CliState, ErrorHandlingGroup
 from promptdeck.cli.deploy import activate, canary, promote, rollback
 from promptdeck.cli.diff import diff
@@ -76,5 +77,8 @@ for command in (
     env,
     review,
     whoami,
+    backup,
+    restore,
+    doctor,
 ):
     main.add_command(command)

@@ -44,6 +44,9 @@ class CliState:
 
     @property
     def db_url(self) -> str:
+        if self.db is not None and not self.db.strip():
+            # An empty --db (an unset shell variable) must not mean the default store.
+            raise ValidationError("--db is empty: give a SQLite path or a database URL")
         return resolve_db(self.db)
 
     @property
@@ -82,8 +85,9 @@ class CliState:
 
 
 def fail(message: str) -> NoReturn:
-    """Print one clear line on stderr and exit 1."""
-    click.echo(f"error: {message}", err=True)
+    """Print one clear line on stderr and exit 1; names from the store inside it (a user
+    name holding a terminal escape) are shown as control pictures, never obeyed."""
+    click.echo(f"error: {visible(message)}", err=True)
     sys.exit(1)
 
 

@@ -16,6 +16,7 @@ from promptdeck.cli.common import (
     table,
     when,
 )
+from promptdeck.display import visible
 from promptdeck.permissions import article
 from promptdeck.records import ROLES, AuditEvent
 
@@ -36,13 +37,13 @@ def role(state: CliState, user: str | None, role: str | None) -> None:
         if not roles:
             click.echo("no roles set: every user of this store may do everything")
         for name, value in roles.items():
-            click.echo(f"{name}\t{value}")
+            click.echo(f"{visible(name)}\t{value}")
         return
     if role is None:
-        click.echo(f"{user}\t{store.role(user)}")
+        click.echo(f"{visible(user)}\t{store.role(user)}")
         return
     store.set_role(user, role)
-    click.echo(f"{user} is now {article(role)} {role}")
+    click.echo(f"{visible(user)} is now {article(role)} {role}")
 
 
 @click.command()

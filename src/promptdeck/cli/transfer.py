@@ -53,14 +53,19 @@ def import_(state: CliState, paths: Sequence[Path]) -> None:
 @click.argument("features", nargs=-1)
 @click.pass_obj
 def export(state: CliState, directory: Path, features: Sequence[str]) -> None:
-    """Write one full-history YAML file per feature into DIRECTORY."""
+    """Write one full-history YAML file per feature into DIRECTORY (all, or none)."""
     from promptdeck import yamlio
+    from promptdeck.files import write_file_set
 
     store = state.store()
     names = list(features) or [f.name for f in store.features()]
     documents = [store.export_document(name) for name in names]
+    files = (
+        (f"{document.feature}.yaml", yamlio.dump_document(document).encode("utf-8"))
+        for document in documents
+    )
     try:
-        written = yamlio.write_documents(documents, directory)
+        written = write_file_set(directory, files)
     except OSError as exc:
-        fail(f"cannot write to {directory}: {exc.strerror}")
+        fail(f"cannot write to {directory}: {exc.strerror or exc}")
     click.echo(f"exported {len(written)} feature(s) to {directory}")

@@ -198,15 +198,15 @@ def _read_text(file: str) -> str:
 def _parse_params(values: Sequence[str]) -> dict[str, Any] | None:
     if not values:
         return None
+    from promptdeck.limits import check_parameter_name, parse_parameter_value
+
     parsed: dict[str, Any] = {}
     for item in values:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--param")
-        try:
-            parsed[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            parsed[key.strip()] = raw  # plain text values need no quotes
+        # JSON when it parses, else the text itself; bounded in depth and digits.
+        parsed[check_parameter_name(key.strip())] = parse_parameter_value(raw)
     return parsed
 
 
@@ -255,6 +255,8 @@ def save(
     if updates is not None:
         start = store.version(feature, base if base is not None else "latest")
         parameters = {**start.parameters, **updates}
+        # The merge read this version: a save made meanwhile must conflict, not vanish.
+        base = start.number
     version = store.save(
         feature,
         _read_text(file),

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 import promptdeck.store as package  # create_store_engine, looked up per store (tests)
 from promptdeck.config import declared_user, redact, to_url
+from promptdeck.display import visible
 from promptdeck.errors import (
     AlreadyActiveError,
     ConflictError,
@@ -35,6 +36,7 @@ from promptdeck.errors import (
     StoreError,
     ValidationError,
 )
+from promptdeck.files import create_private_file
 from promptdeck.permissions import RANK, Action, article
 from promptdeck.records import (
     DEFAULT_ENVIRONMENT,
@@ -51,9 +53,9 @@ from promptdeck.records import (
     check_name,
     content_hash,
 )
-from promptdeck.store import gates, lookups, pg_security, schema, transfer
+from promptdeck.store import backup, doctor, gates, lookups, pg_security, schema, transfer
 from promptdeck.store.driver_errors import translated_errors
-from promptdeck.store.engine import sqlite_path
+from promptdeck.store.engine import read_only_url, sqlite_path
 from promptdeck.store.governance import Governance, environment_row, resolve_identity
 from promptdeck.store.lookups import VersionRef
 from promptdeck.store.rows import (
@@ -73,11 +75,14 @@ from promptdeck.store.unit_of_work import (
     unit_of_work,
 )
 from promptdeck.store.validation import (
+    check_environment,
     check_model,
     check_parameters,
     check_percent,
     check_prompt,
     check_reason,
+    check_user,
+    check_version_number,
 )
 
 
@@ -124,22 +129,23 @@ class PromptStore:
                     f"no store at {path}; create it with `promptdeck --db {path} init`"
                 )
             if create:
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
+                try:  # owner-only unless PROMPTDECK_SHARED_FILES (files.py)
+                    create_private_file(path)
                 except OSError as exc:
-                    raise StoreError(
-                        f"cannot create store directory {path.parent}: {exc}"
-                    ) from None
+                    raise StoreError(f"cannot create store {path}: {exc.strerror or exc}") from None
+        read_only = read_only_url(path) if path is not None else None
+        # A store in a read-only directory is read without WAL's -shm file (engine.py).
+        engine_url = read_only or self.url
         self._engine = (
-            package.create_store_engine(self.url, engine_options)
+            package.create_store_engine(engine_url, engine_options)
             if engine_options
-            else package.create_store_engine(self.url)
+            else package.create_store_engine(engine_url)
         )
         try:
             with translated_errors(self.url):
                 if path is None and not create:
                     _refuse_missing_server_store(self._engine, self.url)
-                schema.migrate(self._engine, self.url, upgrade=migrate)
+                schema.migrate(self._engine, self.url, upgrade=migrate and read_only is None)
                 database = make_url(self.url).database or self.url
                 #: Who acts here (store/governance.py): never simply what was declared.
                 #: A declared name the store refuses leaves reads to the real login
@@ -182,6 +188,7 @@ class PromptStore:
         """One write transaction (revision bump, roles, audit): see unit_of_work.py."""
         if self.identity_refusal is not None:
             raise PermissionDeniedError(self.identity_refusal)
+        check_user(self.user)  # written as author and actor: no controls, bounded
         return unit_of_work(self._engine, self.url, self.user)
 
     def reading(self) -> AbstractContextManager[Session]:
@@ -231,6 +238,7 @@ class PromptStore:
             raise ValidationError(f"unknown role {role!r}: use {', '.join(ROLES)}")
         if not user or not user.strip():
             raise ValidationError("a user name is required")
+        check_user(user)
         with self.unit_of_work() as work:
             work.require(Action.SET_ROLE)
             session = work.session
@@ -435,13 +443,15 @@ class PromptStore:
             work.require(Action.SAVE)
             feature_row = work.feature(feature, lock=True)
             latest = work.latest_version(feature_row)
-            base_row = latest if base is None else work.version(feature_row, base)
+            base_row = (
+                latest if base is None else work.version(feature_row, check_version_number(base))
+            )
             seen = max(base_row.number, seen_latest or 0)
             if latest.number > seen and not force:
                 raise ConflictError(
-                    f"{latest.author} saved version {latest.number} of {feature} after version "
-                    f"{base_row.number}, which this edit started from; review it, then save on "
-                    f"top of it (--force)",
+                    f"{visible(latest.author)} saved version {latest.number} of {feature} "
+                    f"after version {base_row.number}, which this edit started from; review "
+                    "it, then save on top of it (--force)",
                     latest=latest.number,
                     latest_author=latest.author,
                 )
@@ -506,6 +516,8 @@ class PromptStore:
         one is active by now, the move is refused (DeploymentMovedError).
         """
         reason = check_reason(reason)
+        check_environment(environment)
+        check_version_number(number)
         with self._deployment_change(Action.ACTIVATE, feature, environment, create=True) as change:
             work, deployment = change.work, change.deployment
             assert deployment is not None
@@ -580,6 +592,8 @@ class PromptStore:
         """Serve ``number`` to ``percent`` % of users (chosen by user id) in ``environment``."""
         reason = check_reason(reason)
         percent = check_percent(percent)
+        check_environment(environment)
+        check_version_number(number)
         with self._deployment_change(
             Action.SET_CANARY, feature, environment, create=True
         ) as change:
@@ -674,6 +688,22 @@ class PromptStore:
             if not result.changed:
                 work.discard()  # no revision bump for an import that changes nothing
         return result
+
+    def beyond_limits(self) -> list[doctor.Finding]:
+        """Stored values that limits.py refuses today (rows from before the limits)."""
+        with self.reading() as session:
+            return doctor.findings(session)
+
+    def backup(self) -> dict[str, Any]:
+        """Every row of every table from one consistent snapshot (see backup.py)."""
+        with self.snapshot() as session:
+            return backup.dump(session.connection())
+
+    def restore(self, data: Mapping[str, Any], source: str) -> int:
+        """Restore a backup (``backup.parse``d) into this empty store; admins only."""
+        self.require(Action.SET_ROLE)
+        with translated_errors(self.url):
+            return backup.restore(self._engine, data, source)
 
     def export_document(self, feature: str) -> FeatureDocument:
         """Everything needed to rebuild the feature exactly in another store."""

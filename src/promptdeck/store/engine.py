@@ -3,11 +3,13 @@ for writers, pre-ping for server databases."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -35,6 +37,22 @@ def sqlite_path(url: str) -> Path | None:
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
     return Path(database)
+
+
+def read_only_url(path: Path) -> str | None:
+    """A URL that reads the SQLite file at ``path`` where its directory cannot be
+    written (a read-only directory or filesystem); None where it can.
+
+    WAL needs a ``-shm`` file beside the database, which such a directory cannot hold:
+    with no pending WAL content the file is opened immutable (no locks, no ``-shm``);
+    with a WAL left behind, read-only, which SQLite can do once ``-shm`` exists.
+    """
+    if not path.exists() or os.access(path.parent, os.W_OK):
+        return None
+    wal = path.with_name(path.name + "-wal")
+    pending = wal.exists() and wal.stat().st_size > 0
+    options = "mode=ro" if pending else "mode=ro&immutable=1"
+    return f"sqlite:///file:{quote(str(path))}?{options}&uri=true"
 
 
 def create_store_engine(url: str, options: Mapping[str, Any] | None = None) -> Engine:
@@ -88,9 +106,10 @@ def enable_wal(engine: Engine, url: str) -> None:
         try:
             raw.driver_connection.execute("PRAGMA journal_mode = WAL")  # type: ignore[union-attr]
             return
-        except sqlite3.OperationalError as exc:
+        except sqlite3.Error as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
+                # A full disk, a read-only directory: one line, not a driver traceback.
+                raise StoreError(f"cannot set up the store {redact(url)}: {exc}") from None
         finally:
             raw.close()
         time.sleep(0.05)

@@ -13,16 +13,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from promptdeck.errors import ValidationError
-from promptdeck.permissions import Action
+from promptdeck.errors import StoreError, ValidationError
+from promptdeck.permissions import RANK, Action
 from promptdeck.records import DEFAULT_ENVIRONMENT, Deployment, FeatureDocument, VersionSpec
 from promptdeck.store import gates, lookups
 from promptdeck.store.clock import now
+from promptdeck.store.driver_errors import first_line
 from promptdeck.store.rows import DeploymentRow, EnvironmentRow, FeatureRow, VersionRow
 from promptdeck.store.unit_of_work import UnitOfWork
-from promptdeck.store.validation import check_model, check_parameters, check_prompt, check_reason
+from promptdeck.store.validation import (
+    check_author,
+    check_environment,
+    check_model,
+    check_parameters,
+    check_percent,
+    check_prompt,
+    check_reason,
+    check_timestamp,
+    check_uid,
+    check_version_number,
+)
 
 # Deterministic ids for versions imported from single-version files: re-imports match.
 _IMPORT_NAMESPACE = uuid.UUID("8f0e6f2a-5d1c-4c9b-9a55-0c1f4b7d2e10")
@@ -67,6 +80,12 @@ def import_documents(work: UnitOfWork, documents: Sequence[FeatureDocument]) -> 
             if not message.startswith(document.source):
                 message = f"{document.source}: {message}"
             raise ValidationError(message) from None
+        except DBAPIError as exc:
+            # The limits should have refused it first; should a backend still object,
+            # say which file (the unit of work rolls everything back).
+            raise StoreError(
+                f"{document.source}: the store refused {document.feature}: {first_line(exc)}"
+            ) from None
         if changes.features_created:
             created_features.append(document.feature)
         created_versions.extend(changes.versions_created)
@@ -74,18 +93,30 @@ def import_documents(work: UnitOfWork, documents: Sequence[FeatureDocument]) -> 
     return ImportResult(tuple(created_features), tuple(created_versions), tuple(deployments_set))
 
 
+def keeps_history(work: UnitOfWork) -> bool:
+    """Whether this unit's user may import other people's history (authors, times).
+
+    Only admins: an editor's import is recorded as the editor's own, at import time,
+    so nobody can forge who wrote a version or when.
+    """
+    return RANK[work.role()] >= RANK["admin"]
+
+
 def _import_document(work: UnitOfWork, document: FeatureDocument) -> ImportResult:
     feature_row = work.find_feature(document.feature)
     created_feature = feature_row is None
     if feature_row is None:
         work.require(Action.IMPORT)
+        foreign = keeps_history(work)
         first = min(
             (spec.created_at for spec in document.versions if spec.created_at), default=None
         )
         feature_row = work.add_feature(
             document.feature,
-            created_at=first,
-            created_by=next((s.author for s in document.versions if s.author), None),
+            created_at=first if foreign else None,
+            created_by=next((s.author for s in document.versions if s.author), None)
+            if foreign
+            else None,
         )
     new_numbers = _import_versions(work, feature_row, document)
     if new_numbers:
@@ -141,9 +172,13 @@ def _import_versions(
         session.scalars(select(VersionRow.uid).where(VersionRow.uid.in_(set(uids.values()))))
     )
     created: list[int] = []
+    foreign = keeps_history(work)
     for spec in specs:
+        check_version_number(spec.number)
+        if spec.parent is not None:
+            check_version_number(spec.parent, "parent version")
         digest = spec.content_hash
-        uid = uids[spec.number]
+        uid = check_uid(uids[spec.number])
         found = existing.get(spec.number)
         if found is not None:
             if found != digest:
@@ -169,9 +204,11 @@ def _import_versions(
                 system_prompt=check_prompt(spec.system_prompt),
                 model=check_model(spec.model),
                 parameters=check_parameters(spec.parameters),
-                author=spec.author or work.user,
+                author=check_author(spec.author) if foreign and spec.author else work.user,
                 reason=check_reason(spec.reason or f"Imported from {Path(document.source).name}"),
-                created_at=spec.created_at or now(),
+                created_at=check_timestamp(spec.created_at)
+                if foreign and spec.created_at
+                else now(),
                 parent_number=spec.parent,
                 content_hash=digest,
             )
@@ -191,6 +228,14 @@ def _import_deployment(
         return False
     if wanted.active is None and wanted.canary is None:
         return False
+    check_environment(wanted.environment)
+    if wanted.canary is not None:
+        check_percent(wanted.canary_percent)
+        if wanted.canary == wanted.active:
+            raise ValidationError(
+                f"{document.source}: {wanted.environment} names version {wanted.canary} as "
+                "both the active version and the canary; a canary must be another version"
+            )
     work.require(Action.IMPORT_DEPLOYMENTS)
     ids = {
         row.number: row.id

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from promptdeck.store.rows import Base
+from promptdeck.store.schema import VERSION_TABLE
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -16,6 +17,8 @@ context.configure(
     target_metadata=Base.metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    # promptdeck's own bookkeeping: another application's alembic_version is not ours.
+    version_table=VERSION_TABLE,
 )
 with context.begin_transaction():
     context.run_migrations()
