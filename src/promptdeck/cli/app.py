@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from promptdeck import __version__
+from promptdeck.cli.checks import check, suite
 from promptdeck.cli.common import CliState, ErrorHandlingGroup
 from promptdeck.cli.deploy import activate, canary, promote, rollback
 from promptdeck.cli.diff import diff
@@ -71,5 +72,7 @@ for command in (
     history,
     role,
     sync,
+    check,
+    suite,
 ):
     main.add_command(command)

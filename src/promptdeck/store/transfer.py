@@ -33,10 +33,16 @@ class ImportResult:
     features_created: tuple[str, ...]
     versions_created: tuple[tuple[str, int], ...]
     deployments_set: tuple[tuple[str, str], ...]
+    suites_saved: tuple[str, ...] = ()  # features whose suite the import changed
 
     @property
     def changed(self) -> bool:
-        return bool(self.features_created or self.versions_created or self.deployments_set)
+        return bool(
+            self.features_created
+            or self.versions_created
+            or self.deployments_set
+            or self.suites_saved
+        )
 
 
 def check_documents_agree(documents: Iterable[FeatureDocument]) -> None:
