@@ -149,13 +149,14 @@ class Checks:
         status, or "not run" (every version "not run" when there is no suite)."""
         with self._store.reading() as session:
             feature_row = lookups.feature_row(session, feature)
-            versions = dict(
-                session.execute(
+            versions: dict[int, int] = {
+                version_id: number
+                for version_id, number in session.execute(
                     select(VersionRow.id, VersionRow.number).where(
                         VersionRow.feature_id == feature_row.id
                     )
-                ).tuples()
-            )
+                )
+            }
             states: dict[int, CheckState] = {number: "not run" for number in versions.values()}
             suite = current_suite_row(session, feature_row)
             if suite is None or not versions:
@@ -167,7 +168,7 @@ class Checks:
                     CheckRunRow.version_id.in_(list(versions)),
                 )
                 .order_by(CheckRunRow.finished_at, CheckRunRow.id)
-            ).tuples()
+            )
             for version_id, status in rows:  # newest last: it wins
                 states[versions[version_id]] = _state(status)
             return states
