@@ -670,6 +670,14 @@ def document_to_data(document: FeatureDocument) -> dict[str, Any]:
     return data
 
 
+def dump_suite(body: Mapping[str, Any]) -> str:
+    """A suite's canonical data as YAML (what ``parse_suite_text`` reads back)."""
+    text: str = yaml.dump(
+        _plain_data(body), Dumper=DUMPER, sort_keys=False, allow_unicode=True, width=100
+    )
+    return text
+
+
 def _plain_data(value: Any) -> Any:
     """Dicts and lists all the way down (stored JSON may come back as other mappings)."""
     if isinstance(value, Mapping):

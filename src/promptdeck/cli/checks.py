@@ -200,14 +200,9 @@ def suite_show(state: CliState, feature: str, history: bool, as_json: bool) -> N
 
 
 def _suite_yaml(body: Any) -> str:
-    import yaml
-
     from promptdeck import yamlio
 
-    text: str = yaml.dump(
-        yamlio._plain_data(body), Dumper=yamlio.DUMPER, sort_keys=False, allow_unicode=True
-    )
-    return text
+    return yamlio.dump_suite(body)
 
 
 def _load_suite_file(path: Path) -> dict[str, object]:
