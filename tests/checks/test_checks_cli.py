@@ -265,3 +265,16 @@ def test_ctrl_c_mid_run_exits_130_and_records_nothing(
     assert "Traceback" not in err and "nothing was recorded" in err
     with PromptStore(db, user="alice") as store:
         assert store.checks.runs("greeter", 2) == []
+
+
+def test_a_viewer_is_refused_before_any_model_call(
+    db: Path, llm: LLMServer, env: dict[str, str]
+) -> None:
+    with PromptStore(db, user="alice") as store:
+        store.set_role("alice", "admin")
+    result = run(db, "check", "greeter", user="vera")
+    assert result.exit_code == 1
+    assert result.output == (
+        "error: vera is a viewer: to record a check run you must be an editor\n"
+    )
+    assert llm.requests == []

@@ -48,6 +48,7 @@ class PlannedRun:
 
 def plan(store: PromptStore, feature: str, ref: VersionRef, environment: str) -> PlannedRun:
     """The version ``ref`` of ``feature`` and its current suite (ValidationError if none)."""
+    store.checks.require_recorder()
     version = store.version(feature, ref, environment)
     suite = store.checks.suite(feature)
     if suite is None:
@@ -61,6 +62,7 @@ def plan(store: PromptStore, feature: str, ref: VersionRef, environment: str) ->
 def plan_all(store: PromptStore, environment: str) -> Iterator[PlannedRun | str]:
     """The nightly set: every feature's active version in ``environment`` and every
     newer one (the latest when none is active); a line for each feature without a suite."""
+    store.checks.require_recorder()
     for summary in store.features(environment):
         suite = store.checks.suite(summary.name)
         if suite is None:

@@ -27,10 +27,12 @@ OVERRIDE_CHECKS_OPTION = click.option(
 )
 
 
-def checks_line(store: PromptStore, feature: str, version: int) -> str:
-    """The version's latest check result against the feature's current suite, one line."""
+def checks_line(store: PromptStore, feature: str, version: int, environment: str) -> str | None:
+    """The version's latest check result against the feature's current suite, one line
+    (None for a feature without a suite where no checks are required)."""
     if store.checks.suite(feature) is None:
-        return f"checks: {feature} has no suite"
+        required = store.checks.required(environment)
+        return f"checks: {feature} has no suite" if required else None
     run = store.checks.latest_run(feature, version)
     return f"checks: v{version} not run" if run is None else f"checks: v{version} {run.describe()}"
 
@@ -52,7 +54,9 @@ def activate(
 ) -> None:
     """Make VERSION the active version of FEATURE."""
     store = state.store()
-    click.echo(checks_line(store, feature, version))
+    line = checks_line(store, feature, version, environment)
+    if line is not None:
+        click.echo(line)
     deployment = store.activate(
         feature,
         version,

@@ -27,8 +27,8 @@ from promptdeck.checks.records import (
     suite_hash,
 )
 from promptdeck.errors import NoChangeError, PermissionDeniedError, ValidationError
-from promptdeck.permissions import Action
-from promptdeck.records import MAX_ENVIRONMENT, check_name
+from promptdeck.permissions import Action, allowed, article
+from promptdeck.records import MAX_ENVIRONMENT, Role, check_name
 from promptdeck.store import lookups
 from promptdeck.store.clock import now
 from promptdeck.store.rows import (
@@ -94,7 +94,7 @@ class Checks:
         """Store a finished run of the suite ``suite_uid`` against version ``number``."""
         data = run.to_data()
         with self._store.unit_of_work() as work:
-            work.require(Action.SAVE)
+            _require_recorder(work.user, work.role())
             feature_row = work.feature(feature)
             version_row = work.version(feature_row, number)
             if run.target.system_prompt != version_row.system_prompt or (
@@ -172,6 +172,10 @@ class Checks:
             for version_id, status in rows:  # newest last: it wins
                 states[versions[version_id]] = _state(status)
             return states
+
+    def require_recorder(self) -> None:
+        """Refuse (PermissionDeniedError) before a run that could not be stored."""
+        _require_recorder(self._store.user, self._store.role())
 
     # -- the gate --------------------------------------------------------------------
 
@@ -291,6 +295,13 @@ def checks_blocker(
         f"{environment} requires passing checks: v{number} of {feature} has no passing run "
         f"of suite #{suite.number} ({state}); run `promptdeck check {feature} {number}`"
     )
+
+
+def _require_recorder(user: str, role: Role) -> None:
+    if not allowed(role, Action.SAVE):
+        raise PermissionDeniedError(
+            f"{user} is {article(role)} {role}: to record a check run you must be an editor"
+        )
 
 
 def _requires_checks(session: Session, environment: str) -> bool:
