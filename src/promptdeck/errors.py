@@ -50,3 +50,7 @@ class StoreError(PromptDeckError):
 
 class TemplateError(PromptDeckError):
     """A template variable is missing when a prompt is rendered."""
+
+
+class GateError(PromptDeckError):
+    """A move into an environment that the environment's gate refuses (e.g. checks)."""

@@ -168,6 +168,8 @@ class FeatureDocument:
     deployments: tuple[Deployment, ...] = ()
     source: str = "<memory>"
     single: bool = False  # a single-version file, the shape teams keep beside their code
+    # The feature's behavioural suite, canonical data (checks.suite.suite_to_data), if any.
+    suite: Mapping[str, Any] | None = None
 
 
 # --- governance: identity, environments, reviews -----------------------------------

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -29,13 +31,14 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import yaml
 
 from promptdeck import limits
+from promptdeck.checks.suite import parse_suite, suite_to_data
 from promptdeck.errors import NotFoundError, ValidationError
 from promptdeck.limits import MAX_IMPORT_FILE_BYTES
 from promptdeck.records import Deployment, FeatureDocument, VersionSpec, check_name
 
 SINGLE_KEYS = {"feature", "version", "model", "system_prompt", "parameters"}
-SINGLE_OPTIONAL = {"parameters", "author", "reason", "created_at", "id"}
-FULL_KEYS = {"feature", "versions", "active", "previous", "canary"}
+SINGLE_OPTIONAL = {"parameters", "author", "reason", "created_at", "id", "suite"}
+FULL_KEYS = {"feature", "versions", "active", "previous", "canary", "suite"}
 VERSION_KEYS = {
     "version", "id", "model", "parameters", "author", "reason", "created_at", "parent",
     "system_prompt",
@@ -227,9 +230,32 @@ def parse_text(
     """One YAML file's text as a FeatureDocument; ValidationError on anything wrong."""
     if len(text) > MAX_IMPORT_FILE_BYTES:
         raise ValidationError(_file_too_big(source, len(text)))
+    with _errors_named(text, source):
+        return _parse_document(load_yaml(text, loader), source)
+    raise AssertionError("unreachable")  # pragma: no cover - _errors_named always raises
+
+
+def parse_suite_text(text: str, source: str = "<text>") -> dict[str, object]:
+    """A suite file as canonical suite data: a bare suite (``cases:``...) or a feature
+    file's ``suite:`` key. ValidationError names the file and line."""
+    if len(text) > MAX_IMPORT_FILE_BYTES:
+        raise ValidationError(_file_too_big(source, len(text)))
+    with _errors_named(text, source):
+        data = load_yaml(text)
+        if isinstance(data, Mapping) and "suite" in data and "cases" not in data:
+            return _parse_suite(data)
+        line_of_top = _LineMap({"suite": data})
+        line_of_top.line = 1
+        line_of_top.key_lines = {"suite": 1}
+        return _parse_suite(line_of_top)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextmanager
+def _errors_named(text: str, source: str) -> Iterator[None]:
+    """Every YAML or content error as one ValidationError naming ``source`` and the line."""
     try:
-        data = load_yaml(text, loader)
-        return _parse_document(data, source)
+        yield
     except _FileError as exc:
         prefix = f"{source}:{exc.line}" if exc.line else source
         raise ValidationError(f"{prefix}: {exc.message}") from None
@@ -266,10 +292,33 @@ def _parse_document(data: Any, source: str) -> FeatureDocument:
         raise _FileError(_where(data, "feature"), str(exc)) from None
     if "versions" in data:
         _unknown_keys(data, FULL_KEYS, "")
-        return _parse_full(data, feature, source)
-    _unknown_keys(data, SINGLE_KEYS | SINGLE_OPTIONAL, "")
-    spec = _parse_version(data, "")
-    return FeatureDocument(feature=feature, versions=(spec,), source=source, single=True)
+        document = _parse_full(data, feature, source)
+    else:
+        _unknown_keys(data, SINGLE_KEYS | SINGLE_OPTIONAL, "")
+        spec = _parse_version(data, "")
+        document = FeatureDocument(feature=feature, versions=(spec,), source=source, single=True)
+    if "suite" in data:
+        document = replace(document, suite=_parse_suite(data))
+    return document
+
+
+def _parse_suite(data: Mapping[str, Any]) -> dict[str, object]:
+    """The ``suite:`` key as canonical suite data; an error names the line of the case
+    it is about when it can (the ``suite:`` line otherwise)."""
+    raw = data["suite"]
+    try:
+        return suite_to_data(parse_suite(raw))
+    except ValidationError as exc:
+        message = str(exc)
+        line = _where(data, "suite")
+        named = re.match(r"case '(.*?)'", message)
+        cases = raw.get("cases") if isinstance(raw, Mapping) else None
+        if named and isinstance(cases, list):
+            for case in cases:
+                if isinstance(case, Mapping) and case.get("name") == named.group(1):
+                    line = _where(case) or line
+                    break
+        raise _FileError(line, f"suite: {message}") from None
 
 
 def _parse_full(data: Mapping[str, Any], feature: str, source: str) -> FeatureDocument:
@@ -616,7 +665,26 @@ def document_to_data(document: FeatureDocument) -> dict[str, Any]:
     for key, value in (("active", active), ("previous", previous), ("canary", canary)):
         if value:
             data[key] = value
+    if document.suite is not None:
+        data["suite"] = _plain_data(document.suite)
     return data
+
+
+def dump_suite(body: Mapping[str, Any]) -> str:
+    """A suite's canonical data as YAML (what ``parse_suite_text`` reads back)."""
+    text: str = yaml.dump(
+        _plain_data(body), Dumper=DUMPER, sort_keys=False, allow_unicode=True, width=100
+    )
+    return text
+
+
+def _plain_data(value: Any) -> Any:
+    """Dicts and lists all the way down (stored JSON may come back as other mappings)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_data(v) for v in value]
+    return value
 
 
 # PyYAML's representer recurses about three frames a level: deeper values (stored before

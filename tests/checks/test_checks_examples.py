@@ -1,4 +1,5 @@
-"""The example suites parse, fit their sample prompts, and tell a good model from a bad one."""
+"""The sample suites (the ``suite:`` key of two sample_prompts files) parse, fit their
+prompts, and tell a good model from a bad one."""
 
 from __future__ import annotations
 
@@ -17,13 +18,12 @@ from promptdeck.checks.static import static_problems
 from promptdeck.checks.suite import Suite, parse_suite, suite_to_data
 
 ROOT = Path(__file__).resolve().parents[2]
-SUITES = ROOT / "examples" / "suites"
 SAMPLES = ROOT / "sample_prompts"
 
 
 def load_suite(feature: str) -> Suite:
-    path = SUITES / f"{feature}.yaml"
-    return parse_suite(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+    path = SAMPLES / f"{feature}.yaml"
+    return parse_suite(yaml.safe_load(path.read_text(encoding="utf-8"))["suite"], str(path))
 
 
 def sample(feature: str) -> dict[str, Any]:
@@ -58,9 +58,12 @@ def test_an_older_prompt_without_the_suites_variables_is_caught() -> None:
     )
 
 
-def test_the_suites_stay_out_of_the_imported_sample_prompts() -> None:
-    # `promptdeck import sample_prompts` reads every YAML file below it, recursively.
-    assert not list(SAMPLES.rglob("*suite*"))
+def test_the_suites_travel_inside_their_features_files() -> None:
+    from promptdeck import yamlio
+
+    documents = {d.feature: d for d in yamlio.read_files([SAMPLES])}
+    with_suites = sorted(name for name, d in documents.items() if d.suite is not None)
+    assert with_suites == ["customer-support", "ticket-classifier"]
 
 
 SUPPORT_ANSWERS = {

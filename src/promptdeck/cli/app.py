@@ -9,6 +9,7 @@ import click
 
 from promptdeck import __version__
 from promptdeck.cli.backup import backup, doctor, restore
+from promptdeck.cli.checks import check, suite
 from promptdeck.cli.common import CliState, ErrorHandlingGroup
 from promptdeck.cli.deploy import activate, canary, promote, rollback
 from promptdeck.cli.diff import diff
@@ -80,5 +81,7 @@ for command in (
     backup,
     restore,
     doctor,
+    check,
+    suite,
 ):
     main.add_command(command)

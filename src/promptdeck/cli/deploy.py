@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from promptdeck.cli.common import (
@@ -13,16 +15,55 @@ from promptdeck.cli.common import (
     report_move,
 )
 
+if TYPE_CHECKING:
+    from promptdeck.store import PromptStore
+
+
+OVERRIDE_CHECKS_OPTION = click.option(
+    "--override-checks",
+    is_flag=True,
+    help="Admins: go ahead although the environment requires passing checks the version "
+    "lacks (recorded in the history with --reason).",
+)
+
+
+def checks_line(store: PromptStore, feature: str, version: int, environment: str) -> str | None:
+    """The version's latest check result against the feature's current suite, one line
+    (None for a feature without a suite where no checks are required)."""
+    if store.checks.suite(feature) is None:
+        required = store.checks.required(environment)
+        return f"checks: {feature} has no suite" if required else None
+    run = store.checks.latest_run(feature, version)
+    return f"checks: v{version} not run" if run is None else f"checks: v{version} {run.describe()}"
+
 
 @click.command()
 @feature_argument()
 @click.argument("version", type=VersionType())
 @REASON_OPTION
 @ENV_OPTION
+@OVERRIDE_CHECKS_OPTION
 @click.pass_obj
-def activate(state: CliState, feature: str, version: int, reason: str, environment: str) -> None:
+def activate(
+    state: CliState,
+    feature: str,
+    version: int,
+    reason: str,
+    environment: str,
+    override_checks: bool,
+) -> None:
     """Make VERSION the active version of FEATURE."""
-    deployment = state.store().activate(feature, version, reason=reason, environment=environment)
+    store = state.store()
+    line = checks_line(store, feature, version, environment)
+    if line is not None:
+        click.echo(line)
+    deployment = store.activate(
+        feature,
+        version,
+        reason=reason,
+        environment=environment,
+        override_checks=override_checks,
+    )
     report_move("activated", deployment)
 
 
@@ -44,6 +85,7 @@ def rollback(state: CliState, feature: str, reason: str, environment: str) -> No
 @click.option("--off", is_flag=True, help="Stop the canary.")
 @REASON_OPTION
 @ENV_OPTION
+@OVERRIDE_CHECKS_OPTION
 @click.pass_obj
 def canary(
     state: CliState,
@@ -53,6 +95,7 @@ def canary(
     off: bool,
     reason: str,
     environment: str,
+    override_checks: bool,
 ) -> None:
     """Serve VERSION to a share of users (chosen by user id), or stop with --off."""
     store = state.store()
@@ -69,7 +112,14 @@ def canary(
             "0 would serve the canary to nobody: give 1-100, or stop it with --off",
             param_hint="--percent",
         )
-    deployment = store.set_canary(feature, version, percent, reason=reason, environment=environment)
+    deployment = store.set_canary(
+        feature,
+        version,
+        percent,
+        reason=reason,
+        environment=environment,
+        override_checks=override_checks,
+    )
     click.echo(
         f"{feature}: v{deployment.canary} serves {deployment.canary_percent}% of users "
         f"in {environment} (active: v{deployment.active})"
@@ -80,8 +130,13 @@ def canary(
 @feature_argument()
 @REASON_OPTION
 @ENV_OPTION
+@OVERRIDE_CHECKS_OPTION
 @click.pass_obj
-def promote(state: CliState, feature: str, reason: str, environment: str) -> None:
+def promote(
+    state: CliState, feature: str, reason: str, environment: str, override_checks: bool
+) -> None:
     """Make the canary the active version."""
-    deployment = state.store().promote(feature, reason=reason, environment=environment)
+    deployment = state.store().promote(
+        feature, reason=reason, environment=environment, override_checks=override_checks
+    )
     report_move("promoted the canary:", deployment)

@@ -39,12 +39,15 @@ def import_(state: CliState, paths: Sequence[Path]) -> None:
     store = state.store(create=True)
     result = store.import_documents(documents)
     if not result.changed:
-        click.echo("nothing to import: the store already has every version in these files")
+        click.echo(
+            "nothing to import: the store already has every version and suite in these files"
+        )
         return
     click.echo(
         f"imported {len(result.versions_created)} version(s) "
         f"in {len({f for f, _ in result.versions_created} | set(result.features_created))} "
         f"feature(s); set {len(result.deployments_set)} active version(s)"
+        + (f"; saved {len(result.suites_saved)} suite(s)" if result.suites_saved else "")
     )
 
 

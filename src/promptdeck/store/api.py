@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
@@ -54,6 +54,7 @@ from promptdeck.records import (
     content_hash,
 )
 from promptdeck.store import backup, doctor, gates, lookups, pg_security, schema, transfer
+from promptdeck.store.checks import Checks, current_suite_row, save_suite_in
 from promptdeck.store.driver_errors import translated_errors
 from promptdeck.store.engine import read_only_url, sqlite_path
 from promptdeck.store.governance import Governance, environment_row, resolve_identity
@@ -198,6 +199,11 @@ class PromptStore:
     def snapshot(self) -> AbstractContextManager[Session]:
         """A read transaction that sees one consistent state of the whole store."""
         return snapshot_session(self._engine, self.url)
+
+    @cached_property
+    def checks(self) -> Checks:
+        """Suites and check runs (store/checks.py)."""
+        return Checks(self)
 
     def schema_revision(self) -> str | None:
         with translated_errors(self.url), self._engine.connect() as connection:
@@ -509,6 +515,7 @@ class PromptStore:
         reason: str,
         environment: str = DEFAULT_ENVIRONMENT,
         expect_active: int | None = None,
+        override_checks: bool = False,
     ) -> Deployment:
         """Make ``number`` the active version; the one before goes on the rollback stack.
 
@@ -528,7 +535,14 @@ class PromptStore:
                 )
             previous = work.number_of(deployment.active_version_id)
             _check_expected(feature, environment, "active", expect_active, previous)
-            gates.require_clear(work, change.feature, target, environment)
+            gates.pass_gate(
+                work,
+                change.feature,
+                target,
+                environment,
+                reason=reason,
+                override_checks=override_checks,
+            )
             details = {"canary_cleared": True} if deployment.canary_version_id == target.id else {}
             work.activate(deployment, target.id)
             work.audit(
@@ -588,6 +602,7 @@ class PromptStore:
         *,
         reason: str,
         environment: str = DEFAULT_ENVIRONMENT,
+        override_checks: bool = False,
     ) -> Deployment:
         """Serve ``number`` to ``percent`` % of users (chosen by user id) in ``environment``."""
         reason = check_reason(reason)
@@ -613,7 +628,15 @@ class PromptStore:
                 raise ValidationError(
                     f"version {number} is already the canary at {percent}% in {environment}"
                 )
-            gates.require_clear(work, change.feature, target, environment)
+            if deployment.canary_version_id != target.id:  # a new canary passes the gate
+                gates.pass_gate(
+                    work,
+                    change.feature,
+                    target,
+                    environment,
+                    reason=reason,
+                    override_checks=override_checks,
+                )
             before = work.number_of(deployment.canary_version_id)
             before_percent = deployment.canary_percent
             work.move(deployment, canary=target.id, percent=percent)
@@ -650,7 +673,12 @@ class PromptStore:
             return change.result(environment)
 
     def promote(
-        self, feature: str, *, reason: str, environment: str = DEFAULT_ENVIRONMENT
+        self,
+        feature: str,
+        *,
+        reason: str,
+        environment: str = DEFAULT_ENVIRONMENT,
+        override_checks: bool = False,
     ) -> Deployment:
         """The canary becomes the active version (the old one goes on the rollback stack)."""
         reason = check_reason(reason)
@@ -662,7 +690,14 @@ class PromptStore:
             target = deployment.canary_version_id
             canary_row = work.session.get(VersionRow, target)
             assert canary_row is not None
-            gates.require_clear(work, change.feature, canary_row, environment)
+            gates.pass_gate(
+                work,
+                change.feature,
+                canary_row,
+                environment,
+                reason=reason,
+                override_checks=override_checks,
+            )
             work.activate(deployment, target)  # ends the canary: it is the active version now
             work.audit(
                 "promote",
@@ -685,6 +720,9 @@ class PromptStore:
         transfer.check_documents_agree(documents)
         with self.unit_of_work() as work:
             result = transfer.import_documents(work, documents)
+            suites = _import_suites(work, documents)
+            if suites:
+                result = replace(result, suites_saved=suites)
             if not result.changed:
                 work.discard()  # no revision bump for an import that changes nothing
         return result
@@ -708,7 +746,24 @@ class PromptStore:
     def export_document(self, feature: str) -> FeatureDocument:
         """Everything needed to rebuild the feature exactly in another store."""
         with self.reading() as session:
-            return transfer.export_document(session, feature)
+            document = transfer.export_document(session, feature)
+            suite = current_suite_row(session, lookups.feature_row(session, feature))
+            return document if suite is None else replace(document, suite=suite.body)
+
+
+def _import_suites(work: UnitOfWork, documents: Sequence[FeatureDocument]) -> tuple[str, ...]:
+    """Save the suites the documents carry (already canonical: yamlio parsed them) where
+    they differ from the feature's current suite; the features whose suite changed."""
+    saved: list[str] = []
+    for document in documents:
+        if document.suite is None:
+            continue
+        work.require(Action.SAVE)
+        feature_row = work.feature(document.feature, lock=True)
+        reason = f"Imported from {os.path.basename(document.source)}"
+        if save_suite_in(work, feature_row, document.suite, reason) is not None:
+            saved.append(document.feature)
+    return tuple(saved)
 
 
 def _check_expected(

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from promptdeck.errors import PermissionDeniedError
+from promptdeck.errors import GateError, PermissionDeniedError
+from promptdeck.store.checks import checks_blocker
 from promptdeck.store.rows import EnvironmentRow, FeatureRow, VersionRow
 from promptdeck.store.unit_of_work import UnitOfWork
 
@@ -35,20 +36,54 @@ def read_blockers(
     from promptdeck.store.governance import environment_row
 
     env = environment_row(session, environment)
-    if not env.protected:
-        return []
     found: list[str] = []
-    found.extend(_review_blockers(session, feature, version, env))
+    if env.protected:
+        found.extend(_review_blockers(session, feature, version, env))
+    checks = checks_blocker(session, feature, version, environment)
+    if checks is not None:
+        found.append(checks)
     return found
 
 
-def require_clear(
-    work: UnitOfWork, feature: FeatureRow, version: VersionRow, environment: str
+def pass_gate(
+    work: UnitOfWork,
+    feature: FeatureRow,
+    version: VersionRow,
+    environment: str,
+    *,
+    reason: str,
+    override_checks: bool = False,
 ) -> None:
-    """Refuse (NotApprovedError, the blockers on one line) unless the move may go ahead."""
-    found = blockers(work, feature, version, environment)
-    if found:
-        raise NotApprovedError("; ".join(found))
+    """Refuse, naming what is missing on one line, unless the move may go ahead.
+
+    Missing approvals raise NotApprovedError; missing checks alone raise GateError.
+    ``override_checks``: an admin takes the version without passing checks; the
+    override is an audit event with the move's reason. Other blockers still refuse.
+    """
+    missing = blockers(work, feature, version, environment)
+    if not missing:
+        return
+    checks = checks_blocker(work.session, feature, version, environment)
+    if override_checks and checks is not None:
+        if work.role() != "admin":
+            raise PermissionDeniedError(
+                f"{work.user} is {work.role()}: to override the checks an environment "
+                "requires you must be an admin"
+            )
+        missing = [line for line in missing if line != checks]
+        if not missing:
+            work.audit(
+                "override-checks",
+                feature.name,
+                environment=environment,
+                to_version=version.number,
+                reason=reason,
+                details={"missing": checks},
+            )
+            return
+    if missing == [checks]:
+        raise GateError(checks)
+    raise NotApprovedError("; ".join(missing))
 
 
 def _review_blockers(

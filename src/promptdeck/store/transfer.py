@@ -46,10 +46,16 @@ class ImportResult:
     features_created: tuple[str, ...]
     versions_created: tuple[tuple[str, int], ...]
     deployments_set: tuple[tuple[str, str], ...]
+    suites_saved: tuple[str, ...] = ()  # features whose suite the import changed
 
     @property
     def changed(self) -> bool:
-        return bool(self.features_created or self.versions_created or self.deployments_set)
+        return bool(
+            self.features_created
+            or self.versions_created
+            or self.deployments_set
+            or self.suites_saved
+        )
 
 
 def check_documents_agree(documents: Iterable[FeatureDocument]) -> None:
@@ -259,7 +265,7 @@ def _import_deployment(
         if number is not None:
             row = work.session.get(VersionRow, version_id(number))
             assert row is not None
-            gates.require_clear(work, feature_row, row, wanted.environment)
+            gates.pass_gate(work, feature_row, row, wanted.environment, reason="import")
     deployment = work.deployment_for_change(feature_row, wanted.environment)
     for number in wanted.previous:
         work.push_rollback(deployment, version_id(number))

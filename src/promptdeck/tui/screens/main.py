@@ -62,9 +62,10 @@ DEBOUNCE = 0.06  # seconds: rapid cursor moves load only where the cursor stops
 CACHE_SIZE = 64
 # Fixed widths of the versions table; the reason takes what is left. The author gets
 # more room when the table is wide (WIDE_TABLE columns or more).
-VERSION_COLUMNS = {"number": 4, "state": 10, "review": 9, "author": 8, "age": 4}
-# The review column is shown once any version of the feature has a review; in a narrow
-# table it then takes the author's place (the preview names the author).
+VERSION_COLUMNS = {"number": 4, "state": 10, "review": 9, "checks": 7, "author": 8, "age": 4}
+# The review and checks columns are shown once a feature has reviews or a suite; in a
+# narrow table they then take the author's place (the preview names the author).
+CHECK_STYLES = {"passed": "green", "failed": "bold red", "error": "yellow", "not run": "dim"}
 WIDE_AUTHOR = 16
 WIDE_TABLE = 90
 
@@ -120,6 +121,7 @@ class MainScreen(Screen[None]):
         Binding("r", "rollback", "Rollback", id="main.rollback"),
         Binding("c", "canary", "Canary", show=False, id="main.canary"),
         Binding("h", "history", "History", id="main.history"),
+        Binding("k", "checks", "Checks", id="main.checks"),
         Binding("n", "new_feature", "New", id="main.new"),
         Binding("v", "reviews", "Reviews", id="main.reviews"),
         Binding("p", "request_review", "Ask review", show=False, id="main.request-review"),
@@ -166,6 +168,7 @@ class MainScreen(Screen[None]):
             self.reviews = reviews
             self.deployment = deployment
             self.select = select
+            self.check_states: dict[int, str] = {}
 
     class PreviewLoaded(Message):
         def __init__(self, version: Version, text: Text) -> None:
@@ -185,6 +188,7 @@ class MainScreen(Screen[None]):
         self.feature: str | None = None
         self.versions: list[VersionSummary] = []
         self.deployment: Deployment | None = None
+        self.check_states: dict[int, str] = {}  # version -> passed / failed / not run
         self.marked: list[int] = []
         self.environments: list[Environment] = []
         self.reviews: dict[int, ReviewState] = {}  # of the shown feature's versions
@@ -304,16 +308,20 @@ class MainScreen(Screen[None]):
             versions = store.versions(feature)
             deployment = store.deployment(feature, self.deck.environment)
             reviews = store.governance.states(feature)
+            checks: dict[int, str] = dict(store.checks.states(feature))
         except PromptDeckError as exc:
             self.post_message(self.Failed(str(exc)))
             return
-        self.post_message(self.VersionsLoaded(feature, versions, deployment, select, reviews))
+        message = self.VersionsLoaded(feature, versions, deployment, select, reviews)
+        message.check_states = checks
+        self.post_message(message)
 
     @on(VersionsLoaded)
     def _versions_loaded(self, message: VersionsLoaded) -> None:
         if message.feature != self.feature:
             return  # the cursor moved on meanwhile
         self.reviews = message.reviews
+        self.check_states = message.check_states
         self._show_versions(message.versions, message.deployment, message.select)
 
     def _show_versions(
@@ -374,7 +382,9 @@ class MainScreen(Screen[None]):
             widths["author"] = WIDE_AUTHOR
         if not self.reviews:
             del widths["review"]
-        elif available < WIDE_TABLE:
+        if not any(self.check_states.values()):
+            del widths["checks"]
+        if available < WIDE_TABLE and ("review" in widths or "checks" in widths):
             del widths["author"]
         fixed = sum(widths.values()) + 2 * table.cell_padding * (len(widths) + 1)
         reason_width = max(10, available - fixed - 1)
@@ -409,11 +419,13 @@ class MainScreen(Screen[None]):
                 previous=deployment.previous,
             )
         style = STATE_STYLES.get(state.split(" ")[0], "")
+        check_state = self.check_states.get(summary.number, "")
         mark = "●" if summary.number in self.marked else " "
         return {
             "number": Text.assemble((mark, "bold"), f"v{summary.number}"),
             "state": Text(state, style=style),
             "review": review_cell(self.reviews.get(summary.number)),
+            "checks": Text(check_state, style=CHECK_STYLES.get(check_state, "")),
             "author": Text(
                 one_line(summary.author, author_width), no_wrap=True, overflow="ellipsis"
             ),
@@ -572,6 +584,11 @@ class MainScreen(Screen[None]):
         yield ("Roll back", "Return to the previously active version (r)", "rollback")
         yield ("Canary", "Start, stop or promote a canary (c)", "canary")
         yield ("History", "The feature's audit log (h)", "history")
+        yield (
+            "Checks",
+            "The selected version's checks: results, run, edit the suite (k)",
+            "checks",
+        )
         yield ("New feature", "Create a feature with its first prompt (n)", "new_feature")
         yield ("Switch environment", "production, staging, ... (E)", "environment")
         yield ("Review queue", "Versions waiting for review: diff, approve, reject (v)", "reviews")
@@ -618,6 +635,18 @@ class MainScreen(Screen[None]):
                 return
             old, new = summary.parent or number - 1, number
         self.app.push_screen(DiffScreen(feature, old, new, active=active))
+
+    def action_checks(self) -> None:
+        if self.feature is None or self.selected_number is None:
+            return
+        from promptdeck.tui.screens.checks import ChecksScreen
+
+        feature = self.feature
+
+        def closed(_result: None) -> None:
+            self.reload(feature, None)
+
+        self.app.push_screen(ChecksScreen(feature, self.selected_number), closed)
 
     def action_history(self) -> None:
         from promptdeck.tui.screens.history import HistoryScreen
@@ -712,6 +741,7 @@ class MainScreen(Screen[None]):
         try:
             new = self._cached_version(feature, target)
             old = self._cached_version(feature, current) if current is not None else None
+            checks = _checks_line(self.deck.store, feature, target, env)
         except PromptDeckError as exc:
             self.post_message(self.Failed(str(exc)))
             return
@@ -747,6 +777,7 @@ class MainScreen(Screen[None]):
                 (f"v{target}", "bold"),
                 (f"  in {env}", "dim"),
             ),
+            checks,
             *ends_canary,
             *describe_change(
                 old_text,
@@ -914,3 +945,16 @@ class MainScreen(Screen[None]):
             self.app.call_from_thread(after)
         else:
             self.app.call_from_thread(self.reload, None, select)
+
+
+def _checks_line(store: Any, feature: str, number: int, environment: str) -> Text:
+    """The version's latest check result for the activation dialog (in a worker)."""
+    required = store.checks.required(environment)
+    needs = f" ({environment} requires passing checks)" if required else ""
+    if store.checks.suite(feature) is None:
+        return Text(f"Checks: {feature} has no suite{needs}", style="bold red" if needs else "dim")
+    run = store.checks.latest_run(feature, number)
+    if run is None:
+        return Text(f"Checks: v{number} not run{needs}", style="bold red" if needs else "dim")
+    style = "bold green" if run.passed else "bold red"
+    return Text(f"Checks: v{number} {run.describe()}{needs}", style=style)
