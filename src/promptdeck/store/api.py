@@ -16,7 +16,8 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -74,6 +75,9 @@ from promptdeck.store.validation import (
     check_prompt,
     check_reason,
 )
+
+if TYPE_CHECKING:
+    from promptdeck.store.metrics import MetricsStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +172,13 @@ class PromptStore:
     def snapshot(self) -> AbstractContextManager[Session]:
         """A read transaction that sees one consistent state of the whole store."""
         return snapshot_session(self._engine, self.url)
+
+    @cached_property
+    def metrics(self) -> MetricsStore:
+        """Outcome aggregates: added by the runtime's recorder, read for statistics."""
+        from promptdeck.store.metrics import MetricsStore
+
+        return MetricsStore(self._engine, self.url)
 
     def schema_revision(self) -> str | None:
         with translated_errors(self.url), self._engine.connect() as connection:
