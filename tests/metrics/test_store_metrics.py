@@ -122,7 +122,7 @@ def test_other_origins_add_up_on_reading(store: PromptStore) -> None:
     store.metrics.add(rows)
     with store.engine.begin() as connection:  # what sync copies from another store
         for table in ("metric_buckets", "metric_latency", "metric_scores"):
-            columns = [c for c in connection.execute(text(f"SELECT * FROM {table}")).keys()]
+            columns = list(connection.execute(text(f"SELECT * FROM {table}")).keys())
             listed = ", ".join(columns)
             chosen = ", ".join("'elsewhere'" if c == "origin" else c for c in columns)
             connection.execute(text(f"INSERT INTO {table} ({listed}) SELECT {chosen} FROM {table}"))
@@ -158,7 +158,7 @@ def test_a_failed_batch_leaves_nothing(store: PromptStore) -> None:
                 )
             )
     with pytest.raises(StoreError):
-        store.metrics.add(good + [bad])
+        store.metrics.add([*good, bad])
     assert store.metrics.rows() == []
 
 

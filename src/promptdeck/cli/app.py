@@ -12,6 +12,7 @@ from promptdeck.cli.common import CliState, ErrorHandlingGroup
 from promptdeck.cli.deploy import activate, canary, promote, rollback
 from promptdeck.cli.diff import diff
 from promptdeck.cli.roles import history, role
+from promptdeck.cli.stats import stats
 from promptdeck.cli.sync import sync
 from promptdeck.cli.transfer import export, import_, init
 from promptdeck.cli.versions import features, new, save, show, versions
@@ -71,5 +72,6 @@ for command in (
     history,
     role,
     sync,
+    stats,
 ):
     main.add_command(command)
