@@ -16,7 +16,9 @@ START = int(datetime(2026, 11, 24, 9, 0, tzinfo=UTC).timestamp())
 HOURS = 48
 
 
-def add_outcomes(store: PromptStore, *, per_hour: int = 60, canary_share: float = 0.1) -> None:
+def add_outcomes(
+    store: PromptStore, *, start: int = START, per_hour: int = 60, canary_share: float = 0.1
+) -> None:
     """Two days of outcomes: v5 succeeds 85 % of the time, v6 (the canary) 93 %;
     v6 answers longer (more tokens out, higher cost)."""
     uids = {summary.number: summary.uid for summary in store.versions(FEATURE)}
@@ -42,7 +44,7 @@ def add_outcomes(store: PromptStore, *, per_hour: int = 60, canary_share: float 
                     success=rng.random() < (0.93 if canary else 0.85),
                     scores={"grader": min(1.0, max(0.0, rng.gauss(0.75 if canary else 0.7, 0.1)))},
                     user_id=f"user-{rng.randint(0, 5000)}",
-                    at=START + hour * 3600 + index * (3600 // per_hour),
+                    at=start + hour * 3600 + index * (3600 // per_hour),
                 ),
                 START,
             )

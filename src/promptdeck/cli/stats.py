@@ -8,54 +8,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from promptdeck.cli.common import ENV_OPTION, JSON_OPTION, CliState, emit_json, fail, table
+from promptdeck.experiment_text import difference_text, estimate_text, metric_name
 
 if TYPE_CHECKING:
     from promptdeck.experiment import Arms
-    from promptdeck.metrics.stats import Comparison, Estimate, MetricComparison, Plan
+    from promptdeck.metrics.stats import Comparison, Plan
 
 METRIC_CHOICES = ("success_rate", "cost", "tokens_in", "tokens_out", "latency_ms")
-_NAMES = {
-    "success_rate": "success rate",
-    "cost": "mean cost (USD)",
-    "tokens_in": "mean tokens in",
-    "tokens_out": "mean tokens out",
-    "latency_ms": "mean latency (ms)",
-}
-
-
-def metric_name(metric: str) -> str:
-    return f"score {metric[6:]}" if metric.startswith("score:") else _NAMES.get(metric, metric)
-
-
-def _number(value: float | None, metric: str, *, signed: bool = False) -> str:
-    if value is None:
-        return "-"
-    if metric == "success_rate":
-        return f"{value * 100:+.1f} pts" if signed else f"{value * 100:.1f} %"
-    text = f"{value:+.4g}" if signed else f"{value:.4g}"
-    return text
-
-
-def estimate_text(estimate: Estimate, metric: str) -> str:
-    """``91.0 % [90.4, 91.6]``: the value and its interval."""
-    if estimate.value is None:
-        return "no data"
-    shown = _number(estimate.value, metric)
-    if estimate.low is None or estimate.high is None:
-        return shown
-    if metric == "success_rate":
-        return f"{shown} [{estimate.low * 100:.1f}, {estimate.high * 100:.1f}]"
-    return f"{shown} [{estimate.low:.4g}, {estimate.high:.4g}]"
-
-
-def difference_text(metric: MetricComparison) -> tuple[str, str]:
-    """The difference and its interval, as two cells."""
-    difference = _number(metric.difference, metric.metric, signed=True)
-    if metric.low is None or metric.high is None:
-        return difference, "-"
-    if metric.metric == "success_rate":
-        return difference, f"[{metric.low * 100:+.1f}, {metric.high * 100:+.1f}]"
-    return difference, f"[{metric.low:+.4g}, {metric.high:+.4g}]"
 
 
 def _when(value: datetime | None) -> str:

@@ -102,6 +102,8 @@ class MainScreen(Screen[None]):
         Binding("r", "rollback", "Rollback", id="main.rollback"),
         Binding("c", "canary", "Canary", show=False, id="main.canary"),
         Binding("h", "history", "History", id="main.history"),
+        Binding("x", "experiment", "Experiment", id="main.experiment"),
+        Binding("m", "monitor", "Monitor", show=False, id="main.monitor"),
         Binding("n", "new_feature", "New", id="main.new"),
         Binding("E", "environment", "Env", show=False, id="main.environment"),
         Binding("tab", "app.focus_next", "Next pane", show=False, id="main.next-pane"),
@@ -519,7 +521,7 @@ class MainScreen(Screen[None]):
                 return "Select a feature first"
             if self.deployment is None or not self.deployment.previous:
                 return f"Nothing to roll back to: no earlier active version in {env}"
-        if action == "history" and self.feature is None:
+        if action in ("history", "experiment", "monitor") and self.feature is None:
             return "Select a feature first"
         return None
 
@@ -532,6 +534,12 @@ class MainScreen(Screen[None]):
         yield ("Roll back", "Return to the previously active version (r)", "rollback")
         yield ("Canary", "Start, stop or promote a canary (c)", "canary")
         yield ("History", "The feature's audit log (h)", "history")
+        yield (
+            "Experiment",
+            "The canary against the active version, with the evidence (x)",
+            "experiment",
+        )
+        yield ("Monitor", "The feature's metrics over time, per version (m)", "monitor")
         yield ("New feature", "Create a feature with its first prompt (n)", "new_feature")
         yield ("Switch environment", "production, staging, ... (E)", "environment")
 
@@ -578,6 +586,18 @@ class MainScreen(Screen[None]):
 
         if self.feature is not None:
             self.app.push_screen(HistoryScreen(self.feature))
+
+    def action_experiment(self) -> None:
+        from promptdeck.tui.screens.experiment import ExperimentScreen
+
+        if self.feature is not None:
+            self.app.push_screen(ExperimentScreen(self.feature), lambda _: self.reload(None, None))
+
+    def action_monitor(self) -> None:
+        from promptdeck.tui.screens.monitor import MonitorScreen
+
+        if self.feature is not None:
+            self.app.push_screen(MonitorScreen(self.feature))
 
     def action_environment(self) -> None:
         def chosen(environment: str | None) -> None:
