@@ -23,7 +23,7 @@ import threading
 from collections.abc import Mapping
 
 from promptdeck.config import load_price_table
-from promptdeck.errors import PromptDeckError, StoreError
+from promptdeck.errors import PromptDeckError
 from promptdeck.metrics.aggregate import AggregateRow
 from promptdeck.metrics.recorder import Call, Recorder
 from promptdeck.pricing import PriceTable
@@ -47,6 +47,10 @@ class OutcomeRecording:
     _lock: threading.Lock
     _store: PromptStore | None
     _last_error: str | None
+    _full_reload: bool
+
+    def _open_store(self) -> PromptStore:
+        raise NotImplementedError  # Prompts opens its store its own way
 
     def record(
         self,
@@ -130,7 +134,7 @@ class OutcomeRecording:
         with self._lock:  # the store's one connection is shared with the refresh
             store = self._store
             if store is None:
-                raise StoreError(
-                    f"the store {self.display_url} is not reachable ({self._last_error})"
-                )
+                # Down at the last refresh: try now (close() flushes through here too).
+                store = self._store = self._open_store()
+                self._full_reload = True  # the next refresh reads everything again
             store.metrics.add(rows)
