@@ -59,11 +59,15 @@ _ROW_KEY = METRIC_KEY[1:]  # feature, environment, version_uid, bucket_start
 _RETRY_SQLSTATES = frozenset({"40001", "40P01"})
 
 
-def _upsert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows``, adding (or OR-ing) into the rows whose key exists."""
-    if not rows:
-        return
-    dialect = connection.dialect.name
+_STATEMENTS: dict[tuple[str, str], Any] = {}  # (dialect, table) -> the built upsert
+
+
+def _upsert_statement(dialect: str, table: Table) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE adding (or OR-ing) into the existing row; built
+    once per dialect and table (building it costs more than running it)."""
+    cached = _STATEMENTS.get((dialect, table.name))
+    if cached is not None:
+        return cached
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(table)
     excluded = statement.excluded
@@ -77,9 +81,15 @@ def _upsert(connection: Connection, table: Table, rows: list[dict[str, Any]]) ->
             updates[name] = column.op("|")(excluded[name])
         else:
             updates[name] = column + excluded[name]
-    connection.execute(
-        statement.on_conflict_do_update(index_elements=sorted(key), set_=updates), rows
-    )
+    built = statement.on_conflict_do_update(index_elements=sorted(key), set_=updates)
+    _STATEMENTS[(dialect, table.name)] = built
+    return built
+
+
+def _upsert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows``, adding (or OR-ing) into the rows whose key exists."""
+    if rows:
+        connection.execute(_upsert_statement(connection.dialect.name, table), rows)
 
 
 def _is_transient(exc: OperationalError) -> bool:
