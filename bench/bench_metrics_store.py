@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -100,8 +101,24 @@ def flush_costs(url: str, label: str, rounds: int) -> None:
             print(f"{keys:>15,} {fmt(best):>10} {fmt(best / keys):>10} {best / best_floor:>7.1f}x")
 
 
-def recording_child(url: str, rate: int, seconds: float, interval: float, floor: bool) -> None:
+def recording_child(
+    url: str, rate: int, seconds: float, interval: float, floor: bool, sync: Any
+) -> None:
+    ready, go, done, release = sync
     store = PromptStore(url, user="bench", create=False, migrate=False)
+    with store.engine.connect():
+        pass  # connected before the clock starts
+    ready.release()
+    go.wait()
+    try:
+        _record(store, rate, seconds, interval, floor)
+    finally:
+        done.release()
+        release.wait()  # the parent reads the server's CPU while our backend still lives
+        store.close()
+
+
+def _record(store: PromptStore, rate: int, seconds: float, interval: float, floor: bool) -> None:
     if floor:
 
         def sink(rows: list[AggregateRow]) -> None:
@@ -113,7 +130,6 @@ def recording_child(url: str, rate: int, seconds: float, interval: float, floor:
         while time.monotonic() < end:
             time.sleep(interval)
             sink([])
-        store.close()
         return
 
     class Served:
@@ -146,7 +162,6 @@ def recording_child(url: str, rate: int, seconds: float, interval: float, floor:
             )
         time.sleep(max(0.0, tick - (time.monotonic() - started)))
     recorder.close()
-    store.close()
 
 
 def table_writes(server: PostgresServer, database: str) -> tuple[int, int, int]:
@@ -172,23 +187,32 @@ def fleet(
     server: PostgresServer, url: str, database: str, n: int, args: argparse.Namespace, floor: bool
 ) -> tuple[float, float, float, float]:
     context = multiprocessing.get_context("fork")
-    time.sleep(1.0)  # let the statistics settle
-    writes, wal, stored = table_writes(server, database)
-    cpu, start = postgres_cpu_seconds(server), time.monotonic()
+    sync = (context.Semaphore(0), context.Event(), context.Semaphore(0), context.Event())
+    ready, go, done, release = sync
     children = [
         context.Process(
-            target=recording_child, args=(url, args.rate, args.seconds, args.interval, floor)
+            target=recording_child,
+            args=(url, args.rate, args.seconds, args.interval, floor, sync),
         )
         for _ in range(n)
     ]
     for child in children:
         child.start()
+    for _ in children:
+        ready.acquire()
+    time.sleep(1.0)  # let the statistics settle
+    writes, wal, stored = table_writes(server, database)
+    cpu, start = postgres_cpu_seconds(server), time.monotonic()
+    go.set()
+    for _ in children:
+        done.acquire()
+    elapsed = time.monotonic() - start
+    cpu_used = postgres_cpu_seconds(server) - cpu
+    release.set()
     for child in children:
         child.join()
         assert child.exitcode == 0, child.exitcode
-    elapsed = time.monotonic() - start
-    cpu_used = postgres_cpu_seconds(server) - cpu
-    time.sleep(1.0)  # table statistics are flushed by backends at exit, then visible
+    time.sleep(1.0)  # backends flush their table statistics at exit
     writes_after, wal_after, stored_after = table_writes(server, database)
     return (
         (writes_after - writes) / elapsed,
@@ -230,9 +254,9 @@ def main() -> None:
                 f"{n:>9} {n * args.rate:>11,} {stored:>11,.0f} {rows:>8,.0f} {wal / 1024:>9,.0f} "
                 f"{cpu * 100:>10.1f}% {floor_cpu * 100:>9.1f}% {cpu / max(floor_cpu, 1e-9):>7.1f}x"
             )
-        print("  (per second of the whole run, start-up included; stored/s: outcomes in the")
-        print("   store; server CPU: share of one core; floor: the same processes each")
-        print("   committing one empty transaction per interval)")
+        print("  (per second of recording, processes connected beforehand; stored/s: outcomes")
+        print("   in the store, the last flush included; server CPU: share of one core; floor:")
+        print("   the same processes each committing one trivial transaction per interval)")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,10 +18,11 @@ FEATURE = "customer-support"  # the samples give it a canary (version 6 at 10 %)
 
 
 @pytest.fixture
-def prompts(store_path: Path) -> Prompts:
-    client = Prompts(store_path, refresh_interval=None, snapshot_path=False, metrics_interval=None)
-    yield client  # type: ignore[misc]
-    client.close()
+def prompts(store_path: Path) -> Iterator[Prompts]:
+    with Prompts(
+        store_path, refresh_interval=None, snapshot_path=False, metrics_interval=None
+    ) as client:
+        yield client
 
 
 def test_outcomes_are_counted_against_the_version_each_user_was_served(
