@@ -245,18 +245,21 @@ def main() -> None:
         )
         print(
             f"{'processes':>9} {'asked/s':>11} {'stored/s':>11} {'rows/s':>8} {'WAL KB/s':>9} "
-            f"{'server CPU':>11} {'floor CPU':>10} {'x floor':>8}"
+            f"{'server CPU':>11} {'ms/1k rows':>10} {'floor CPU':>10} {'x floor':>8}"
         )
         for n in args.processes:
             _, _, floor_cpu, _ = fleet(server, url, database, n, args, floor=True)
             rows, wal, cpu, stored = fleet(server, url, database, n, args, floor=False)
+            ratio = f"{cpu / floor_cpu:>7.1f}x" if floor_cpu >= 0.005 else "    n/a"
+            per_krow = cpu * 1000 / rows * 1000 if rows else 0.0
             print(
                 f"{n:>9} {n * args.rate:>11,} {stored:>11,.0f} {rows:>8,.0f} {wal / 1024:>9,.0f} "
-                f"{cpu * 100:>10.1f}% {floor_cpu * 100:>9.1f}% {cpu / max(floor_cpu, 1e-9):>7.1f}x"
+                f"{cpu * 100:>10.1f}% {per_krow:>10.1f} {floor_cpu * 100:>9.1f}% {ratio}"
             )
         print("  (per second of recording, processes connected beforehand; stored/s: outcomes")
         print("   in the store, the last flush included; server CPU: share of one core; floor:")
-        print("   the same processes each committing one trivial transaction per interval)")
+        print("   the same processes each committing one trivial transaction per interval;")
+        print("   n/a when the floor is below what /proc's clock ticks can measure)")
 
 
 if __name__ == "__main__":
