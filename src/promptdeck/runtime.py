@@ -54,8 +54,14 @@ Never down, never wrong
 - ``default=`` is the last resort: used only when nothing is known for the feature.
   Without it, ``get()`` raises :class:`~promptdeck.errors.NotFoundError` saying why.
 
+Recording outcomes
+------------------
+``record(prompt, ...)`` and ``with timed(prompt, user_id=...) as call:`` report what
+happened with an answer, never raising nor blocking: see :mod:`promptdeck.runtime_metrics`.
+
 This module never imports Textual: an application that only calls ``get()`` stays light.
-The refresh loop is in :mod:`promptdeck.runtime_refresh`, the snapshot file in
+Recording is in :mod:`promptdeck.runtime_metrics`, the refresh loop in
+:mod:`promptdeck.runtime_refresh`, the snapshot file in
 :mod:`promptdeck.runtime_snapshot`, connecting in :mod:`promptdeck.runtime_connect`.
 """
 
@@ -79,6 +85,8 @@ import platformdirs
 from promptdeck.canary import in_canary
 from promptdeck.config import APP_NAME, redact, resolve_db, scrub, to_url
 from promptdeck.errors import NotFoundError, StoreError
+from promptdeck.metrics.recorder import DEFAULT_INTERVAL, Call, Recorder, RecorderStatus
+from promptdeck.pricing import PriceTable
 from promptdeck.records import DEFAULT_ENVIRONMENT, MAX_ENVIRONMENT, ServingEntry, check_name
 from promptdeck.runtime_connect import (
     can_listen,
@@ -86,11 +94,12 @@ from promptdeck.runtime_connect import (
     engine_options,
     read_only_urls,
 )
+from promptdeck.runtime_metrics import OutcomeRecording
 from promptdeck.runtime_snapshot import CorruptSnapshot, SnapshotWriter, read_snapshot
 from promptdeck.runtime_types import Prompt, Served, Source, State, served_from
 from promptdeck.store import NOTIFY_CHANNEL, PromptStore, sqlite_path
 
-__all__ = ["Prompt", "Prompts", "RuntimeStatus", "default_snapshot_path"]
+__all__ = ["Call", "Prompt", "Prompts", "RuntimeStatus", "default_snapshot_path"]
 
 logger = logging.getLogger("promptdeck.runtime")
 
@@ -117,6 +126,7 @@ class RuntimeStatus:
     snapshot_path: Path | None
     problems: Mapping[str, str] = field(default_factory=dict)  # feature -> why not loaded
     listening: bool = False  # a LISTEN for the store's changes is in place (PostgreSQL)
+    metrics: RecorderStatus | None = None  # the outcome recorder, once something was recorded
 
     @property
     def healthy(self) -> bool:
@@ -139,7 +149,7 @@ def default_snapshot_path(
 _instances: weakref.WeakSet[Prompts] = weakref.WeakSet()
 
 
-class Prompts:
+class Prompts(OutcomeRecording):
     """A cached, self-refreshing view of the prompts one environment serves.
 
     ``url_or_path``: a SQLAlchemy URL or a SQLite path; None means the configured store
@@ -154,6 +164,11 @@ class Prompts:
     ``pooled``: the URL points at a transaction pooler such as PgBouncer: poll without
     LISTEN and without prepared statements. None: true when the URL's query says
     ``pgbouncer=true``.
+
+    ``metrics_interval``: seconds between flushes of recorded outcomes to the store
+    (None: only on :meth:`flush_metrics` and :meth:`close`). ``prices``: the price table
+    that costs outcomes reported without a cost; None reads the config file's
+    ``[prices]`` over the defaults.
 
     The constructor reads the store once, synchronously; if the store cannot be reached
     it loads the snapshot file instead, and if there is none it starts empty (``get()``
@@ -177,9 +192,17 @@ class Prompts:
         refresh_interval: float | None = 1.0,
         snapshot_path: str | os.PathLike[str] | Literal[False] | None = None,
         pooled: bool | None = None,
+        metrics_interval: float | None = DEFAULT_INTERVAL,
+        prices: PriceTable | None = None,
     ) -> None:
         if refresh_interval is not None and not refresh_interval > 0:
             raise ValueError(f"refresh_interval must be positive or None, not {refresh_interval}")
+        if metrics_interval is not None and not metrics_interval > 0:
+            raise ValueError(f"metrics_interval must be positive or None, not {metrics_interval}")
+        self.metrics_interval = metrics_interval
+        self._prices = prices
+        self._recorder: Recorder | None = None  # created on the first record()
+        self._recorder_lock = threading.Lock()
         check_name(environment, "environment", MAX_ENVIRONMENT)
         self._url = to_url(url_or_path) if url_or_path is not None else resolve_db(None)
         self._connect, pooled_in_url = connect_url(self._url)
@@ -302,6 +325,7 @@ class Prompts:
             snapshot_path=self.snapshot_path,
             problems=dict(self._problems),  # a copy: asdict() and pickle work on it
             listening=self._listening,
+            metrics=self._recorder.status() if self._recorder is not None else None,
         )
 
     # -- refreshing ------------------------------------------------------------------------
@@ -573,7 +597,11 @@ class Prompts:
         self._start_thread()
 
     def close(self) -> None:
-        """Stop refreshing, finish the snapshot and release the store; get() keeps serving."""
+        """Flush the recorded outcomes, stop refreshing, finish the snapshot and release
+        the store; get() keeps serving."""
+        recorder = self._recorder
+        if recorder is not None:
+            recorder.close()
         self._stop.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():

@@ -53,6 +53,7 @@ def _prompt_json(prompt: Prompt | None) -> dict[str, Any] | None:
         "model": prompt.model,
         "parameters": prompt.parameters_dict(),
         "system_prompt": prompt.system_prompt,
+        "uid": prompt.uid,
     }
 
 
@@ -209,7 +210,10 @@ def _decode_prompt(feature: str, data: Any, *, canary: bool) -> Prompt | None:
         and text
     ):
         raise CorruptSnapshot(f"entry for {feature!r} is incomplete")
-    return Prompt(feature, version, model, parameters, text, canary=canary)
+    uid = data.get("uid", "")  # files written before versions carried their uid: ""
+    if not isinstance(uid, str):
+        raise CorruptSnapshot(f"entry for {feature!r} has a bad uid")
+    return Prompt(feature, version, model, parameters, text, canary=canary, uid=uid)
 
 
 def _payload(raw: bytes) -> bytes:

@@ -51,6 +51,8 @@ class Prompt:
     ``variables`` are the ``{{names}}`` the prompt uses, in order of first use.
     ``canary`` tells whether this is the canary version served to a share of users.
     ``version`` is 0 for a prompt built from ``get(..., default="...")``.
+    ``uid`` is the version's unique id in the store (what outcomes are recorded
+    against); "" for a default prompt, which is never recorded.
 
     To pass a full default (model and parameters included), build one yourself:
     ``Prompt("customer-support", 0, "claude-sonnet-4-20250514", {"max_tokens": 900},
@@ -63,6 +65,7 @@ class Prompt:
     parameters: Mapping[str, Any] = field(hash=False)
     system_prompt: str
     canary: bool = False
+    uid: str = ""
     # Found on first use: loading 10,000 prompts should not scan 10,000 texts.
     _variables: tuple[str, ...] | None = field(
         init=False, default=None, repr=False, compare=False, hash=False
@@ -101,6 +104,7 @@ def _prompt(version: Version, *, canary: bool = False) -> Prompt:
         parameters=version.parameters,
         system_prompt=version.system_prompt,
         canary=canary,
+        uid=version.uid,
     )
 
 

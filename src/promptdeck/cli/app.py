@@ -15,6 +15,7 @@ from promptdeck.cli.deploy import activate, canary, promote, rollback
 from promptdeck.cli.diff import diff
 from promptdeck.cli.governance import env, review, whoami
 from promptdeck.cli.roles import history, role
+from promptdeck.cli.stats import stats
 from promptdeck.cli.sync import sync
 from promptdeck.cli.transfer import export, import_, init
 from promptdeck.cli.versions import features, new, save, show, versions
@@ -83,5 +84,6 @@ for command in (
     doctor,
     check,
     suite,
+    stats,
 ):
     main.add_command(command)

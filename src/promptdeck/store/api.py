@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, inspect, select
 from sqlalchemy.engine import make_url
@@ -85,6 +85,9 @@ from promptdeck.store.validation import (
     check_user,
     check_version_number,
 )
+
+if TYPE_CHECKING:
+    from promptdeck.store.metrics import MetricsStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +207,13 @@ class PromptStore:
     def checks(self) -> Checks:
         """Suites and check runs (store/checks.py)."""
         return Checks(self)
+
+    @cached_property
+    def metrics(self) -> MetricsStore:
+        """Outcome aggregates: added by the runtime's recorder, read for statistics."""
+        from promptdeck.store.metrics import MetricsStore
+
+        return MetricsStore(self._engine, self.url)
 
     def schema_revision(self) -> str | None:
         with translated_errors(self.url), self._engine.connect() as connection:

@@ -122,6 +122,8 @@ class MainScreen(Screen[None]):
         Binding("c", "canary", "Canary", show=False, id="main.canary"),
         Binding("h", "history", "History", id="main.history"),
         Binding("k", "checks", "Checks", id="main.checks"),
+        Binding("x", "experiment", "Experiment", id="main.experiment"),
+        Binding("m", "monitor", "Monitor", show=False, id="main.monitor"),
         Binding("n", "new_feature", "New", id="main.new"),
         Binding("v", "reviews", "Reviews", id="main.reviews"),
         Binding("p", "request_review", "Ask review", show=False, id="main.request-review"),
@@ -571,7 +573,7 @@ class MainScreen(Screen[None]):
                 return "Select a feature first"
             if self.deployment is None or not self.deployment.previous:
                 return f"Nothing to roll back to: no earlier active version in {env}"
-        if action == "history" and self.feature is None:
+        if action in ("history", "experiment", "monitor") and self.feature is None:
             return "Select a feature first"
         return None
 
@@ -589,6 +591,12 @@ class MainScreen(Screen[None]):
             "The selected version's checks: results, run, edit the suite (k)",
             "checks",
         )
+        yield (
+            "Experiment",
+            "The canary against the active version, with the evidence (x)",
+            "experiment",
+        )
+        yield ("Monitor", "The feature's metrics over time, per version (m)", "monitor")
         yield ("New feature", "Create a feature with its first prompt (n)", "new_feature")
         yield ("Switch environment", "production, staging, ... (E)", "environment")
         yield ("Review queue", "Versions waiting for review: diff, approve, reject (v)", "reviews")
@@ -655,6 +663,18 @@ class MainScreen(Screen[None]):
             self.app.push_screen(HistoryScreen(self.feature))
 
     # Governance keys (environments, reviews, the gate): tui/screens/main_governance.py.
+
+    def action_experiment(self) -> None:
+        from promptdeck.tui.screens.experiment import ExperimentScreen
+
+        if self.feature is not None:
+            self.app.push_screen(ExperimentScreen(self.feature), lambda _: self.reload(None, None))
+
+    def action_monitor(self) -> None:
+        from promptdeck.tui.screens.monitor import MonitorScreen
+
+        if self.feature is not None:
+            self.app.push_screen(MonitorScreen(self.feature))
 
     def action_environment(self) -> None:
         main_governance.choose_environment(self)
