@@ -58,6 +58,7 @@ JSON_KEYS = {
         "canary",
         "model",
         "parent",
+        "state",
     },
     "show": {
         "feature",

@@ -24,6 +24,7 @@ from promptdeck.cli.common import (
     table,
     when,
 )
+from promptdeck.display import version_state
 from promptdeck.errors import NotFoundError, ValidationError
 from promptdeck.records import Deployment, Version
 
@@ -102,6 +103,7 @@ def versions(state: CliState, feature: str, environment: str, as_json: bool) -> 
                     "created_at": v.created_at,
                     "active": v.number == deployment.active,
                     "canary": v.number == deployment.canary,
+                    "state": _state(v.number, deployment),
                     "model": v.model,
                     "parent": v.parent,
                 }
@@ -127,13 +129,14 @@ def versions(state: CliState, feature: str, environment: str, as_json: bool) -> 
 
 
 def _state(version: int, deployment: Deployment) -> str:
-    if version == deployment.active:
-        return "active"
-    if version == deployment.canary:
-        return f"canary {deployment.canary_percent}%"
-    if deployment.active is None or version > deployment.active:
-        return "newer"
-    return ""
+    """The same word the app's versions table shows (display.version_state)."""
+    return version_state(
+        version,
+        active=deployment.active,
+        canary=deployment.canary,
+        canary_percent=deployment.canary_percent,
+        previous=deployment.previous,
+    )
 
 
 @click.command()
