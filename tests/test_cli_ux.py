@@ -116,3 +116,143 @@ def test_history_words_are_shared_with_the_app() -> None:
     )
     assert audit_move("rollback", 5, 3, {}) == "v5 → v3"
     assert history.audit_move is audit_move  # the app's history screen uses the same words
+
+
+# --- save --base N onto a newer latest: --merge, --seen-latest --------------------------------
+
+BASE = "Line one.\nLine two.\nLine three.\nLine four.\nLine five.\n"
+
+
+@pytest.fixture
+def bot(tmp_path: Path) -> list[str]:
+    """A feature `bot`: v1 by alice, then v2 by bob changing the last line and a parameter."""
+    path = tmp_path / "bot.db"
+    with PromptStore(path, user="alice") as store:
+        store.create_feature(
+            "bot", BASE, model="m-1", reason="first", parameters={"temperature": 0.3}
+        )
+    with PromptStore(path, user="bob") as store:
+        store.save(
+            "bot",
+            BASE.replace("Line five.", "Line five, by Bob."),
+            reason="bob's ending",
+            parameters={"temperature": 0.3, "max_tokens": 800},
+        )
+    return ["--db", str(path), "--user", "alice"]
+
+
+def show(db: list[str], version: str = "latest") -> dict[str, object]:
+    import json
+
+    data = json.loads(ok(cli(*db, "show", "bot", version, "--json")).stdout)
+    assert isinstance(data, dict)
+    return data
+
+
+def test_a_stale_base_is_refused_in_the_apps_words(bot: list[str], tmp_path: Path) -> None:
+    mine = tmp_path / "mine.txt"
+    mine.write_text(BASE.replace("Line one.", "Line one, by Alice."))
+    line = refused(
+        cli(*bot, "save", "bot", "--file", str(mine), "--base", "1", "-m", "mine"),
+        "bob saved v2 of bot after v1, which your edit started from",
+        "--merge carries your edit onto v2 (both changes kept)",
+        "--force saves v3 from v1 without v2's changes",
+    )
+    assert "version 2" not in line  # one way of writing versions: v2
+    assert show(bot)["version"] == 2
+
+
+def test_merge_carries_the_edit_onto_the_newer_version(bot: list[str], tmp_path: Path) -> None:
+    mine = tmp_path / "mine.txt"
+    mine.write_text(BASE.replace("Line one.", "Line one, by Alice."))
+    result = ok(
+        cli(*bot, "save", "bot", "--file", str(mine), "--base", "v1", "--merge", "-m", "mine",
+            "--param", "temperature=0.2")
+    )  # fmt: skip
+    assert result.stdout.startswith("saved bot v3 (from v2): your edit of v1 carried onto v2")
+    saved = show(bot)
+    assert saved["system_prompt"] == (
+        BASE.replace("Line one.", "Line one, by Alice.").replace("Line five.", "Line five, by Bob.")
+    )
+    assert (saved["version"], saved["parent"], saved["model"]) == (3, 2, "m-1")
+    assert saved["parameters"] == {"temperature": 0.2, "max_tokens": 800}  # both kept
+
+
+def test_merge_where_both_changed_the_same_lines_refuses_and_writes_them_marked(
+    bot: list[str], tmp_path: Path
+) -> None:
+    mine = tmp_path / "mine.txt"
+    mine.write_text(BASE.replace("Line five.", "Line five, by Alice."))
+    line = refused(
+        cli(*bot, "save", "bot", "--file", str(mine), "--base", "1", "--merge", "-m", "mine"),
+        "not saved: you and bob (v2) both changed the same lines in 1 place",
+        f"in {mine}.merged",
+        f"promptdeck save bot --file {mine}.merged --base 2",
+    )
+    assert "--param 'max_tokens" not in line  # theirs: nothing to repeat
+    assert show(bot)["version"] == 2  # nothing saved
+    marked = Path(f"{mine}.merged").read_text()
+    assert marked == (
+        "Line one.\nLine two.\nLine three.\nLine four.\n"
+        "<<<<<<< yours (your edit of v1)\nLine five, by Alice.\n=======\n"
+        "Line five, by Bob.\n>>>>>>> v2 by bob (theirs)\n"
+    )
+    # Saving the file with the marks still in is refused; resolved, it saves onto v2.
+    refused(
+        cli(*bot, "save", "bot", "--file", f"{mine}.merged", "--base", "2", "-m", "r"),
+        "still has 1 place(s) marked",
+    )
+    Path(f"{mine}.merged").write_text(BASE.replace("Line five.", "Line five, by both."))
+    ok(cli(*bot, "save", "bot", "--file", f"{mine}.merged", "--base", "2", "-m", "resolved"))
+    assert (show(bot)["version"], show(bot)["parent"]) == (3, 2)
+
+
+def test_merge_from_stdin_prints_the_marked_text(bot: list[str], tmp_path: Path) -> None:
+    edited = BASE.replace("Line five.", "Line five, by Alice.")
+    result = cli(*bot, "save", "bot", "-f", "-", "--base", "1", "--merge", "-m", "x", input=edited)
+    refused(result, "on stdout", "--file FILE --base 2")
+    assert "<<<<<<< yours (your edit of v1)\nLine five, by Alice.\n=======\n" in result.stdout
+    out = tmp_path / "out.txt"
+    result = cli(*bot, "save", "bot", "-f", "-", "--base", "1", "--merge", "--merged-out",
+                 str(out), "-m", "x", input=edited)  # fmt: skip
+    refused(result, f"in {out}")
+    assert ">>>>>>> v2 by bob (theirs)" in out.read_text()
+
+
+def test_merge_with_nothing_newer_is_a_plain_save(bot: list[str]) -> None:
+    result = ok(cli(*bot, "save", "bot", "-f", "-", "--base", "2", "--merge", "-m", "x", input="y"))
+    assert result.stdout.strip() == "saved bot v3 (from v2)"
+
+
+def test_merge_options_that_do_not_go_together(bot: list[str]) -> None:
+    for extra in (["--merge", "--force"], ["--merged-out", "x.txt"]):
+        result = cli(*bot, "save", "bot", "-f", "-", "--base", "1", "-m", "x", *extra, input="y")
+        assert result.exit_code == 2, result.stderr
+
+
+def test_seen_latest_only_later_versions_conflict(bot: list[str]) -> None:
+    # The user began editing v1 while v2 existed (and had seen it): no conflict, but the
+    # save says what it leaves out, as the app's save dialog does.
+    result = cli(*bot, "save", "bot", "-f", "-", "--base", "1", "--seen-latest", "v2", "-m", "x",
+                 input="Mine.\n")  # fmt: skip
+    assert ok(result).stdout.strip() == "saved bot v3 (from v1)"
+    assert "does not contain v2's changes" in result.stderr
+    assert "--base 1 --merge" in result.stderr
+    # A version saved after v2 (here v3) does stop it.
+    refused(
+        cli(
+            *bot,
+            "save",
+            "bot",
+            "-f",
+            "-",
+            "--base",
+            "1",
+            "--seen-latest",
+            "2",
+            "-m",
+            "x",
+            input="Again.\n",
+        ),  # fmt: skip
+        "alice saved v3 of bot after v2, the newest you had seen",
+    )
