@@ -253,6 +253,85 @@ def test_seen_latest_only_later_versions_conflict(bot: list[str]) -> None:
             "-m",
             "x",
             input="Again.\n",
-        ),  # fmt: skip
+        ),
         "alice saved v3 of bot after v2, the newest you had seen",
     )
+
+
+# --- one rule for creating a store -------------------------------------------------------------
+
+
+def test_commands_that_add_content_create_a_missing_store_and_say_so(
+    tmp_path: Path, samples: Path
+) -> None:
+    for args in (
+        ["init"],
+        ["import", str(samples)],
+        ["new", "greeter", "-f", "-", "--model", "m", "-m", "first"],
+    ):
+        path = tmp_path / f"{args[0]}" / "store.db"
+        result = ok(cli("--db", str(path), *args, input="Hello"))
+        assert path.exists()
+        if args[0] != "init":  # init says "store ready" on stdout
+            assert f"created a new store at {path}" in result.stderr
+
+
+def test_read_commands_refuse_a_missing_store_and_create_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+    for args in (
+        ["features"],
+        ["versions", "bot"],
+        ["history"],
+        ["export", str(tmp_path / "out")],
+        ["save", "bot", "-f", "-", "-m", "r"],
+        ["activate", "bot", "1", "-m", "r"],
+    ):
+        refused(cli("--db", str(missing), *args, input="x"), f"no store at {missing}", "init")
+        assert not missing.exists()
+
+
+def test_a_failed_command_leaves_no_store_it_created(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    refused(cli("--db", str(path), "new", "Bad Name!", "-f", "-", "--model", "m", "-m", "r",
+                input="x"))  # fmt: skip
+    assert not path.exists()
+    assert not list(tmp_path.iterdir())  # no -wal or -shm left either
+
+
+def test_pull_creates_the_missing_local_store(tmp_path: Path, store_path: Path) -> None:
+    local = tmp_path / "fresh" / "local.db"
+    result = ok(cli("--db", str(local), "sync", "pull", "--remote", str(store_path)))
+    assert f"created a new store at {local}" in result.stderr
+    with PromptStore(local, create=False) as store:
+        assert store.deployment("customer-support").active == 5
+    # A remote that is not there: refused, and no local store is left behind.
+    other = tmp_path / "other.db"
+    refused(
+        cli("--db", str(other), "sync", "pull", "--remote", str(tmp_path / "nope.db")),
+        "no store at",
+    )
+    assert not other.exists()
+
+
+def test_the_app_refuses_a_missing_store_unless_the_user_agrees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import promptdeck.cli.app as app_module
+    import promptdeck.tui.app as tui_app
+
+    opened: list[str] = []
+    monkeypatch.setattr(tui_app, "run_app", lambda store, **_: opened.append(store.url))
+    missing = tmp_path / "missing.db"
+    # Not on a terminal: one line with the init hint, nothing created.
+    refused(cli("--db", str(missing)), f"no store at {missing}", "init")
+    assert not missing.exists() and not opened
+    # On a terminal the app asks; "no" creates nothing.
+    monkeypatch.setattr(app_module, "interactive", lambda: True)
+    result = cli("--db", str(missing), input="n\n")
+    assert result.exit_code == 1 and "Create a new, empty one there?" in result.stdout
+    assert not missing.exists() and not opened
+    result = ok(cli("--db", str(missing), input="y\n"))
+    assert missing.exists() and len(opened) == 1
+    # An existing store opens without a question.
+    ok(cli("--db", str(missing)))
+    assert len(opened) == 2

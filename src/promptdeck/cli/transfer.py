@@ -14,7 +14,7 @@ from promptdeck.cli.common import CliState, fail
 @click.pass_obj
 def init(state: CliState) -> None:
     """Create the store (or migrate an existing one) and say where it is."""
-    store = state.store(create=True)
+    store = state.store(create=True, announce=False)  # "store ready" says where
     click.echo(f"store ready: {store.display_url}")
 
 

@@ -228,8 +228,9 @@ def new(
     state: CliState, feature: str, file: str, reason: str, model: str, params: Sequence[str]
 ) -> None:
     """Create a feature with its first version."""
+    text, parameters = _read_text(file), _parse_params(params)  # bad input: no store made
     version = state.store(create=True).create_feature(
-        feature, _read_text(file), model=model, reason=reason, parameters=_parse_params(params)
+        feature, text, model=model, reason=reason, parameters=parameters
     )
     click.echo(f"created {version.feature} v{version.number}")
 
