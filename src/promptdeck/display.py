@@ -99,3 +99,37 @@ def version_state(
     if number in previous:
         return STATE_PREVIOUS
     return ""
+
+
+def _numbered(number: int | None) -> str:
+    return f"v{number}" if number is not None else "—"
+
+
+def audit_move(
+    action: str,
+    from_version: int | None,
+    to_version: int | None,
+    details: Mapping[str, Any],
+) -> str:
+    """What an audit event moved, in the words the CLI's history and the app's share.
+
+    ``v5 → v6``; a canary change with its shares, ``v6 10% → v6 0%`` (a sync's canary
+    event records only the new share: ``v6 → v6 0%``); ``v6 → off`` for a stopped
+    canary; a save on top of a newer version says so: ``v5 → v7 (on top of v6)``.
+    """
+    if action in ("canary", "sync-canary") and "percent" in details:
+        before = _numbered(from_version)
+        if from_version is not None and "previous_percent" in details:
+            before += f" {details['previous_percent']}%"
+        after = f"v{to_version} {details['percent']}%" if to_version is not None else "off"
+        return f"{before} → {after}"
+    move = f"{_numbered(from_version)} → {_numbered(to_version)}"
+    if action == "canary-off":
+        return f"{_numbered(from_version)} → off"
+    if action == "activate" and details.get("canary") is not None:  # an import's canary
+        return f"{move} (canary v{details['canary']} {details.get('percent', 0)}%)"
+    if action == "activate" and details.get("canary_cleared"):
+        return f"{move} (was the canary)"
+    if action == "create" and details.get("on_top_of") is not None:
+        return f"{move} (on top of v{details['on_top_of']})"
+    return move

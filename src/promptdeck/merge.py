@@ -78,6 +78,23 @@ def merge_texts(
     return TextMerge(text, conflicts)
 
 
+# The labels of the two sides, the same in the app's editor and `promptdeck save --merge`.
+MINE_LABEL = "yours (your edit of v{base})"
+THEIRS_LABEL = "v{theirs} by {author} (theirs)"
+
+
+def conflict_labels(base: int, theirs: int, author: str) -> tuple[str, str]:
+    """(mine_label, theirs_label) for carrying an edit of ``base`` onto ``theirs``."""
+    return MINE_LABEL.format(base=base), THEIRS_LABEL.format(theirs=theirs, author=author)
+
+
+def count_merge_marks(text: str) -> int:
+    """How many conflict blocks promptdeck itself marked (labelled ``yours (your edit
+    of vN)``) are still in ``text``: a prompt may quote other conflict markers."""
+    mine = f"{START_MARKER} {MINE_LABEL.split('{', 1)[0]}"
+    return sum(1 for line in text.splitlines() if line.startswith(mine))
+
+
 def count_conflict_markers(text: str) -> int:
     """How many conflict blocks (start markers) are still in ``text``."""
     return sum(

@@ -5,12 +5,14 @@ Exit codes: 0 success, 1 refused or failed (one line on stderr), 2 usage.
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from promptdeck import __version__
 from promptdeck.cli.backup import backup, doctor, restore
 from promptdeck.cli.checks import check, suite
-from promptdeck.cli.common import CliState, ErrorHandlingGroup
+from promptdeck.cli.common import CliState, ErrorHandlingGroup, fail
 from promptdeck.cli.deploy import activate, canary, promote, rollback
 from promptdeck.cli.diff import diff
 from promptdeck.cli.governance import env, review, whoami
@@ -52,11 +54,27 @@ def main(
     ctx.obj = state
     ctx.call_on_close(state.close)
     if ctx.invoked_subcommand is None:
-        store = state.store(create=True)
+        store = state.store(create=_may_create(state))
         store.governance.require_environment(environment)  # "did you mean ...?"
         from promptdeck.tui.app import run_app  # the CLI alone never loads Textual
 
         run_app(store, environment=environment, remote_url=resolve_remote(remote))
+
+
+def interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _may_create(state: CliState) -> bool:
+    """The app on a missing local store: ask first on a terminal (a mistyped --db must
+    not become an empty store silently); elsewhere open nothing (the store refuses with
+    the init hint)."""
+    missing = state.missing_store()
+    if missing is None or not interactive():
+        return False
+    if click.confirm(f"No store at {missing}. Create a new, empty one there?", default=False):
+        return True
+    fail(f"no store at {missing}; create it with `promptdeck --db {missing} init`")
 
 
 for command in (

@@ -8,11 +8,12 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from promptdeck.config import resolve_db, resolve_user
+from promptdeck.config import resolve_db, resolve_user, to_url
 from promptdeck.display import visible
 from promptdeck.errors import (
     NotFoundError,
@@ -53,17 +54,49 @@ class CliState:
     def user_name(self) -> str:
         return resolve_user(self.user)
 
-    def store(self, *, create: bool = False) -> PromptStore:
-        """Open the configured store; a missing store is an error unless ``create``."""
+    #: A SQLite store this command created: announced, and removed if the command fails.
+    created: Path | None = None
+    _announce: bool = True
+
+    def store(self, *, create: bool = False, announce: bool = True) -> PromptStore:
+        """Open the configured store.
+
+        The one rule for a missing local (SQLite) store: the commands that put content
+        into it (init, import, new, sync pull) pass ``create`` and make it, saying so on
+        stderr; every other command refuses with the init hint. The app asks first.
+        """
         from promptdeck.store import PromptStore  # SQLAlchemy: only for commands that use it
 
         url = self.db_url
         check_database_url(url)
+        missing = self.missing_store() if create else None
         store = PromptStore(url, user=self.user, create=create)
         self._stores.append(store)
         if store.identity_refusal is not None:  # --user naming someone this store refuses
             raise PermissionDeniedError(store.identity_refusal)
+        if missing is not None:
+            self.created = missing  # announced by close() if the command succeeds
+            self._announce = announce
         return store
+
+    def missing_store(self) -> Path | None:
+        """The file of the configured SQLite store when it does not exist yet."""
+        from promptdeck.store.engine import sqlite_path
+
+        url = self.db_url
+        check_database_url(url)
+        path = sqlite_path(to_url(url))
+        return path if path is not None and not path.exists() else None
+
+    def discard_created(self) -> None:
+        """After a failed command: remove the store it created (nothing was written to
+        it but the schema), so that a typo or a refused import leaves no empty store."""
+        if self.created is None:
+            return
+        created, self.created = self.created, None
+        self.close()
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{created}{suffix}").unlink(missing_ok=True)
 
     def suggestion(self) -> str | None:
         """ " (did you mean ...?)" when the command's FEATURE is not in the store."""
@@ -79,6 +112,9 @@ class CliState:
         return f"did you mean {' or '.join(close)}?" if close else None
 
     def close(self) -> None:
+        if self.created is not None and self._announce:
+            click.echo(f"note: created a new store at {self.created}", err=True)
+            self.created = None
         for store in self._stores:
             store.close()
         self._stores.clear()
@@ -98,16 +134,26 @@ class ErrorHandlingGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NotFoundError as exc:
-            state = ctx.find_object(CliState)
+            state = ctx.find_object(CliState)  # set by the root group's callback
             hint = state.suggestion() if state is not None else None
+            _discard_created(state)
             fail(f"{exc} ({hint})" if hint else str(exc))
         except PromptDeckError as exc:
+            _discard_created(ctx.find_object(CliState))
             fail(str(exc))
+        except click.ClickException:
+            _discard_created(ctx.find_object(CliState))
+            raise
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
         except BrokenPipeError:  # `promptdeck ... | head`
             sys.exit(0)
+
+
+def _discard_created(state: CliState | None) -> None:
+    if state is not None:
+        state.discard_created()
 
 
 def remember_feature(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:

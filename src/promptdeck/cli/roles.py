@@ -11,12 +11,11 @@ from promptdeck.cli.common import (
     bounded_count,
     emit_json,
     feature_argument,
-    number,
     one_line,
     table,
     when,
 )
-from promptdeck.display import visible
+from promptdeck.display import audit_move, visible
 from promptdeck.permissions import article
 from promptdeck.records import ROLES, AuditEvent
 
@@ -71,13 +70,12 @@ def history(state: CliState, feature: str | None, limit: int | None, as_json: bo
                     e.action,
                     e.feature or "",
                     e.environment or "",
-                    number(e.from_version),
-                    number(e.to_version),
+                    audit_move(e.action, e.from_version, e.to_version, e.details),
                     one_line(e.reason, 60),
                 )
                 for e in events
             ],
-            ("AT", "ACTOR", "ACTION", "FEATURE", "ENV", "FROM", "TO", "REASON"),
+            ("AT", "ACTOR", "ACTION", "FEATURE", "ENV", "FROM → TO", "REASON"),
         )
     )
 

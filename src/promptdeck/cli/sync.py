@@ -103,12 +103,16 @@ def _remote_url(option: str | None) -> str:
 
 
 @contextmanager
-def _stores(option: str | None) -> Iterator[tuple[PromptStore, PromptStore]]:
+def _stores(
+    option: str | None, *, create: bool = False
+) -> Iterator[tuple[PromptStore, PromptStore]]:
+    """The local store and the remote. ``create``: a pull fills a missing local store
+    (made here, and removed again if the pull fails); a remote is never created."""
     state = _state()
     from promptdeck import sync as engine
 
     url = _remote_url(option)  # a bad remote URL is reported before anything is opened
-    local = state.store(create=False)
+    local = state.store(create=create)
     remote = engine.open_remote(local, url)
     try:
         yield local, remote
@@ -236,7 +240,7 @@ def _run(
     from promptdeck import sync as engine
 
     chosen = _resolutions(resolve)
-    with _stores(remote) as (local, remote_store):
+    with _stores(remote, create=direction == "pull") as (local, remote_store):
         show = None if as_json else _progress()
         try:
             if direction == "push":

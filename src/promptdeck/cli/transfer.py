@@ -17,7 +17,7 @@ def init(state: CliState) -> None:
 
     On PostgreSQL, also create the database group roles, GRANTs and append-only
     triggers, and make the login running it the store's first admin."""
-    store = state.store(create=True)
+    store = state.store(create=True, announce=False)  # "store ready" says where
     if store.engine.dialect.name == "postgresql":
         prefix = store.governance.secure_postgresql()
         click.echo(

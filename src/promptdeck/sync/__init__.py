@@ -102,6 +102,7 @@ if TYPE_CHECKING:
         pull,
         push,
         status,
+        synced_before,
     )
 
 # Loaded on first use, so that importing the pure planner (promptdeck.sync.planner)
@@ -109,7 +110,7 @@ if TYPE_CHECKING:
 _HOME = {
     "remote_key": "reading",
     **{name: "runs" for name in ("open_remote", "parse_resolution", "pending_changes")},
-    **{name: "runs" for name in ("pull", "push", "status")},
+    **{name: "runs" for name in ("pull", "push", "status", "synced_before")},
 }
 _SUBMODULES = frozenset({"applying", "planner", "reading", "records", "runs"})
 
@@ -145,4 +146,5 @@ __all__ = [
     "push",
     "remote_key",
     "status",
+    "synced_before",
 ]

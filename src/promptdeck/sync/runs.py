@@ -133,6 +133,16 @@ def pending_changes(local: PromptStore, remote_url: str) -> int:
     return count + planner.unpushed_pointer_moves(pointers, baselines)
 
 
+def synced_before(local: PromptStore, remote_url: str) -> bool:
+    """Whether the local store has synced with ``remote_url`` (local bookkeeping only).
+
+    Before the first sync ``pending_changes`` cannot know what the remote already
+    holds (it may hold every local version, by uid): callers say "not synced yet"."""
+    with local.reading() as session:
+        last, _baselines = read_bookkeeping(session, remote_key(remote_url))
+    return last is not None
+
+
 def pull(
     local: PromptStore,
     remote: PromptStore,

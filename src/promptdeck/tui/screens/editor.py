@@ -28,6 +28,7 @@ from promptdeck.display import editable, restore, visible
 from promptdeck.errors import ConflictError, PromptDeckError
 from promptdeck.merge import (
     START_MARKER,
+    conflict_labels,
     count_conflict_markers,
     merge_parameters,
     merge_texts,
@@ -466,12 +467,13 @@ class EditorScreen(Screen[int | None]):
             )
             return
         author = visible(latest.author)
+        mine_label, theirs_label = conflict_labels(base.number, latest.number, author)
         merged = merge_texts(
             base.system_prompt,
             text,
             latest.system_prompt,
-            mine_label=f"yours (your edit of v{base.number})",
-            theirs_label=f"v{latest.number} by {author} (theirs)",
+            mine_label=mine_label,
+            theirs_label=theirs_label,
         )
         merged_model, model_clash = merge_value(base.model, model, latest.model)
         merged_parameters, clashes = merge_parameters(

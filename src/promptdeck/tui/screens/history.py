@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from promptdeck.display import visible
+from promptdeck.display import audit_move, visible
 from promptdeck.errors import PromptDeckError
 from promptdeck.records import AuditEvent
 from promptdeck.tui.text import age, one_line, plural
@@ -33,26 +33,8 @@ ACTION_STYLES = {
 }
 
 
-def _version(number: int | None) -> str:
-    return f"v{number}" if number is not None else "—"
-
-
 def _move(event: AuditEvent) -> str:
-    """``v5 → v6``; for a canary change, with the shares: ``v6 10% → v6 0%``."""
-    details = event.details
-    if event.action == "canary" and "percent" in details:
-        before = (
-            f"v{event.from_version} {details.get('previous_percent', 0)}%"
-            if event.from_version is not None
-            else "—"
-        )
-        return f"{before} → {_version(event.to_version)} {details['percent']}%"
-    if event.action == "activate" and details.get("canary") is not None:
-        return (
-            f"{_version(event.from_version)} → {_version(event.to_version)} "
-            f"(canary v{details['canary']} {details.get('percent', 0)}%)"
-        )
-    return f"{_version(event.from_version)} → {_version(event.to_version)}"
+    return audit_move(event.action, event.from_version, event.to_version, event.details)
 
 
 class HistoryScreen(Screen[None]):
