@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -791,7 +791,7 @@ def _refuse_missing_server_store(engine: Engine, url: str) -> None:
     """``create=False`` on a server database without promptdeck's schema (a typo in
     the database name is enough): refuse, naming it and the command that creates one."""
     with engine.connect() as connection:
-        has_schema = inspect(connection).has_table("alembic_version")
+        has_schema = schema.read_schema_revision(connection) is not None
     if not has_schema:
         database = make_url(url).database or "?"
         raise StoreError(
