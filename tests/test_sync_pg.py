@@ -80,6 +80,7 @@ def version_count(store: PromptStore) -> int:
 
 @pytest.fixture
 def remote_url(pg_url: str) -> str:
+    PromptStore(pg_url).close()  # a remote is created on purpose; sync never creates one
     return pg_url
 
 
