@@ -198,7 +198,8 @@ def test_global_options_go_before_the_command(db: list[str]) -> None:
 
 @pytest.mark.postgres
 def test_a_store_at_a_postgresql_url(pg_url: str, samples: Path) -> None:
-    options = ["--db", pg_url, "--user", "alice"]
+    # On a PostgreSQL store made by `init`, the user is the database login.
+    options = ["--db", pg_url]
     ok(cli(*options, "init"))
     ok(cli(*options, "import", str(samples)))
     rows = as_json(cli(*options, "features", "--json"))

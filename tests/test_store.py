@@ -446,7 +446,8 @@ def test_environments_are_independent(st: PromptStore) -> None:
     with pytest.raises(ValidationError):
         st.rollback("greeting", reason="prod has no stack")
     assert st.environments() == ["production", "staging"]
-    assert st.deployment("greeting", "qa").active is None
+    with pytest.raises(NotFoundError, match="unknown environment 'qa'"):
+        st.deployment("greeting", "qa")
 
 
 def test_an_environment_name_must_be_valid(st: PromptStore) -> None:

@@ -81,7 +81,7 @@ def version_count(store: PromptStore) -> int:
 @pytest.fixture
 def remote_url(pg_url: str) -> str:
     """A store created on purpose in a fresh database (sync never creates one)."""
-    PromptStore(pg_url, user="alice").close()
+    PromptStore(pg_url).close()
     return pg_url
 
 
