@@ -674,7 +674,12 @@ async def test_nasty_text_shows_literally(
     make_app: AppFactory, tui_db: Path, size: tuple[int, int]
 ) -> None:
     with PromptStore(tui_db, user="alice") as store:
-        store.create_feature("aaa-nasty", NASTY, model="m", reason="[bold]why[/] \x1b[2J")
+        store.create_feature("aaa-nasty", NASTY, model="m", reason="[bold]why[/]")
+        # The store refuses controls in a reason now; one stored before that is shown.
+        with store.engine.begin() as connection:
+            connection.exec_driver_sql(
+                "UPDATE versions SET reason = ? WHERE number = 1", ("[bold]why[/] \x1b[2J",)
+            )
         store.save("aaa-nasty", NASTY.replace("red", "blue") + "[/]\n", reason="more [/INST]")
     app = make_app()
     async with app.run_test(size=size) as pilot:

@@ -74,7 +74,13 @@ def launched(tmp_path: Path, **extra_env: str) -> Iterator[tuple[Terminal, Path]
     with PromptStore(db, user="alice") as store:
         store.import_documents(yamlio.read_files([SAMPLES]))
         # Prompt text a terminal would obey if it were printed raw; sorts first.
-        store.create_feature("aaa-nasty", NASTY, model="m", reason="\x1b[2J [b]odd[/b]")
+        store.create_feature("aaa-nasty", NASTY, model="m", reason="[b]odd[/b]")
+        # The store refuses controls in a reason now; one stored before that is shown.
+        with store.engine.begin() as connection:
+            connection.exec_driver_sql(
+                "UPDATE versions SET reason = ? WHERE reason = ?",
+                ("\x1b[2J [b]odd[/b]", "[b]odd[/b]"),
+            )
     session = f"pd-{uuid.uuid4().hex[:8]}"
     env = {
         "PROMPTDECK_DB": str(db),
