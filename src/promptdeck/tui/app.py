@@ -74,6 +74,7 @@ class PromptDeckApp(App[None]):
         self.user = store.user
         self.role: Role | None = None  # known after the first load
         self.unpushed: int | None = None  # local changes not pushed to the remote
+        self.synced = True  # False: never synced with the remote, so no count is known
         # The clock used for relative ages; tests replace it for stable pictures.
         self.now: Callable[[], datetime] = utcnow
 
@@ -88,6 +89,8 @@ class PromptDeckApp(App[None]):
     def update_header(self) -> None:
         role = f" ({self.role})" if self.role else ""
         unpushed = f" · {self.unpushed} unpushed" if self.unpushed else ""
+        if not self.synced:
+            unpushed = " · not synced yet"
         self.sub_title = f"env: {self.environment} · {self.user}{role}{unpushed}"
 
     @property
