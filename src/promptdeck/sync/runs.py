@@ -82,7 +82,8 @@ def open_remote(local: PromptStore, remote_url: str) -> PromptStore:
                 f"no promptdeck store in database {database} ({redact(url)}): sync never "
                 f"creates one; to create it, run `promptdeck --db URL init` with that URL"
             )
-    return PromptStore(remote_url, user=local.user, create=False)
+    # On a server store the user is the database login: a local name would be refused.
+    return PromptStore(remote_url, user=local.user if path is not None else None, create=False)
 
 
 def status(local: PromptStore, remote: PromptStore) -> SyncStatus:

@@ -75,6 +75,7 @@ class PromptDeckApp(App[None]):
         self.role: Role | None = None  # known after the first load
         self.unpushed: int | None = None  # local changes not pushed to the remote
         self.to_review: int | None = None  # versions in the review queue
+        self.synced = True  # False: never synced with the remote, so no count is known
         # The clock used for relative ages; tests replace it for stable pictures.
         self.now: Callable[[], datetime] = utcnow
 
@@ -90,6 +91,8 @@ class PromptDeckApp(App[None]):
         role = f" ({self.role})" if self.role else ""
         unpushed = f" · {self.unpushed} unpushed" if self.unpushed else ""
         to_review = f" · {self.to_review} to review" if self.to_review else ""
+        if not self.synced:
+            unpushed = " · not synced yet"
         self.sub_title = f"env: {self.environment} · {self.user}{role}{to_review}{unpushed}"
 
     @property

@@ -59,6 +59,9 @@ if TYPE_CHECKING:
     from promptdeck.tui.app import PromptDeckApp
 
 DEBOUNCE = 0.06  # seconds: rapid cursor moves load only where the cursor stops
+# Seconds between looks at the store's revision (one indexed read): a save, activation
+# or sync made elsewhere (the CLI, another app) reloads the lists and the header.
+POLL_INTERVAL = 2.0
 CACHE_SIZE = 64
 # Fixed widths of the versions table; the reason takes what is left. The author gets
 # more room when the table is wide (WIDE_TABLE columns or more).
@@ -145,12 +148,16 @@ class MainScreen(Screen[None]):
             select: int | None,
             unpushed: int | None = None,
             to_review: int | None = None,
+            revision: int | None = None,
+            synced: bool = True,
         ) -> None:
             super().__init__()
             self.features = features
             self.role = role
             self.unpushed = unpushed
             self.to_review = to_review
+            self.revision = revision
+            self.synced = synced  # False: never synced with the remote (count unknown)
             self.environments = environments
             self.keep = keep
             self.select = select
@@ -200,6 +207,7 @@ class MainScreen(Screen[None]):
         self._preview_timer: Timer | None = None
         self._pending_select: int | None = None
         self._table_width = 0
+        self._revision: int | None = None  # the store revision the lists show
 
     @property
     def deck(self) -> PromptDeckApp:
@@ -239,6 +247,7 @@ class MainScreen(Screen[None]):
         features.empty_text = "Loading…"
         features.focus()
         self.load_features()
+        self.set_interval(POLL_INTERVAL, self._poll, name="poll-revision")
 
     # -- loading (workers) -----------------------------------------------------------
 
@@ -251,27 +260,66 @@ class MainScreen(Screen[None]):
     def load_features(self, keep: str | None = None, select: int | None = None) -> None:
         store = self.deck.store
         try:
+            revision = store.revision()  # read first: a write after it is seen by the poll
             features = store.features(self.deck.environment)
             role = store.role()
             environments = store.governance.environments()
             to_review = store.governance.pending_count(self.deck.environment)
-            unpushed = None
+            unpushed, synced = None, True
             if self.deck.remote_url is not None:
-                from promptdeck.sync import pending_changes  # local bookkeeping, no network
+                # Local bookkeeping only, no network: the sync view's "to push" count.
+                from promptdeck.sync import pending_changes, synced_before
 
-                unpushed = pending_changes(store, self.deck.remote_url)
+                synced = synced_before(store, self.deck.remote_url)
+                unpushed = pending_changes(store, self.deck.remote_url) if synced else None
         except PromptDeckError as exc:
             self.post_message(self.Failed(str(exc)))
             return
         self.post_message(
-            self.FeaturesLoaded(features, role, environments, keep, select, unpushed, to_review)
+            self.FeaturesLoaded(
+                features, role, environments, keep, select, unpushed, to_review, revision, synced
+            )
         )
+
+    def _busy(self) -> bool:
+        """A load or a write of this screen is under way (it reloads by itself)."""
+        return any(
+            worker.group in ("features", "write", "poll") and not worker.is_finished
+            for worker in self.app.workers
+        )
+
+    def _poll(self) -> None:
+        if self._revision is not None and not self._busy():
+            self.poll_revision()
+
+    # Not exclusive: a slow look is never cancelled (a waiting caller would see the
+    # cancellation); _poll starts none while one is under way.
+    @work(thread=True, group="poll")
+    def poll_revision(self) -> None:
+        """Reload when someone else wrote to the store (the CLI, another app, a sync)."""
+        try:
+            revision = self.deck.store.revision()
+        except PromptDeckError:
+            return  # unreachable for now: the next look tries again
+        self.app.call_from_thread(self._revision_read, revision)
+
+    def _revision_read(self, revision: int) -> None:
+        loading = any(
+            worker.group in ("features", "write") and not worker.is_finished
+            for worker in self.app.workers
+        )
+        if revision != self._revision and not loading:
+            self._revision = revision  # one reload per change, however slow it is
+            self.reload()
 
     @on(FeaturesLoaded)
     def _features_loaded(self, message: FeaturesLoaded) -> None:
         self.deck.role = message.role
         self.deck.unpushed = message.unpushed
         self.deck.to_review = message.to_review
+        self.deck.synced = message.synced
+        if message.revision is not None:
+            self._revision = message.revision
         self.deck.update_header()
         self.environments = message.environments
         features = self.query_one(FeatureList)

@@ -63,7 +63,6 @@ def whitespace_only(segments: Sequence[Segment], other: Sequence[Segment] | None
     return "".join(text.split()) == "".join("".join(s.text for s in other).split())
 
 
-
 class DiffView(ScrollView, can_focus=True):
     """Side-by-side or unified diff, rendered lazily; long lines wrap or scroll sideways."""
 
