@@ -104,8 +104,9 @@ def test_kill_and_outage_lose_at_most_the_killed_interval(
     # (its pace bounds how many outcomes an interval holds).
     lost = killed_recorded - stored["w0"]
     assert lost >= 0
-    per_interval = (INTERVAL + 0.2) / PACE  # the interval plus a flush's own time
-    assert lost <= per_interval
+    # One interval, plus the flush that was in flight when it died (the batch it was
+    # sending commits whole or not at all), at the worker's fastest pace.
+    assert lost <= 2 * INTERVAL / PACE
     assert stored["w0"] > 0
     total = sum(row.count for row in rows)
     assert total == sum(stored.values())
