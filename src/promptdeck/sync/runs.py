@@ -82,8 +82,12 @@ def open_remote(local: PromptStore, remote_url: str) -> PromptStore:
                 f"no promptdeck store in database {database} ({redact(url)}): sync never "
                 f"creates one; to create it, run `promptdeck --db URL init` with that URL"
             )
-    # On a server store the user is the database login: a local name would be refused.
-    return PromptStore(remote_url, user=local.user if path is not None else None, create=False)
+    remote = PromptStore(remote_url, user=local.user, create=False)
+    if path is None and remote.identity_refusal is not None:
+        # A secured server store acts as the database login, whatever the local name.
+        remote.close()
+        remote = PromptStore(remote_url, create=False)
+    return remote
 
 
 def status(local: PromptStore, remote: PromptStore) -> SyncStatus:
