@@ -64,9 +64,7 @@ def test_snapshot_conflict_dialog(make_app: AppFactory, tui_db: Path, snap_compa
         await steps(("down", "right", "e", "H", "i", "space"))(pilot)
         with PromptStore(tui_db, user="li.wei") as colleague:
             latest = colleague.versions("customer-support")[0].number
-            colleague.save(
-                "customer-support", "Be brief.", reason="shorter answers", base=latest
-            )
+            colleague.save("customer-support", "Be brief.", reason="shorter answers", base=latest)
         await steps(("ctrl+s", "w", "h", "y", "enter"))(pilot)
 
     assert snap_compare(make_app(), terminal_size=(100, 30), run_before=run_before)
