@@ -803,7 +803,7 @@ def test_a_stored_control_character_in_a_name_is_pictured_in_errors_and_roles(
     result = cli(*db, "save", "translator", "--base", "3", "-f", "-", "-m", "y",
                  input="other text")  # fmt: skip
     assert result.exit_code == 1
-    assert "\x1b" not in result.stderr and "m␛]0;OWNED␇␛[2J saved version 4" in result.stderr
+    assert "\x1b" not in result.stderr and "m␛]0;OWNED␇␛[2J saved v4" in result.stderr
     listing = ok(cli(*db, "role")).stdout
     assert "\x1b" not in listing and "m␛]0;OWNED" in listing
     refused = cli(*db, "role", hostile, "editor")

@@ -119,7 +119,7 @@ def test_save_with_param_names_the_version_it_merged_from(
     result = cli("--db", str(store_path), "--user", "alice", "save", "translator", "-f", "-",
                  "-m", "alice's", "--param", "temperature=0.9", input="new")  # fmt: skip
     assert interleaved, (result.stderr, result.exception)
-    line = refused(result, f"bob saved version {interleaved[0]}")
+    line = refused(result, f"bob saved v{interleaved[0]}")
     assert "--force" in line
     with PromptStore(store_path, create=False) as store:
         assert store.version("translator").parameters["max_tokens"] == 4097

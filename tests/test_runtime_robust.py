@@ -150,7 +150,7 @@ def test_a_snapshot_written_for_another_store_is_never_served(
 
 def test_a_newer_schema_asks_to_upgrade_promptdeck(db: Path, tmp_path: Path) -> None:
     with sqlite3.connect(db) as connection:
-        connection.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+        connection.execute("UPDATE promptdeck_schema SET version_num = '9999_from_the_future'")
     connection.close()
     with Prompts(db, refresh_interval=None, snapshot_path=False) as client:
         error = client.status().last_error or ""

@@ -137,6 +137,7 @@ def test_the_gate_refuses_activate_canary_and_promote_until_a_run_passes(
     store.checks.save_suite("greeter", SUITE, reason="first")
     with pytest.raises(GateError, match="v2 of greeter has no passing run of suite #1"):
         store.set_canary("greeter", 2, 10, reason="try")
+    store.governance.create_environment("staging")  # environments exist once created
     store.activate("greeter", 2, reason="elsewhere", environment="staging")  # not required
     record(store, 2)
     store.set_canary("greeter", 2, 10, reason="try")
