@@ -123,11 +123,11 @@ class MainScreen(Screen[None]):
         Binding("a", "activate", "Activate", id="main.activate"),
         Binding("r", "rollback", "Rollback", id="main.rollback"),
         Binding("c", "canary", "Canary", show=False, id="main.canary"),
-        Binding("h", "history", "History", id="main.history"),
+        Binding("h", "history", "History", show=False, id="main.history"),
         Binding("k", "checks", "Checks", id="main.checks"),
-        Binding("x", "experiment", "Experiment", id="main.experiment"),
+        Binding("x", "experiment", "Experiment", show=False, id="main.experiment"),
         Binding("m", "monitor", "Monitor", show=False, id="main.monitor"),
-        Binding("n", "new_feature", "New", id="main.new"),
+        Binding("n", "new_feature", "New", show=False, id="main.new"),
         Binding("v", "reviews", "Reviews", id="main.reviews"),
         Binding("p", "request_review", "Ask review", show=False, id="main.request-review"),
         Binding("E", "environment", "Env", show=False, id="main.environment"),
@@ -358,7 +358,9 @@ class MainScreen(Screen[None]):
             versions = store.versions(feature)
             deployment = store.deployment(feature, self.deck.environment)
             reviews = store.governance.states(feature)
-            checks: dict[int, str] = dict(store.checks.states(feature))
+            # The checks column only for a feature with a suite: "not run" says nothing else.
+            has_suite = store.checks.suite(feature) is not None
+            checks: dict[int, str] = dict(store.checks.states(feature)) if has_suite else {}
         except PromptDeckError as exc:
             self.post_message(self.Failed(str(exc)))
             return
