@@ -3,9 +3,14 @@
 Every fenced block marked ``sh`` or ``python`` runs, in README order, in a directory
 holding ``sample_prompts/`` and the demo store ``.demo/demo.db`` (built by the Makefile's
 own `demo` recipe), with that store as the configured one and ``maria`` as the user (the
-config example's user). Skipped, and said so: the blocks that name a PostgreSQL URL (the
-sync example needs a PostgreSQL remote), the `make` lines (the Makefile is read instead:
-its recipes are checked here), and opening the app (`promptdeck` with no command).
+config example's user). A line whose comment begins "refused" must be refused. Skipped,
+and said so: the blocks that name a PostgreSQL URL (the init and sync examples need a
+PostgreSQL server; the PgBouncer and experiments python examples open a PostgreSQL store,
+the latter calls the Anthropic API too: those two are compiled only), the review
+walkthrough (it needs several people and shows a refused activation), the `check` block
+(it calls the model's API), a line run "in $EDITOR", the `make` lines (the Makefile is
+read instead: its recipes are checked here), and opening the app (`promptdeck` with no
+command).
 """
 
 from __future__ import annotations
@@ -26,18 +31,29 @@ README = ROOT / "README.md"
 MAKEFILE = ROOT / "Makefile"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.M | re.S)
 NEEDS_POSTGRESQL = "postgresql"
+# The review walkthrough needs several people (an editor's version, other reviewers) and
+# shows a refused activation: the one-user demo cannot play it.
+NEEDS_SEVERAL_PEOPLE = "promptdeck review request"
+NEEDS_A_MODEL = "ANTHROPIC_API_KEY"  # `promptdeck check` calls the model's API
 
 
 def blocks(language: str) -> list[str]:
     return [body for lang, body in FENCE.findall(README.read_text()) if lang == language]
 
 
-def commands(block: str) -> Iterator[list[str]]:
-    """Each shell command of a block, comments dropped, continuation lines joined."""
+def commented_commands(block: str) -> Iterator[tuple[list[str], str]]:
+    """Each shell command of a block with its comment, continuation lines joined."""
     for line in block.replace("\\\n", " ").splitlines():
         words = shlex.split(line, comments=True)
         if words:
-            yield words
+            comment = line.partition("  #")[2] if "  #" in line else ""
+            yield words, comment
+
+
+def commands(block: str) -> Iterator[list[str]]:
+    """Each shell command of a block, comments dropped, continuation lines joined."""
+    for words, _comment in commented_commands(block):
+        yield words
 
 
 def make_recipe(target: str) -> list[str]:
@@ -80,10 +96,17 @@ def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return store
 
 
-def run(words: list[str]) -> str:
+def run(words: list[str], *, refused: bool = False) -> str:
+    """Run a promptdeck command line; `> FILE` at its end writes its output there."""
     assert words[0] == "promptdeck", words
+    words, target = (words[:-2], words[-1]) if words[-2:-1] == [">"] else (words, None)
     result = CliRunner().invoke(main, words[1:], env=dict(os.environ))
-    assert result.exit_code == 0, (words, result.stdout, result.stderr)
+    if refused:  # the README's comment says so
+        assert result.exit_code == 1 and result.stderr, (words, result.stdout)
+    else:
+        assert result.exit_code == 0, (words, result.stdout, result.stderr)
+    if target is not None:
+        Path(target).write_text(result.stdout)
     return result.stdout
 
 
@@ -101,16 +124,23 @@ def test_make_demo_and_make_test_do_what_the_readme_says() -> None:
 def test_every_shell_example_runs_as_written(demo: Path) -> None:
     ran, skipped = 0, []
     for block in blocks("sh"):
-        if NEEDS_POSTGRESQL in block:
+        if any(
+            marker in block for marker in (NEEDS_POSTGRESQL, NEEDS_SEVERAL_PEOPLE, NEEDS_A_MODEL)
+        ):
             skipped.append(block.splitlines()[0])
             continue
-        for words in commands(block):
+        for words, comment in commented_commands(block):
             if words[0] == "make":
                 continue  # checked against the Makefile above
-            run(words)
+            if "$EDITOR" in comment:
+                continue  # interactive: opens an editor
+            run(words, refused=comment.lstrip().startswith("refused"))
             ran += 1
     assert ran >= 7
-    assert len(skipped) == 1 and "PROMPTDECK_REMOTE" in skipped[0]  # only the sync block
+    # Only the PostgreSQL init and sync blocks, the review walkthrough and `check`.
+    assert len(skipped) == 4, skipped
+    assert "init" in skipped[0] and "review request" in skipped[1]
+    assert "PROMPTDECK_REMOTE" in skipped[2] and "ANTHROPIC_API_KEY" in skipped[3]
     # What the examples did is there: the canary was promoted, the history says how.
     out = run(["promptdeck", "versions", "customer-support"])
     assert re.search(r"^v6\s+active", out, re.M)
@@ -121,9 +151,20 @@ def test_every_shell_example_runs_as_written(demo: Path) -> None:
 def test_every_python_example_runs_as_written(
     demo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (code,) = blocks("python")
+    """Every python block runs in README order, in one namespace, except those naming a
+    PostgreSQL store (the PgBouncer example, and the experiments example, which also calls
+    the Anthropic API): those are only compiled, since they need a server this test has not."""
+    ran, skipped = [], []
     namespace: dict[str, object] = {}
-    exec(compile(code, str(README), "exec"), namespace)  # the README's own code
+    for code in blocks("python"):
+        compiled = compile(code, str(README), "exec")  # every block is valid Python
+        if 'Prompts("postgresql' in code:  # not a comment naming one: a store it opens
+            skipped.append(code)
+            continue
+        exec(compiled, namespace)  # the README's own code
+        ran.append(code)
+    assert len(ran) == 1 and 'Prompts(".demo/demo.db"' in ran[0]  # the runtime example
+    assert len(skipped) == 2 and "pgbouncer" in skipped[0] and "anthropic" in skipped[1]
     prompts = namespace["prompts"]
     prompts.close()  # type: ignore[attr-defined]
     out = capsys.readouterr().out.splitlines()

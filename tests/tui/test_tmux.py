@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from tui_helpers import SAMPLES
 
+import promptdeck
 from promptdeck import yamlio
 from promptdeck.store import PromptStore
 
@@ -82,17 +84,24 @@ def launched(tmp_path: Path, **extra_env: str) -> Iterator[tuple[Terminal, Path]
                 ("\x1b[2J [b]odd[/b]", "[b]odd[/b]"),
             )
     session = f"pd-{uuid.uuid4().hex[:8]}"
+    # The session's shell inherits the tmux server's environment, and a server started
+    # earlier (by another checkout's tests) carries its own PYTHONPATH and settings: give
+    # the command this checkout's code and the test's settings explicitly.
+    source = str(Path(promptdeck.__file__).resolve().parent.parent)
+    passed = ("PROMPTDECK_TRUST_DECLARED_USER", "XDG_DATA_HOME", "XDG_CACHE_HOME")
     env = {
+        "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")])),
+        **{key: os.environ[key] for key in passed if key in os.environ},
         "PROMPTDECK_DB": str(db),
         "PROMPTDECK_USER": "alice",
         "PROMPTDECK_CONFIG": str(tmp_path / "config.toml"),
         "TERM": "xterm-256color",
         **extra_env,
     }
-    exports = " ".join(f"{key}={value}" for key, value in env.items())
+    exports = " ".join(shlex.quote(f"{key}={value}") for key, value in env.items())
     tmux(
         "new-session", "-d", "-s", session, "-x", "100", "-y", "30",
-        f"env -u COLORTERM {exports} {COMMAND}; sleep 5",
+        f"env -u COLORTERM {exports} {shlex.quote(str(COMMAND))}; sleep 5",
     )  # fmt: skip
     # A fresh tmux server may ignore -x/-y (window-size); make the size certain.
     subprocess.run(["tmux", "set-option", "-t", session, "window-size", "manual"], check=False)
