@@ -104,8 +104,9 @@ def test_reviews_and_check_runs_follow_their_version(
     assert getattr(planned, other) == []
 
 
-def suites(*items: tuple[str, str, int]) -> SideTables:
-    return SideTables(suites={uid: SideSuite(uid, feature, n) for uid, feature, n in items})
+def suites(*items: tuple[str, str, int] | tuple[str, str, int, str]) -> SideTables:
+    """(uid, feature, number[, content hash])."""
+    return SideTables(suites={item[0]: SideSuite(*item) for item in items})
 
 
 @pytest.mark.parametrize(
@@ -128,6 +129,17 @@ def suites(*items: tuple[str, str, int]) -> SideTables:
             ("faq",),
             [],
             ["faq suite 2"],
+        ),
+        # the same number and content under two uids (each side imported the same
+        # files): the same suite, nothing to copy and nothing refused
+        (suites(("s1", "faq", 1, "h1")), suites(("t1", "faq", 1, "h1")), ("faq",), [], []),
+        # the same number, different content: refused
+        (
+            suites(("s1", "faq", 1, "h1")),
+            suites(("t1", "faq", 1, "h2")),
+            ("faq",),
+            [],
+            ["faq suite 1"],
         ),
     ],
 )

@@ -62,7 +62,11 @@ def version_uid(store: PromptStore, feature: str, number: int) -> str:
 
 
 def add_environment(store: PromptStore, name: str, *, protected: bool = False) -> None:
+    """Add an environment unless the store has it already (import creates the
+    environments its files carry)."""
     with store.unit_of_work() as work:
+        if work.session.scalar(select(EnvironmentRow.id).where(EnvironmentRow.name == name)):
+            return
         work.session.execute(
             insert(EnvironmentRow),
             [
@@ -175,7 +179,9 @@ def uids_with_versions(store: PromptStore, row_class: Any) -> dict[str, str]:
         }
 
 
-def suites(store: PromptStore) -> dict[str, tuple[str, int]]:
+def suites(store: PromptStore, feature: str | None = None) -> dict[str, tuple[str, int]]:
+    """Suites by uid, of ``feature`` only when given (the sample files carry suites of
+    other features, imported on each store)."""
     with store.reading() as session:
         return {
             uid: (name, number)
@@ -184,6 +190,7 @@ def suites(store: PromptStore) -> dict[str, tuple[str, int]]:
                     FeatureRow, FeatureRow.id == SuiteRow.feature_id
                 )
             )
+            if feature is None or name == feature
         }
 
 
@@ -229,23 +236,26 @@ def metric_totals(store: PromptStore) -> dict[str, tuple[int, int, int]]:
 
 
 def test_environments_are_created_and_protection_travels(team: Team) -> None:
-    add_environment(team.a, "staging")
+    # "preview" is carried by no sample file, so only alice's store has it.
+    before = environments(team.ra)
+    assert "preview" not in before
+    add_environment(team.a, "preview")
     protect(team.a, "production", 2)
     result = sync.push(team.a, team.ra)
     assert ("new environment", 1) in result.copied and "new environment" in result.summary()
-    assert environments(team.ra) == {"production": (True, 2), "staging": (False, 1)}
+    assert environments(team.ra) == {**before, "production": (True, 2), "preview": (False, 1)}
     sync.pull(team.b, team.rb)
     assert environments(team.b) == environments(team.ra)
     # The remote's settings win on pull.
     with team.ra.unit_of_work() as work:
         work.session.execute(
             update(EnvironmentRow)
-            .where(EnvironmentRow.name == "staging")
+            .where(EnvironmentRow.name == "preview")
             .values(protected=True, required_approvals=3)
         )
-    protect(team.a, "staging", 1)  # a local change the pull overrides
+    protect(team.a, "preview", 1)  # a local change the pull overrides
     sync.pull(team.a, team.ra)
-    assert environments(team.a)["staging"] == (True, 3)
+    assert environments(team.a)["preview"] == (True, 3)
     assert sync.push(team.a, team.ra).noop
 
 
@@ -285,7 +295,7 @@ def test_reviews_suites_and_check_runs_travel_by_uid_and_attach_by_version(team:
         assert reviews[review] == version_uid(team.a, "summarizer", number)
         assert reviews[older_review] == version_uid(team.a, "summarizer", 1)
         assert uids_with_versions(store, CheckRunRow) == {run: reviews[review]}
-        assert suites(store) == {suite: ("summarizer", 1)}
+        assert suites(store, "summarizer") == {suite: ("summarizer", 1)}
     # Union, never doubled: bob adds his own, both directions twice each.
     bobs = add_review(team.b, "summarizer", number, "reject")
     for _ in range(2):
@@ -294,7 +304,7 @@ def test_reviews_suites_and_check_runs_travel_by_uid_and_attach_by_version(team:
         sync.push(team.a, team.ra)
     for store in (team.a, team.b, team.ra):
         assert set(uids_with_versions(store, ReviewRow)) == {review, older_review, bobs}
-        assert len(suites(store)) == 1
+        assert len(suites(store, "summarizer")) == 1
 
 
 def test_a_review_waits_for_its_version(team: Team) -> None:
@@ -321,9 +331,9 @@ def test_a_suite_numbered_differently_on_both_sides_is_refused_with_a_line(team:
         "one side to go on",
     )
     assert "not synced: summarizer suite 1" in result.summary()
-    assert suites(team.ra) == {mine: ("summarizer", 1)}
+    assert suites(team.ra, "summarizer") == {mine: ("summarizer", 1)}
     pulled = sync.pull(team.b, team.rb)
-    assert suites(team.b) == {theirs: ("summarizer", 1)} and pulled.refused
+    assert suites(team.b, "summarizer") == {theirs: ("summarizer", 1)} and pulled.refused
 
 
 # --- metrics by origin ---------------------------------------------------------------------

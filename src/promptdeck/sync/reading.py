@@ -210,12 +210,12 @@ def read_tables(session: Session) -> SideTables:
                 )
             )
         )
-    for uid, feature, number in session.execute(
-        select(SuiteRow.uid, FeatureRow.name, SuiteRow.number).join(
+    for uid, feature, number, content_hash in session.execute(
+        select(SuiteRow.uid, FeatureRow.name, SuiteRow.number, SuiteRow.content_hash).join(
             FeatureRow, FeatureRow.id == SuiteRow.feature_id
         )
     ):
-        tables.suites[uid] = SideSuite(uid, feature, number)
+        tables.suites[uid] = SideSuite(uid, feature, number, content_hash)
     return tables
 
 

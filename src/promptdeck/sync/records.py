@@ -401,6 +401,7 @@ class SideSuite:
     uid: str
     feature: str
     number: int
+    content_hash: str = ""  # the same feature, number and content is the same suite
 
 
 class MetricDigest(NamedTuple):

@@ -12,7 +12,9 @@ a TablesPlan out (no SQLAlchemy), so the rules are tested from tables of cases.
                 not renumbered: a suite whose number the target already gives to a
                 different suite of the feature is not copied, with a line naming it
                 (suites are few and rarely edited on two stores at once; a check run
-                names its suite by uid, so nothing else depends on the number).
+                names its suite by uid, so nothing else depends on the number). A suite
+                with the same feature, number and content hash on both sides (each side
+                imported the same files) is the same suite: nothing to copy, no conflict.
 - metrics       keyed by origin (the store that recorded them). Another origin's rows
                 are copied by replacing that origin's rows on the target, never added
                 to them, and rows whose origin is the target itself never travel: so
@@ -65,11 +67,13 @@ def plan_tables(
                 )
     plan.reviews = _attached(source.reviews, target.reviews, target_versions)
     plan.check_runs = _attached(source.check_runs, target.check_runs, target_versions)
-    taken = {(s.feature, s.number): uid for uid, s in target.suites.items()}
+    taken = {(s.feature, s.number): s.content_hash for s in target.suites.values()}
     for uid, suite in sorted(source.suites.items(), key=lambda i: (i[1].feature, i[1].number)):
         if uid in target.suites or suite.feature not in target_features:
             continue
         if (suite.feature, suite.number) in taken:
+            if suite.content_hash and taken[suite.feature, suite.number] == suite.content_hash:
+                continue  # the same suite saved on both sides (say by an import): nothing to copy
             plan.refused.append(
                 f"{suite.feature} suite {suite.number}: {where} holds a different suite "
                 f"{suite.number}; save the suite again on one side to go on"
