@@ -6,7 +6,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pgserver import pg_bouncer, pg_server, pg_url, pg_url_factory, pgbouncer_url  # noqa: F401
+from pgserver import (  # noqa: F401
+    pg16_server,
+    pg_bouncer,
+    pg_server,
+    pg_url,
+    pg_url_factory,
+    pgbouncer_url,
+)
 
 from promptdeck import yamlio
 from promptdeck.store import PromptStore

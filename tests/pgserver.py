@@ -15,6 +15,10 @@ Fixtures (import them into ``conftest.py``)::
 - ``pg_server`` (session): the running ``PostgresServer``.
 - ``pg_url`` (function): URL of a fresh, empty database, dropped after the test.
 - ``pg_url_factory`` (function): ``make() -> url``, one fresh database per call.
+- ``pg16_server`` (session): a second server, from the PostgreSQL 16 binaries the ``pgserver``
+  wheel ships (a test dependency), run the same way: PostgreSQL 16 changed role membership
+  (a grantor per membership, CREATEROLE no longer admin of every role), and the governance
+  tests run on both.
 
 When the binaries are missing or the server cannot start, the tests that use these fixtures
 are skipped, unless ``PROMPTDECK_REQUIRE_PG=1`` is set: then they fail.
@@ -35,6 +39,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import glob
+import importlib.metadata
 import os
 import pwd
 import re
@@ -61,6 +66,8 @@ __all__ = [
     "PostgresServer",
     "PostgresServerError",
     "find_bindir",
+    "find_pgserver_bindir",
+    "pg16_server",
     "pg_bouncer",
     "pg_server",
     "pg_url",
@@ -119,6 +126,20 @@ def find_bindir() -> Path | None:
             return d
         return Path(str(found[0])).parent
     return None
+
+
+def find_pgserver_bindir() -> Path | None:
+    """The PostgreSQL 16 binaries of the ``pgserver`` wheel, or None when not installed.
+
+    Found through the installed distribution's files: importing ``pgserver`` by name would
+    find this very module (tests/ comes first on the path).
+    """
+    try:
+        distribution = importlib.metadata.distribution("pgserver")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    bindir = Path(str(distribution.locate_file("pgserver/pginstall/bin")))
+    return bindir if all(os.access(bindir / name, os.X_OK) for name in _NEEDED) else None
 
 
 def _free_port(host: str) -> int:
@@ -283,8 +304,27 @@ class PostgresServer:
             os.chown(tmp, self._os_user.pw_uid, self._os_user.pw_gid)
         return tmp
 
+    def _reachable_bindir(self) -> Path:
+        """The binaries, where the server's OS user can run them. Run as root, binaries
+        inside a checkout under an unreadable home (a wheel's, in a virtualenv) are copied
+        into the server's own directory, with the wheel's libraries at the same relative
+        place (its binaries find them through an $ORIGIN-relative run path)."""
+        if self._os_user is None or _traversable_by_others(self.bindir):
+            return self.bindir
+        install = self.bindir.parent  # .../pgserver/pginstall
+        package = install.parent
+        copy = self._tmp / "bin-copy"
+        shutil.copytree(install, copy / package.name / install.name, symlinks=True)
+        libs = package.parent / f"{package.name}.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, copy / libs.name, symlinks=True)
+        for path in [copy, *copy.rglob("*")]:
+            os.chown(path, self._os_user.pw_uid, self._os_user.pw_gid, follow_symlinks=False)
+        return copy / package.name / install.name / self.bindir.name
+
     def _initdb(self) -> None:
         self.tmpdir = self._make_tmpdir()
+        self.bindir = self._reachable_bindir()
         pwfile = self._tmp / "pwfile"
         pwfile.write_text(self.password + "\n")
         pwfile.chmod(0o600)
@@ -491,9 +531,11 @@ class PostgresServer:
 
 # -- pytest fixtures ------------------------------------------------------------------------
 
-_shared: PostgresServer | None = None
-_shared_users = 0
-_shared_error: str | None = None
+# One server of each kind per process (per xdist worker), started on first use: "system"
+# (the installed PostgreSQL, 15 on Debian bookworm) and "pg16" (the pgserver wheel's).
+_servers: dict[str, PostgresServer] = {}
+_users: dict[str, int] = {}
+_errors: dict[str, str] = {}
 _shared_lock = threading.Lock()
 
 
@@ -505,33 +547,42 @@ def _unavailable(reason: str) -> NoReturn:
     pytest.skip(f"PostgreSQL unavailable: {reason}")
 
 
-def _acquire() -> PostgresServer:
-    """The process-wide server (one per xdist worker), started on first use."""
-    global _shared, _shared_users, _shared_error
+def _bindir_of(kind: str) -> Path | None:
+    if kind == "system":
+        return None  # PostgresServer looks for it
+    found = find_pgserver_bindir()
+    if found is None:
+        raise PostgresServerError(
+            "the PostgreSQL 16 binaries of the pgserver wheel are not installed "
+            "(pip install pgserver: a test dependency)"
+        )
+    return found
+
+
+def _acquire(kind: str = "system") -> PostgresServer:
+    """The process-wide server of ``kind``, started on first use."""
     with _shared_lock:
-        if _shared is None and _shared_error is None:
+        if kind not in _servers and kind not in _errors:
             server: PostgresServer | None = None
             try:
-                server = PostgresServer()
+                server = PostgresServer(_bindir_of(kind))
                 server.start()
-                _shared = server
+                _servers[kind] = server
             except (PostgresServerError, OSError, subprocess.SubprocessError) as exc:
-                _shared_error = str(exc)
+                _errors[kind] = str(exc)
                 if server is not None:
                     server.destroy()
-        if _shared is None:
-            _unavailable(_shared_error or "unknown error")
-        _shared_users += 1
-        return _shared
+        if kind not in _servers:
+            _unavailable(_errors.get(kind) or "unknown error")
+        _users[kind] = _users.get(kind, 0) + 1
+        return _servers[kind]
 
 
-def _release() -> None:
-    global _shared, _shared_users
+def _release(kind: str = "system") -> None:
     with _shared_lock:
-        _shared_users -= 1
-        if _shared_users <= 0 and _shared is not None:
-            _shared.destroy()
-            _shared = None
+        _users[kind] -= 1
+        if _users[kind] <= 0 and kind in _servers:
+            _servers.pop(kind).destroy()
 
 
 @pytest.fixture(scope="session")
@@ -542,6 +593,16 @@ def pg_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         _release()
+
+
+@pytest.fixture(scope="session")
+def pg16_server() -> Iterator[PostgresServer]:
+    """A second server, PostgreSQL 16 from the pgserver wheel, for the whole session."""
+    server = _acquire("pg16")
+    try:
+        yield server
+    finally:
+        _release("pg16")
 
 
 def _db_name(request: pytest.FixtureRequest) -> str:

@@ -95,3 +95,21 @@ def test_terminate_connections(pg_server: PostgresServer, pg_url: str) -> None:
         conn.close()
     finally:
         engine.dispose()
+
+
+def test_a_second_server_runs_postgresql_16_from_the_pgserver_wheel(
+    pg_server: PostgresServer, pg16_server: PostgresServer
+) -> None:
+    assert pg16_server.port != pg_server.port
+    assert pg16_server.host == "127.0.0.1"
+    url = pg16_server.create_database("second_server_check")
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            version = int(conn.scalar(sa.text("SHOW server_version_num")))
+            address = conn.scalar(sa.text("SELECT inet_server_addr()::text"))
+        assert version // 10000 == 16
+        assert address == "127.0.0.1/32"
+    finally:
+        engine.dispose()
+        pg16_server.drop_database("second_server_check")
