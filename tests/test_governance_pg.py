@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,42 +66,90 @@ class Team:
             autocommit=True,
         )
 
+    def add_login(self, name: str) -> None:
+        with self.server.admin() as conn:
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                    sql.Identifier(name), sql.Literal(PASSWORD)
+                )
+            )
+        self.logins[name] = name
 
-@pytest.fixture
-def team(pg_server: PostgresServer, pg_url: str) -> Iterator[Team]:
-    """A store made by `promptdeck init` (the superuser login becomes its first admin),
-    the sample prompts, and four real logins given their roles with `promptdeck role`."""
-    database = make_url(pg_url).database
-    assert database is not None
+    def memberships(self, login: str) -> list[tuple[str, str]]:
+        """(group, grantor) of every membership ``login`` holds, as the catalog has it."""
+        with self.server.admin() as conn:
+            rows = conn.execute(
+                "SELECT g.rolname, gr.rolname FROM pg_auth_members m "
+                "JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member "
+                "JOIN pg_roles gr ON gr.oid = m.grantor WHERE u.rolname = %s ORDER BY 1, 2",
+                (login,),
+            ).fetchall()
+        return [(str(group), str(grantor)) for group, grantor in rows]
+
+
+@pytest.fixture(params=["system", "pg16"])
+def server(request: pytest.FixtureRequest) -> PostgresServer:
+    """Each test on the installed PostgreSQL (15 on Debian bookworm, what CI installs)
+    and on PostgreSQL 16 (the pgserver wheel), whose role memberships record a grantor."""
+    fixture = "pg_server" if request.param == "system" else "pg16_server"
+    found: PostgresServer = request.getfixturevalue(fixture)
+    return found
+
+
+@contextmanager
+def made_team(server: PostgresServer, *, superuser_owner: bool = False) -> Iterator[Team]:
+    """A store made by `promptdeck init`, the sample prompts, and four real logins given
+    their roles with `promptdeck role` by the store's first admin.
+
+    The owner running `init` is, as in the README, a login of its own with CREATEROLE
+    that owns the database (not a superuser); ``superuser_owner`` runs it as the
+    server's superuser instead."""
     suffix = uuid.uuid4().hex[:6]
+    database = f"gov_{suffix}"
+    owner = server.user if superuser_owner else f"owner_{suffix}"
     logins = {role: f"{role}_{suffix}" for role in ("admin", "editor", "reviewer", "viewer")}
-    with pg_server.admin() as conn:
-        for login in logins.values():
+    with server.admin() as conn:
+        for login in [*logins.values(), *([] if superuser_owner else [owner])]:
             conn.execute(
                 sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
                     sql.Identifier(login), sql.Literal(PASSWORD)
                 )
             )
-    result = cli("--db", pg_url, "init")
-    assert result.exit_code == 0, result.output
-    assert "is admin" in result.stdout
-    with PromptStore(pg_url, create=False) as owner:
-        owner.import_documents(yamlio.read_files([SAMPLES]))
-    for role, login in logins.items():
-        done = cli("--db", pg_url, "role", login, role)
-        assert done.exit_code == 0, done.output
+        if not superuser_owner:
+            conn.execute(sql.SQL("ALTER ROLE {} CREATEROLE").format(sql.Identifier(owner)))
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(database), sql.Identifier(owner)
+            )
+        )
+    password = server.password if superuser_owner else PASSWORD
+    owner_url = server.url(database, user=owner, password=password)
+    team = Team(server, database, owner_url, dict(logins))
     try:
-        yield Team(pg_server, database, pg_url, logins)
+        result = cli("--db", owner_url, "init")
+        assert result.exit_code == 0, result.output
+        assert f"{owner} is admin" in result.stdout
+        with PromptStore(owner_url, create=False) as store:
+            store.import_documents(yamlio.read_files([SAMPLES]))
+        done = cli("--db", owner_url, "role", logins["admin"], "admin")
+        assert done.exit_code == 0, done.output
+        for role, login in logins.items():  # the first admin gives the other roles
+            done = cli("--db", team.url("admin"), "role", login, role)
+            assert done.exit_code == 0, done.output
+        yield team
     finally:
-        pg_server.drop_database(database)
-        with pg_server.admin() as conn:
-            for login in logins.values():
-                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(login)))
-            prefix = role_prefix(database)
-            for role in ("admin", "reviewer", "editor", "viewer"):
-                conn.execute(
-                    sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(f"{prefix}_{role}"))
-                )
+        server.drop_database(database)
+        prefix = role_prefix(database)
+        groups = [f"{prefix}_{role}" for role in ("admin", "reviewer", "editor", "viewer")]
+        with server.admin() as conn:
+            for name in [*team.logins.values(), *groups, *([] if superuser_owner else [owner])]:
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def team(server: PostgresServer) -> Iterator[Team]:
+    with made_team(server) as made:
+        yield made
 
 
 def sql_refused(team: Team, role: str, statement: str) -> str:
@@ -305,3 +354,113 @@ def test_an_unknown_environment_is_refused_with_a_suggestion(team: Team) -> None
         "require_checks, created_at, created_by) VALUES ('x', false, 1, false, now(), 'me')",
     )
     assert "permission denied" in message
+
+
+def _may_activate(team: Team, role: str) -> bool:
+    """What the database itself lets ``role``'s login do to what production serves."""
+    try:
+        with team.raw(role) as conn:
+            conn.execute("UPDATE deployments SET active_version_id = active_version_id")
+    except psycopg.errors.InsufficientPrivilege:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("superuser_owner", [False, True], ids=["owner-login", "superuser"])
+def test_a_role_one_admin_gave_is_changed_and_taken_back_by_another(
+    server: PostgresServer, superuser_owner: bool
+) -> None:
+    """PostgreSQL 16 records who granted each membership, and a plain REVOKE removes
+    only the revoker's own (the rest stays, with a warning): promptdeck's role changes
+    must hold whichever admin made them."""
+    with made_team(server, superuser_owner=superuser_owner) as team:
+        suffix = uuid.uuid4().hex[:6]
+        second, newcomer = f"second_{suffix}", f"newcomer_{suffix}"
+        team.add_login(second)
+        team.add_login(newcomer)
+        first = team.url("admin")
+        assert cli("--db", team.owner_url, "role", second, "admin").exit_code == 0
+        assert cli("--db", first, "role", newcomer, "admin").exit_code == 0
+        assert _may_activate(team, newcomer)
+
+        # The second admin takes back what the first gave, step by step.
+        by_second = team.server.url(team.database, user=second, password=PASSWORD)
+        for role in ("reviewer", "editor", "viewer"):
+            done = cli("--db", by_second, "role", newcomer, role)
+            assert done.exit_code == 0, done.output
+            assert done.stdout.strip().endswith(
+                f"is now a {role}" if role != "editor" else "is now an editor"
+            )
+            with team.store("admin") as admin:
+                assert admin.role(newcomer) == role
+            groups = [group for group, _grantor in team.memberships(newcomer)]
+            assert groups == [f"{role_prefix(team.database)}_{role}"]
+        assert not _may_activate(team, newcomer)
+        with (
+            PromptStore(
+                team.server.url(team.database, user=newcomer, password=PASSWORD), create=False
+            ) as demoted,
+            pytest.raises(PermissionDeniedError, match="must be an editor"),
+        ):
+            demoted.save("summarizer", "No longer mine to write.", reason="try")
+
+        # And the first admin loses admin at the second's hand, though the owner gave it.
+        assert cli("--db", by_second, "role", team.logins["admin"], "editor").exit_code == 0
+        assert not _may_activate(team, "admin")
+        refused(cli("--db", first, "role", newcomer, "admin"), "must be an admin")
+        # Nobody's role is ever left doubled: one membership each, all by one grantor.
+        grantors = {
+            grantor
+            for login in (newcomer, second, team.logins["admin"])
+            for _group, grantor in team.memberships(login)
+        }
+        assert len(grantors) == 1
+
+
+def test_a_membership_granted_outside_promptdeck(team: Team) -> None:
+    """A superuser's own GRANT in psql: PostgreSQL 15 lets any admin revoke it;
+    PostgreSQL 16 only its grantor, so promptdeck names who must, in one line, and
+    changes nothing."""
+    outsider = f"outsider_{uuid.uuid4().hex[:6]}"
+    team.add_login(outsider)
+    editor_group = f"{role_prefix(team.database)}_editor"
+    with team.server.admin() as conn:
+        conn.execute(
+            sql.SQL("GRANT {} TO {}").format(sql.Identifier(editor_group), sql.Identifier(outsider))
+        )
+        version = conn.execute("SHOW server_version_num").fetchone()
+    assert version is not None
+    result = cli("--db", team.url("admin"), "role", outsider, "viewer")
+    with team.store("admin") as admin:
+        held = admin.role(outsider)
+    if int(version[0]) >= 160000:
+        refused(result, f"{outsider} got {editor_group} from {team.server.user}", "must revoke it")
+        assert held == "editor"
+    else:
+        assert result.exit_code == 0, result.output
+        assert held == "viewer"
+
+
+def test_only_admins_may_call_the_role_function_even_in_psql(team: Team) -> None:
+    for role in ("viewer", "editor", "reviewer"):
+        message = sql_refused(
+            team, role, f"SELECT promptdeck_set_role('{team.logins[role]}', 'admin')"
+        )
+        assert "permission denied for function promptdeck_set_role" in message
+    with team.raw("admin") as conn:
+        for statement, expected in (
+            (f"SELECT promptdeck_set_role('{team.logins['viewer']}', 'root')", "unknown role"),
+            ("SELECT promptdeck_set_role('nobody_at_all', 'viewer')", "no database login"),
+            (f"SELECT promptdeck_set_role('{team.server.user}', 'viewer')", "always an admin"),
+        ):
+            with pytest.raises(psycopg.Error, match=expected):
+                conn.execute(statement)
+
+
+def test_two_databases_never_share_group_roles() -> None:
+    assert role_prefix("prompts") == "pd_prompts"
+    folded = {role_prefix(name) for name in ("my-prompts", "my_prompts", "My_Prompts")}
+    assert len(folded) == 3
+    long = "a_very_long_database_name_for_the_team_number_"
+    assert role_prefix(long + "1") != role_prefix(long + "2")
+    assert all(len(role_prefix(name)) + len("_reviewer") <= 63 for name in (long * 3, "x"))

@@ -15,23 +15,34 @@ triggers, the table owner included; only a superuser (or the owner disabling the
 triggers on purpose) can get around them, and such a change is outside promptdeck.
 
 The creating login (``promptdeck init``) owns the tables and becomes the first admin.
-Admins hold their group WITH ADMIN OPTION so they can grant every role in turn.
+
+Who may give roles, on PostgreSQL 15 and 16 alike: since PostgreSQL 16 every membership
+records its grantor, a plain REVOKE removes only the memberships granted by the role
+doing it (others stay, with a mere warning), and CREATEROLE no longer makes a login
+admin of every role. So nobody but the owner grants memberships: an admin asks the
+function ``promptdeck_set_role`` (SECURITY DEFINER, owned by the owner, EXECUTE for the
+admin group only), which checks that the caller's login is an admin, revokes the login's
+other memberships whoever granted them, and grants the one role. Every membership then
+has one grantor, and any admin can change or take back what another admin gave.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 
 from sqlalchemy import Connection, select, text
 from sqlalchemy.orm import Session
 
-from promptdeck.errors import PermissionDeniedError, ValidationError
+from promptdeck.errors import PermissionDeniedError, StoreError, ValidationError
 from promptdeck.records import ROLES, Role
 from promptdeck.store.rows import StoreSettingRow
 
 #: store_settings key: the group-role prefix ``init`` chose (absent: not secured).
 ROLE_PREFIX_SETTING = "pg_role_prefix"
+#: The one way memberships change (see the module's docstring).
+SET_ROLE_FUNCTION = "promptdeck_set_role"
 
 # Tables by what each role may do to them, on top of SELECT for everyone.
 HISTORY_TABLES = ("features", "versions", "audit_events", "reviews", "suites", "check_runs")
@@ -43,8 +54,14 @@ METRIC_TABLES = ("metric_buckets", "metric_latency", "metric_scores")
 
 
 def role_prefix(database: str) -> str:
-    """``pd_<database>``, folded to what a role name allows (63 bytes in all)."""
-    cleaned = re.sub(r"[^a-z0-9_]", "_", database.lower())[:40]
+    """``pd_<database>``, folded to what a role name allows (63 bytes in all).
+
+    Roles belong to the whole server: two databases must never share groups, so a
+    name that had to be folded or cut gets a hash of the real one."""
+    cleaned = re.sub(r"[^a-z0-9_]", "_", database.lower())
+    if cleaned != database or len(cleaned) > 40:
+        digest = hashlib.sha256(database.encode()).hexdigest()[:8]
+        cleaned = f"{cleaned[:31]}_{digest}"
     return f"pd_{cleaned}"
 
 
@@ -93,7 +110,8 @@ def logins_with_roles(session: Session, prefix: str) -> dict[str, Role]:
 
 
 def grant_role(session: Session, prefix: str, login: str, role: Role) -> None:
-    """Make ``login`` a member of the group of ``role`` only (admins WITH ADMIN OPTION).
+    """Make ``login`` a member of the group of ``role`` only, through the store's
+    ``promptdeck_set_role`` (see the module's docstring), then check that it took.
 
     The database decides whether the current login may: a refusal becomes one line."""
     from sqlalchemy.exc import DBAPIError
@@ -103,19 +121,27 @@ def grant_role(session: Session, prefix: str, login: str, role: Role) -> None:
             f"no database login {login!r} on this server: create it first "
             f"(CREATE ROLE \"{login}\" LOGIN PASSWORD '...'), then give it a role"
         )
-    quoted = '"' + login.replace('"', '""') + '"'
+    if session.scalar(text(f"SELECT to_regprocedure('{SET_ROLE_FUNCTION}(text, text)')")) is None:
+        raise StoreError(
+            "this store's database roles were set up by an older promptdeck: its owner "
+            "runs `promptdeck --db URL init` once to update them"
+        )
     try:
         with session.begin_nested():
-            for other in ROLES:
-                if other != role:
-                    session.execute(text(f'REVOKE "{group_name(prefix, other)}" FROM {quoted}'))
-            option = " WITH ADMIN OPTION" if role == "admin" else ""
-            session.execute(text(f'GRANT "{group_name(prefix, role)}" TO {quoted}{option}'))
+            session.execute(
+                text(f"SELECT {SET_ROLE_FUNCTION}(:login, :role)"), {"login": login, "role": role}
+            )
     except DBAPIError as exc:
         detail = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
         raise PermissionDeniedError(
-            f"the database refused to make {login} {role}: {detail}"
+            f"the database refused to make {login} {role}: {detail.removeprefix('promptdeck: ')}"
         ) from None
+    held = role_of_login(session, prefix, login)
+    if held != role:  # e.g. through another role of theirs that is in a higher group
+        raise PermissionDeniedError(
+            f"{login} is still {held} after the change: a membership outside promptdeck "
+            "gives it that role (see \\du in psql)"
+        )
 
 
 def install(connection: Connection, prefix: str, tables: Sequence[str]) -> None:
@@ -134,11 +160,16 @@ def install(connection: Connection, prefix: str, tables: Sequence[str]) -> None:
         if previous is not None:
             connection.execute(text(f'GRANT "{previous}" TO "{name}"'))
         previous = name
+    # The owner is the first admin. On PostgreSQL 16 a CREATEROLE login is already a
+    # member (WITH ADMIN OPTION) of the groups it just created, and may not grant itself
+    # more; a superuser is a member of every role.
     admin = groups["admin"]
-    for role in ROLES:
-        if role != "admin":  # a role cannot be a member of itself
-            connection.execute(text(f'GRANT "{groups[role]}" TO "{admin}" WITH ADMIN OPTION'))
-    connection.execute(text(f'GRANT "{admin}" TO SESSION_USER WITH ADMIN OPTION'))
+    if not connection.scalar(text("SELECT pg_has_role(session_user, :g, 'MEMBER')"), {"g": admin}):
+        connection.execute(text(f'GRANT "{admin}" TO SESSION_USER'))
+    connection.execute(text(_SET_ROLE_FUNCTION.replace("__PREFIX__", prefix)))
+    signature = f"{SET_ROLE_FUNCTION}(text, text)"
+    connection.execute(text(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC"))
+    connection.execute(text(f'GRANT EXECUTE ON FUNCTION {signature} TO "{admin}"'))
 
     present = set(tables)
     quoted = ", ".join(f'"{t}"' for t in sorted(present))
@@ -201,6 +232,67 @@ def install(connection: Connection, prefix: str, tables: Sequence[str]) -> None:
             )
         )
 
+
+# Runs as the owner (SECURITY DEFINER): every membership it grants has the owner (or, for
+# a superuser owner, the bootstrap superuser) as grantor. On PostgreSQL 16 it revokes
+# each membership GRANTED BY whoever granted it, where the owner holds that role's
+# privileges, and says who must revoke the others; on 15 one REVOKE removes any.
+_SET_ROLE_FUNCTION = """
+CREATE OR REPLACE FUNCTION promptdeck_set_role(login text, wanted text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    prefix constant text := '__PREFIX__';
+    per_grantor constant boolean := current_setting('server_version_num')::int >= 160000;
+    other text;
+    held record;
+BEGIN
+    IF NOT pg_has_role(session_user, prefix || '_admin', 'MEMBER') THEN
+        RAISE EXCEPTION 'promptdeck: % may not give roles: admin role needed', session_user
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF wanted IS NULL OR wanted NOT IN ('viewer', 'editor', 'reviewer', 'admin') THEN
+        RAISE EXCEPTION 'promptdeck: unknown role %', wanted
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = login AND rolcanlogin) THEN
+        RAISE EXCEPTION 'promptdeck: no database login %', login
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    IF login = current_user OR EXISTS (
+        SELECT 1 FROM pg_roles WHERE rolname = login AND rolsuper
+    ) THEN
+        RAISE EXCEPTION 'promptdeck: % owns this store or is a superuser: it is always an admin',
+            login USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    FOREACH other IN ARRAY ARRAY['viewer', 'editor', 'reviewer', 'admin'] LOOP
+        CONTINUE WHEN other = wanted;
+        FOR held IN
+            SELECT grantor.rolname AS grantor
+            FROM pg_auth_members m
+            JOIN pg_roles grp ON grp.oid = m.roleid
+            JOIN pg_roles who ON who.oid = m.member
+            JOIN pg_roles grantor ON grantor.oid = m.grantor
+            WHERE grp.rolname = prefix || '_' || other AND who.rolname = login
+        LOOP
+            IF NOT per_grantor THEN
+                EXECUTE format('REVOKE %I FROM %I', prefix || '_' || other, login);
+            ELSIF pg_has_role(current_user, held.grantor, 'USAGE') THEN
+                EXECUTE format('REVOKE %I FROM %I GRANTED BY %I',
+                               prefix || '_' || other, login, held.grantor);
+            ELSE
+                RAISE EXCEPTION 'promptdeck: % got % from %, outside promptdeck: %',
+                    login, prefix || '_' || other, held.grantor,
+                    held.grantor || ' or a superuser must revoke it'
+                    USING ERRCODE = 'insufficient_privilege';
+            END IF;
+        END LOOP;
+    END LOOP;
+    -- PostgreSQL 16: inherit the group's privileges whatever the login's default is.
+    EXECUTE format('GRANT %I TO %I', prefix || '_' || wanted, login)
+        || CASE WHEN per_grantor THEN ' WITH INHERIT TRUE' ELSE '' END;
+END
+$$
+"""
 
 _APPEND_ONLY_FUNCTION = """
 CREATE OR REPLACE FUNCTION promptdeck_append_only() RETURNS trigger
