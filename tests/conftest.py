@@ -10,6 +10,7 @@ from pgserver import (  # noqa: F401
     pg16_server,
     pg_bouncer,
     pg_server,
+    pg_store_url,
     pg_url,
     pg_url_factory,
     pgbouncer_url,

@@ -15,6 +15,8 @@ Fixtures (import them into ``conftest.py``)::
 - ``pg_server`` (session): the running ``PostgresServer``.
 - ``pg_url`` (function): URL of a fresh, empty database, dropped after the test.
 - ``pg_url_factory`` (function): ``make() -> url``, one fresh database per call.
+- ``pg_store_url`` (function): a fresh database holding a promptdeck store made without
+  `init` (no database roles), for tests of what the store does rather than who may do it.
 - ``pg16_server`` (session): a second server, from the PostgreSQL 16 binaries the ``pgserver``
   wheel ships (a test dependency), run the same way: PostgreSQL 16 changed role membership
   (a grantor per membership, CREATEROLE no longer admin of every role), and the governance
@@ -67,9 +69,11 @@ __all__ = [
     "PostgresServerError",
     "find_bindir",
     "find_pgserver_bindir",
+    "make_unsecured_store",
     "pg16_server",
     "pg_bouncer",
     "pg_server",
+    "pg_store_url",
     "pg_url",
     "pg_url_factory",
     "pgbouncer_url",
@@ -610,6 +614,20 @@ def _db_name(request: pytest.FixtureRequest) -> str:
     return f"t_{slug}_{uuid.uuid4().hex[:8]}"
 
 
+def _drop_database_and_roles(server: PostgresServer, name: str) -> None:
+    """Drop the database and the group roles `promptdeck init` made for it: roles belong
+    to the whole server and would outlive the database."""
+    from promptdeck.store.pg_security import role_prefix
+
+    server.drop_database(name)
+    prefix = role_prefix(name)
+    with server.admin() as conn:
+        for role in ("admin", "reviewer", "editor", "viewer"):
+            conn.execute(
+                sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(f"{prefix}_{role}"))
+            )
+
+
 def _ensure_running(server: PostgresServer) -> None:
     # A test that stopped the server and failed before restarting it must not break the rest.
     if not server.is_running():
@@ -626,7 +644,29 @@ def pg_url(pg_server: PostgresServer, request: pytest.FixtureRequest) -> Iterato
         yield url
     finally:
         _ensure_running(pg_server)
-        pg_server.drop_database(name)
+        _drop_database_and_roles(pg_server, name)
+
+
+def make_unsecured_store(url: str) -> None:
+    """promptdeck's schema in the (empty) database at ``url``, without `init`'s database
+    roles: a shared store as the library made them before only `init` could."""
+    from promptdeck.store import create_store_engine
+    from promptdeck.store.schema import migrate
+
+    engine = create_store_engine(url)
+    try:
+        migrate(engine, url)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def pg_store_url(pg_url: str) -> str:
+    """A fresh database holding an unsecured promptdeck store (``make_unsecured_store``):
+    such stores still open, with roles kept in the store. Tests of what the store does
+    use it; tests of who may do it run `init` (tests/test_governance_pg.py)."""
+    make_unsecured_store(pg_url)
+    return pg_url
 
 
 @pytest.fixture
@@ -648,7 +688,7 @@ def pg_url_factory(
         if names:
             _ensure_running(pg_server)
             for name in names:
-                pg_server.drop_database(name)
+                _drop_database_and_roles(pg_server, name)
 
 
 # -- PgBouncer ------------------------------------------------------------------------------

@@ -141,8 +141,9 @@ def test_restore_refuses_what_is_not_a_backup(
 
 @pytest.mark.postgres
 def test_a_sqlite_backup_restores_into_postgresql(
-    store_path: Path, tmp_path: Path, pg_url: str
+    store_path: Path, tmp_path: Path, pg_store_url: str
 ) -> None:
+    pg_url = pg_store_url
     _rich_store(store_path)
     before = _everything(store_path)
     file = tmp_path / "b.json"

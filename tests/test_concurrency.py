@@ -138,7 +138,7 @@ def check_no_save_lost(url: str, results: list[dict[str, Any]]) -> list[int]:
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "shared.db")
-    return str(request.getfixturevalue("pg_url"))
+    return str(request.getfixturevalue("pg_store_url"))
 
 
 def test_processes_saving_at_once_lose_nothing(tmp_path: Path, url: str) -> None:

@@ -101,12 +101,12 @@ def test_known_revisions_are_the_migrations() -> None:
 
 
 @pytest.mark.postgres
-def test_eight_processes_create_one_empty_postgresql_store_at_once(pg_url: str) -> None:
+def test_eight_processes_initialize_one_empty_postgresql_store_at_once(pg_url: str) -> None:
     code = (
         "import sys\n"
         "from promptdeck.store import PromptStore\n"
         "sys.stdin.read(1)\n"  # all wait on one signal, so creation really overlaps
-        "PromptStore(sys.argv[1], user='alice').close()\n"
+        "PromptStore(sys.argv[1], initialize=True).close()\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     processes = [

@@ -47,8 +47,9 @@ def _serve(url: str, index: int, counter: Any, stop: Any, snapshot: str) -> None
 
 
 def test_kill_and_outage_lose_at_most_the_killed_interval(
-    pg_server: PostgresServer, pg_url: str, tmp_path: Path
+    pg_server: PostgresServer, pg_store_url: str, tmp_path: Path
 ) -> None:
+    pg_url = pg_store_url
     with PromptStore(pg_url, user="alice") as store:
         store.import_documents(yamlio.read_files([SAMPLES]))
         revision_before = store.revision()

@@ -109,7 +109,7 @@ def test_migrations_build_an_empty_postgresql_database_matching_the_models(pg_ur
         check_migrated(engine)
     finally:
         engine.dispose()
-    with PromptStore(pg_url, user="alice") as store:
+    with PromptStore(pg_url, user="alice", create=False) as store:
         assert store.schema_revision() == SCHEMA_HEAD
         store.create_feature("f", "text", model="m", reason="first")
         assert [v.number for v in store.versions("f")] == [1]
@@ -122,7 +122,7 @@ def test_opening_a_new_store_migrates_it_to_head(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_opening_a_new_postgresql_store_migrates_it_to_head(pg_url: str) -> None:
-    with PromptStore(pg_url, user="alice") as store:
+def test_initializing_a_new_postgresql_store_migrates_it_to_head(pg_url: str) -> None:
+    with PromptStore(pg_url, initialize=True) as store:
         assert store.schema_revision() == SCHEMA_HEAD
         assert schema_differences(store.engine) == []

@@ -36,10 +36,10 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> float:
 
 
 @pytest.fixture
-def url(pg_url: str) -> str:
-    with PromptStore(pg_url, user="alice") as store:
+def url(pg_store_url: str) -> str:
+    with PromptStore(pg_store_url, user="alice") as store:
         store.import_documents(yamlio.read_files([SAMPLES]))
-    return pg_url
+    return pg_store_url
 
 
 @pytest.fixture

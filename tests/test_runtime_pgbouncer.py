@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from pgserver import PgBouncer
+from pgserver import PgBouncer, make_unsecured_store
 
 from promptdeck import yamlio
 from promptdeck.runtime import Prompts
@@ -36,6 +36,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> float:
 @pytest.fixture
 def urls(pgbouncer_url: tuple[str, str]) -> tuple[str, str]:
     direct, _pooled = pgbouncer_url
+    make_unsecured_store(direct)
     with PromptStore(direct, user="alice") as store:
         store.import_documents(yamlio.read_files([SAMPLES]))
     return pgbouncer_url

@@ -72,7 +72,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh store location on each backend."""
     if request.param == "sqlite":
         return str(tmp_path / "store.db")
-    return str(request.getfixturevalue("pg_url"))
+    return str(request.getfixturevalue("pg_store_url"))
 
 
 @pytest.fixture
@@ -909,7 +909,8 @@ def test_a_store_from_a_newer_schema_is_refused_and_left_untouched(tmp_path: Pat
 
 
 @pytest.mark.postgres
-def test_a_postgresql_store_from_a_newer_schema_is_refused(pg_url: str) -> None:
+def test_a_postgresql_store_from_a_newer_schema_is_refused(pg_store_url: str) -> None:
+    pg_url = pg_store_url
     with PromptStore(pg_url, user="alice") as store:
         store.create_feature("f", "text", model="m", reason="r")
     _set_schema(pg_url, "9999_from_the_future")

@@ -127,7 +127,7 @@ def shared_remote_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The remote every team scenario runs against: a SQLite file, then PostgreSQL (a
     fresh database on the server of tests/pgserver.py)."""
     if request.param == "postgresql":
-        url: str = request.getfixturevalue("pg_url")
+        url: str = request.getfixturevalue("pg_store_url")
         return url
     return f"sqlite:///{tmp_path / 'remote.db'}"
 

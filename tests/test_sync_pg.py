@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from pgserver import PostgresServer
+from pgserver import PostgresServer, make_unsecured_store
 from sqlalchemy import event, func, insert, select
 from sqlalchemy.engine import make_url
 from test_sync import checking_immutability
@@ -79,10 +79,9 @@ def version_count(store: PromptStore) -> int:
 
 
 @pytest.fixture
-def remote_url(pg_url: str) -> str:
+def remote_url(pg_store_url: str) -> str:
     """A store created on purpose in a fresh database (sync never creates one)."""
-    PromptStore(pg_url).close()
-    return pg_url
+    return pg_store_url
 
 
 # Not wrapped: a timing test (the check reads every row) and the test that stops the
@@ -375,7 +374,7 @@ def test_pointer_moves_take_a_constant_number_of_statements(
     counts: list[int] = []
     for size in (10, 60):
         url = pg_server.create_database(f"batch_{direction}_{size}")
-        PromptStore(url, user="alice").close()
+        make_unsecured_store(url)
         with PromptStore(tmp_path / f"{direction}-{size}.db", user="alice") as local:
             spread_features(local, size)
             with sync.open_remote(local, url) as remote:

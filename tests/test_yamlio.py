@@ -543,10 +543,10 @@ def test_export_then_import_into_an_empty_store_is_exact(
 
 @pytest.mark.postgres
 def test_export_from_sqlite_then_import_into_postgresql_is_exact(
-    exported: tuple[PromptStore, Path], pg_url: str
+    exported: tuple[PromptStore, Path], pg_store_url: str
 ) -> None:
     source, directory = exported
-    with PromptStore(pg_url, user="someone-else") as target:
+    with PromptStore(pg_store_url, user="someone-else") as target:
         check_round_trip(source, target, directory)
 
 

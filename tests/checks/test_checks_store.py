@@ -38,7 +38,8 @@ cases:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PromptStore]:
-    url = str(tmp_path / "s.db") if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    sqlite = request.param == "sqlite"
+    url = str(tmp_path / "s.db") if sqlite else request.getfixturevalue("pg_store_url")
     with PromptStore(url, user="alice") as opened:
         opened.create_feature("greeter", PROMPT, model=MODEL, reason="first")
         opened.save("greeter", PROMPT + " Be kind.", reason="kinder")

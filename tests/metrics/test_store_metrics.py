@@ -72,7 +72,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield str(tmp_path / "metrics.db")
     else:
-        yield request.getfixturevalue("pg_url")
+        yield request.getfixturevalue("pg_store_url")
 
 
 @pytest.fixture

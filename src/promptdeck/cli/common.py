@@ -58,19 +58,22 @@ class CliState:
     created: Path | None = None
     _announce: bool = True
 
-    def store(self, *, create: bool = False, announce: bool = True) -> PromptStore:
+    def store(
+        self, *, create: bool = False, announce: bool = True, initialize: bool = False
+    ) -> PromptStore:
         """Open the configured store.
 
         The one rule for a missing local (SQLite) store: the commands that put content
         into it (init, import, new, sync pull) pass ``create`` and make it, saying so on
         stderr; every other command refuses with the init hint. The app asks first.
+        A shared (server) store is made only by init (``initialize``).
         """
         from promptdeck.store import PromptStore  # SQLAlchemy: only for commands that use it
 
         url = self.db_url
         check_database_url(url)
         missing = self.missing_store() if create else None
-        store = PromptStore(url, user=self.user, create=create)
+        store = PromptStore(url, user=self.user, create=create, initialize=initialize)
         self._stores.append(store)
         if store.identity_refusal is not None:  # --user naming someone this store refuses
             raise PermissionDeniedError(store.identity_refusal)

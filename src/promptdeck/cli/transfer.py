@@ -17,9 +17,10 @@ def init(state: CliState) -> None:
 
     On PostgreSQL, also create the database group roles, GRANTs and append-only
     triggers, and make the login running it the store's first admin."""
-    store = state.store(create=True, announce=False)  # "store ready" says where
-    if store.engine.dialect.name == "postgresql":
-        prefix = store.governance.secure_postgresql()
+    # "store ready" says where. On PostgreSQL the store opens with its roles installed.
+    store = state.store(create=True, announce=False, initialize=True)
+    prefix = store.governance.roles_prefix()
+    if prefix is not None:
         click.echo(
             f"store ready: {store.display_url}; roles {prefix}_viewer/_editor/_reviewer/"
             f"_admin; {store.user} is admin"

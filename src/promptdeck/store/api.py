@@ -57,7 +57,12 @@ from promptdeck.store import backup, doctor, gates, lookups, pg_security, schema
 from promptdeck.store.checks import Checks, current_suite_row, save_suite_in
 from promptdeck.store.driver_errors import translated_errors
 from promptdeck.store.engine import read_only_url, sqlite_path
-from promptdeck.store.governance import Governance, environment_row, resolve_identity
+from promptdeck.store.governance import (
+    Governance,
+    environment_row,
+    resolve_identity,
+    secure_store,
+)
 from promptdeck.store.lookups import VersionRef
 from promptdeck.store.rows import (
     AuditEventRow,
@@ -106,10 +111,15 @@ class _DeploymentChange:
 class PromptStore:
     """A prompt store at a SQLAlchemy URL or a SQLite path.
 
-    ``create=False`` refuses to create a missing SQLite file. The schema is migrated
-    on open (``migrate=False``, for read-only clients such as the runtime library,
-    refuses an out-of-date schema instead); a store from a newer promptdeck is
-    refused and left untouched.
+    A local (SQLite) store is created on first use; ``create=False`` refuses a missing
+    file instead. A shared (server) store is created only explicitly, with
+    ``initialize=True``: what ``promptdeck init`` does, which on PostgreSQL also sets up
+    the database roles, GRANTs and triggers in the same transaction as the schema, so
+    no one ever sees the store unsecured. Without it, a server database holding no
+    store is refused in one line naming it and ``init``. The schema is migrated on open
+    (``migrate=False``, for read-only clients such as the runtime library, refuses an
+    out-of-date schema instead); a store from a newer promptdeck is refused and left
+    untouched.
     """
 
     def __init__(
@@ -120,6 +130,7 @@ class PromptStore:
         create: bool = True,
         migrate: bool = True,
         engine_options: Mapping[str, Any] | None = None,
+        initialize: bool = False,
     ) -> None:
         """``engine_options`` (keyword arguments of ``create_engine``) override the
         defaults on server databases, e.g. the runtime's single connection and no
@@ -127,6 +138,7 @@ class PromptStore:
         self.url = to_url(location)
         declared = declared_user(user)
         path = sqlite_path(self.url)
+        create = create or initialize
         if path is not None:
             if not path.exists() and not create:
                 raise StoreError(
@@ -147,9 +159,16 @@ class PromptStore:
         )
         try:
             with translated_errors(self.url):
-                if path is None and not create:
+                shared = self._engine.dialect.name != "sqlite"
+                if shared and not initialize:
                     _refuse_missing_server_store(self._engine, self.url)
-                schema.migrate(self._engine, self.url, upgrade=migrate and read_only is None)
+                secure = self._engine.dialect.name == "postgresql" and initialize
+                schema.migrate(
+                    self._engine,
+                    self.url,
+                    upgrade=(migrate or initialize) and read_only is None,
+                    then=secure_store if secure else None,
+                )
                 database = make_url(self.url).database or self.url
                 #: Who acts here (store/governance.py): never simply what was declared.
                 #: A declared name the store refuses leaves reads to the real login

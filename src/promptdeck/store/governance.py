@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy import Connection, Engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -53,6 +53,7 @@ from promptdeck.store.rows import (
     StoreSettingRow,
     VersionRow,
 )
+from promptdeck.store.schema import CREATION_LOCK
 from promptdeck.store.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -123,6 +124,20 @@ def resolve_identity(
                 f"as your login here, not as {declared} (drop --user or PROMPTDECK_USER)"
             )
         return declared, "declared"
+
+
+def secure_store(connection: Connection) -> str:
+    """Install (or bring up to date) the database roles, GRANTs and triggers of the
+    PostgreSQL store on ``connection``, inside its transaction; returns the prefix.
+
+    Takes the creation lock: concurrent ``init``s take turns (GRANTs on one role from
+    two transactions at once fail with "tuple concurrently updated")."""
+    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CREATION_LOCK})
+    with Session(bind=connection) as session:
+        database = str(session.scalar(text("SELECT current_database()")))
+        prefix = role_prefix(session) or pg_security.role_prefix(database)
+    pg_security.install(connection, prefix, inspect(connection).get_table_names())
+    return prefix
 
 
 # -- environments ----------------------------------------------------------------------
@@ -249,6 +264,12 @@ class Governance:
             user=self._store.user, source=self._store.identity_source, role=self._store.role()
         )
 
+    def roles_prefix(self) -> str | None:
+        """The prefix of the database group roles of a PostgreSQL store secured by
+        ``init`` (``pd_<database>``); None for any other store."""
+        with self._store.reading() as session:
+            return pg_security.stored_prefix(session)
+
     def secure_postgresql(self) -> str:
         """``init`` on PostgreSQL: create the group roles, GRANTs and append-only
         triggers, make this login the first admin, and from then on take identity from
@@ -262,10 +283,7 @@ class Governance:
             raise ValidationError("database roles exist on PostgreSQL stores only")
         database = make_url(store.url).database or "promptdeck"
         with translated_errors(store.url), engine.begin() as connection:
-            with Session(bind=connection) as session:
-                prefix = role_prefix(session) or pg_security.role_prefix(database)
-            tables = inspect(connection).get_table_names()
-            pg_security.install(connection, prefix, tables)
+            prefix = secure_store(connection)
         store.user, store.identity_source = resolve_identity(engine, database, None)
         return prefix
 

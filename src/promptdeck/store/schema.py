@@ -10,9 +10,10 @@ is refused and left untouched.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
 
 from promptdeck.config import redact
 from promptdeck.errors import StoreError
@@ -31,18 +32,27 @@ PROMPTDECK_TABLES = frozenset(
     {"features", "versions", "deployments", "rollback_stack", "audit_events", "store_state"}
 )
 # pg_advisory_xact_lock key: processes creating one empty PostgreSQL store take turns.
-_CREATION_LOCK = 0x70726F6D7074  # "prompt"
+CREATION_LOCK = 0x70726F6D7074  # "prompt"
 
 
-def migrate(engine: Engine, url: str, *, upgrade: bool = True) -> None:
-    """Bring the schema to SCHEMA_HEAD (or, ``upgrade=False``, refuse an older one)."""
+def migrate(
+    engine: Engine,
+    url: str,
+    *,
+    upgrade: bool = True,
+    then: Callable[[Connection], object] | None = None,
+) -> None:
+    """Bring the schema to SCHEMA_HEAD (or, ``upgrade=False``, refuse an older one).
+
+    ``then`` runs in the same transaction once the schema is at head (``init`` on
+    PostgreSQL: the roles and GRANTs), so a new store is never seen without them."""
     shown = redact(url)
     with engine.connect() as connection:
         current = read_schema_revision(connection)
         if current is None:
             refuse_foreign_database(connection, url)
         legacy = current is not None and not inspect(connection).has_table(VERSION_TABLE)
-    if current == SCHEMA_HEAD and (not legacy or not upgrade):
+    if current == SCHEMA_HEAD and (not legacy or not upgrade) and then is None:
         return
     if current is not None and current not in KNOWN_REVISIONS:
         raise StoreError(_newer(shown, current))
@@ -66,7 +76,7 @@ def migrate(engine: Engine, url: str, *, upgrade: bool = True) -> None:
             if connection.dialect.name == "postgresql":
                 # CREATE TYPE/TABLE race on an empty database: one creator at a time.
                 connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CREATION_LOCK}
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": CREATION_LOCK}
                 )
             # Read again under the lock: another process may have migrated meanwhile.
             current = read_schema_revision(connection)
@@ -77,6 +87,8 @@ def migrate(engine: Engine, url: str, *, upgrade: bool = True) -> None:
             _adopt_legacy_bookkeeping(connection)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+            if then is not None:
+                then(connection)
 
 
 def _newer(shown: str, revision: str) -> str:
