@@ -46,7 +46,7 @@ try:
 except ImportError:  # not installed: use the source tree
     sys.path.insert(0, str(ROOT / "src"))
     from promptdeck import yamlio
-from pgserver import PgBouncer, PostgresServer  # noqa: E402
+from pgserver import PgBouncer, PostgresServer, make_unsecured_store  # noqa: E402
 
 from promptdeck.records import ServingEntry  # noqa: E402
 from promptdeck.runtime import Prompts  # noqa: E402
@@ -262,6 +262,7 @@ def main() -> None:
     try:
         database = "fleet"
         direct_url = server.create_database(database)
+        make_unsecured_store(direct_url)  # a store without `init`'s roles: bench plays users
         with PromptStore(direct_url, user="bench") as store:
             store.import_documents(yamlio.read_files([ROOT / "sample_prompts"]))
         if not args.no_bouncer:

@@ -37,7 +37,7 @@ except ImportError:  # not installed: use the source tree
     sys.path.insert(0, str(ROOT / "src"))
     from promptdeck.store import PromptStore
 from bench_fleet import postgres_cpu_seconds  # noqa: E402
-from pgserver import PostgresServer  # noqa: E402
+from pgserver import PostgresServer, make_unsecured_store  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from promptdeck.metrics.aggregate import Aggregate, AggregateRow  # noqa: E402
@@ -238,6 +238,7 @@ def main() -> None:
         flush_costs(str(Path(tmp) / "bench.db"), "SQLite", rounds)
         database = "bench_metrics"
         url = server.create_database(database)
+        make_unsecured_store(url)  # a store without `init`'s roles: bench plays users
         flush_costs(url, "PostgreSQL", rounds)
         print(
             f"\nfleet: each process records {args.rate:,} outcomes/s over 4 versions, "

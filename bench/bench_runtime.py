@@ -228,7 +228,7 @@ def sqlite_store() -> Iterator[str]:
 def postgres_store() -> Iterator[str | None]:
     sys.path.insert(0, str(ROOT / "tests"))
     try:
-        from pgserver import PostgresServer, PostgresServerError
+        from pgserver import PostgresServer, PostgresServerError, make_unsecured_store
     except ImportError as exc:  # pytest is not installed
         print(f"\n(PostgreSQL skipped: {exc})")
         yield None
@@ -241,6 +241,7 @@ def postgres_store() -> Iterator[str | None]:
         return
     try:
         url = server.create_database("bench")
+        make_unsecured_store(url)  # a store without `init`'s roles: bench plays users
         with PromptStore(url, user="bench") as store:
             store.import_documents(yamlio.read_files([ROOT / "sample_prompts"]))
         yield url

@@ -99,6 +99,19 @@ def timed(label: str, function: Callable[[], T]) -> T:
     return value
 
 
+def make_store(url: str) -> None:
+    """An empty promptdeck store at ``url`` without `init`'s database roles (the bench
+    plays users): the library creates a shared store only through `init`."""
+    from promptdeck.store import create_store_engine
+    from promptdeck.store.schema import migrate
+
+    engine = create_store_engine(url)
+    try:
+        migrate(engine, url)
+    finally:
+        engine.dispose()
+
+
 @contextmanager
 def remote_database(option: str | None, name: str = "bench_sync") -> Iterator[str]:
     url = option or os.environ.get("PROMPTDECK_BENCH_REMOTE")
@@ -111,7 +124,9 @@ def remote_database(option: str | None, name: str = "bench_sync") -> Iterator[st
     with PostgresServer() as server:
         for extra in ("bench_floor", "bench_full"):
             server.create_database(extra)
-        yield server.create_database(name)
+        url = server.create_database(name)
+        make_store(url)  # sync never creates a remote
+        yield url
 
 
 @contextmanager
@@ -146,7 +161,7 @@ def pointers(tmp: Path, base_url: str, features: int) -> None:
     floor_url = make_url(base_url).set(database="bench_floor").render_as_string(hide_password=False)
     full_url = make_url(base_url).set(database="bench_full").render_as_string(hide_password=False)
     for url in (floor_url, full_url):  # make each an empty promptdeck store
-        PromptStore(url, user="bench").close()
+        make_store(url)
     floor_remote = sync.open_remote(local, floor_url)
     full_remote = sync.open_remote(local, full_url)
     floor, floor_statements, _ = measure(
