@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from promptdeck import yamlio
 from promptdeck.cli.app import main
-from promptdeck.errors import NotFoundError, PermissionDeniedError, StoreError
+from promptdeck.errors import NotFoundError, PermissionDeniedError, PromptDeckError, StoreError
 from promptdeck.store import PromptStore
 from promptdeck.store.gates import NotApprovedError
 from promptdeck.store.pg_security import role_prefix
@@ -329,17 +329,81 @@ def test_a_database_without_a_store_is_never_made_one_by_opening_it(
 ) -> None:
     empty = pg_url_factory()
     name = make_url(empty).database
-    with pytest.raises(StoreError, match=f"'{name}' .* holds no promptdeck store.*init"):
-        PromptStore(empty, create=False)
+    # Not even by the library with its defaults (create=True makes SQLite files only),
+    # nor by the commands that fill a local store.
+    for create in (False, True):
+        with pytest.raises(StoreError, match=f"'{name}' .* holds no promptdeck store.*init"):
+            PromptStore(empty, create=create)
     refused(cli("--db", empty, "features"), "holds no promptdeck store", "init")
+    refused(cli("--db", empty, "import", str(SAMPLES)), "holds no promptdeck store", "init")
+    assert table_names(empty) == []
+
+
+def table_names(url: str) -> list[str]:
     from sqlalchemy import create_engine, inspect
 
-    engine = create_engine(empty)
+    engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            assert inspect(connection).get_table_names() == []
+            return sorted(inspect(connection).get_table_names())
     finally:
         engine.dispose()
+
+
+def test_the_library_creates_a_shared_store_secured_or_not_at_all(
+    server: PostgresServer,
+) -> None:
+    """PromptStore(url, initialize=True) is `init`: schema, roles, GRANTs and triggers in
+    one transaction. A login that may not create roles gets a refusal and an empty
+    database, never a store without its roles."""
+    suffix = uuid.uuid4().hex[:6]
+    database, weak, owner = f"lib_{suffix}", f"weak_{suffix}", f"owner_{suffix}"
+    with server.admin() as conn:
+        for login, extra in ((weak, ""), (owner, " CREATEROLE")):
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}" + extra).format(
+                    sql.Identifier(login), sql.Literal(PASSWORD)
+                )
+            )
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(database), sql.Identifier(weak)
+            )
+        )
+    prefix = role_prefix(database)
+    try:
+        weak_url = server.url(database, user=weak, password=PASSWORD)
+        with pytest.raises(PromptDeckError, match="permission denied to create role"):
+            PromptStore(weak_url, initialize=True)
+        assert table_names(weak_url) == []
+        with server.admin() as conn:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                    sql.Identifier(database), sql.Identifier(owner)
+                )
+            )
+        with PromptStore(
+            server.url(database, user=owner, password=PASSWORD), initialize=True
+        ) as store:
+            identity = store.governance.identity()
+            assert (identity.user, identity.source, identity.role) == (
+                owner,
+                "postgresql-login",
+                "admin",
+            )
+            assert store.governance.roles_prefix() == prefix
+        assert "versions" in table_names(weak_url)
+        # The store is secured from its first moment: a login in none of its groups
+        # cannot even read it.
+        with pytest.raises(StoreError, match="permission denied"):
+            PromptStore(weak_url, create=False)
+    finally:
+        server.drop_database(database)
+        with server.admin() as conn:
+            for name in [f"{prefix}_{r}" for r in ("admin", "reviewer", "editor", "viewer")]:
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+            for name in (weak, owner):
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
 
 
 def test_an_unknown_environment_is_refused_with_a_suggestion(team: Team) -> None:
