@@ -146,26 +146,31 @@ def review_request(state: CliState, feature: str, version: int, reason: str) -> 
     click.echo(f"{feature} v{version}: review {_state_words(result)}")
 
 
-@review.command("approve")
-@feature_argument()
-@click.argument("version", type=VersionType())
-@click.option("--comment", "-m", required=True, help="The approval's comment (required).")
-@click.pass_obj
-def review_approve(state: CliState, feature: str, version: int, comment: str) -> None:
-    """Approve VERSION of FEATURE (reviewers; not your own version)."""
-    result = state.store().governance.approve(feature, version, comment)
-    click.echo(f"{feature} v{version}: {_state_words(result)}")
+def _decision_command(kind: str, comment_help: str, summary: str) -> None:
+    """``review approve`` and ``review reject``: one shape, the store call by ``kind``."""
+
+    @review.command(kind, help=summary)
+    @feature_argument()
+    @click.argument("version", type=VersionType())
+    @click.option("--comment", "-m", required=True, help=comment_help)
+    @click.pass_obj
+    def decide(state: CliState, feature: str, version: int, comment: str) -> None:
+        governance = state.store().governance
+        decision = governance.approve if kind == "approve" else governance.reject
+        result = decision(feature, version, comment)
+        click.echo(f"{feature} v{version}: {_state_words(result)}")
 
 
-@review.command("reject")
-@feature_argument()
-@click.argument("version", type=VersionType())
-@click.option("--comment", "-m", required=True, help="Why it is rejected (required).")
-@click.pass_obj
-def review_reject(state: CliState, feature: str, version: int, comment: str) -> None:
-    """Reject VERSION of FEATURE (reviewers; not your own version)."""
-    result = state.store().governance.reject(feature, version, comment)
-    click.echo(f"{feature} v{version}: {_state_words(result)}")
+_decision_command(
+    "approve",
+    "The approval's comment (required).",
+    "Approve VERSION of FEATURE (reviewers; not your own version).",
+)
+_decision_command(
+    "reject",
+    "Why it is rejected (required).",
+    "Reject VERSION of FEATURE (reviewers; not your own version).",
+)
 
 
 @review.command("list")
