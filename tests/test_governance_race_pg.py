@@ -151,7 +151,10 @@ from promptdeck.errors import PromptDeckError
 from promptdeck.store import PromptStore
 url, seed = sys.argv[1], int(sys.argv[2])
 jitter = random.Random(seed)
-store = PromptStore(url, create=False)
+# A lock never released fails a command (lock_timeout) instead of hanging the test.
+store = PromptStore(
+    url, create=False, engine_options={"connect_args": {"options": "-c lock_timeout=20000"}}
+)
 print("ready", flush=True)
 for line in sys.stdin:
     command, feature, version = line.split()
