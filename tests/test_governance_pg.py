@@ -528,3 +528,22 @@ def test_two_databases_never_share_group_roles() -> None:
     long = "a_very_long_database_name_for_the_team_number_"
     assert role_prefix(long + "1") != role_prefix(long + "2")
     assert all(len(role_prefix(name)) + len("_reviewer") <= 63 for name in (long * 3, "x"))
+
+
+def test_a_store_secured_by_an_older_promptdeck_is_told_to_run_init_once(team: Team) -> None:
+    owner = psycopg.connect(
+        host=team.server.host,
+        port=team.server.port,
+        user=make_url(team.owner_url).username,
+        password=PASSWORD,
+        dbname=team.database,
+        autocommit=True,
+    )
+    with owner:
+        owner.execute("DROP FUNCTION promptdeck_set_role(text, text)")  # as before this one
+    viewer = team.logins["viewer"]
+    refused(cli("--db", team.url("admin"), "role", viewer, "editor"), "older promptdeck", "init")
+    assert cli("--db", team.owner_url, "init").exit_code == 0
+    assert cli("--db", team.url("admin"), "role", viewer, "editor").exit_code == 0
+    with team.store("admin") as admin:
+        assert admin.role(viewer) == "editor"
