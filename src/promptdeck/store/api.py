@@ -159,14 +159,13 @@ class PromptStore:
         )
         try:
             with translated_errors(self.url):
-                shared = self._engine.dialect.name != "sqlite"
-                if shared and not initialize:
-                    _refuse_missing_server_store(self._engine, self.url)
                 secure = self._engine.dialect.name == "postgresql" and initialize
                 schema.migrate(
                     self._engine,
                     self.url,
                     upgrade=(migrate or initialize) and read_only is None,
+                    # A shared store only explicitly; a local one as asked above.
+                    new=initialize or self._engine.dialect.name == "sqlite",
                     then=secure_store if secure else None,
                 )
                 database = make_url(self.url).database or self.url
@@ -803,17 +802,4 @@ def _check_expected(
         raise DeploymentMovedError(
             f"{feature} moved in {environment} meanwhile: the {what} is now {shown}, "
             f"not v{expected}; look again before you move it"
-        )
-
-
-def _refuse_missing_server_store(engine: Engine, url: str) -> None:
-    """``create=False`` on a server database without promptdeck's schema (a typo in
-    the database name is enough): refuse, naming it and the command that creates one."""
-    with engine.connect() as connection:
-        has_schema = schema.read_schema_revision(connection) is not None
-    if not has_schema:
-        database = make_url(url).database or "?"
-        raise StoreError(
-            f"database {database!r} at {redact(url)} holds no promptdeck store; "
-            f"create one with `promptdeck --db URL init`"
         )

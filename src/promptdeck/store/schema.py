@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.engine import make_url
 
 from promptdeck.config import redact
 from promptdeck.errors import StoreError
@@ -40,15 +41,24 @@ def migrate(
     url: str,
     *,
     upgrade: bool = True,
+    new: bool = True,
     then: Callable[[Connection], object] | None = None,
 ) -> None:
     """Bring the schema to SCHEMA_HEAD (or, ``upgrade=False``, refuse an older one).
 
-    ``then`` runs in the same transaction once the schema is at head (``init`` on
-    PostgreSQL: the roles and GRANTs), so a new store is never seen without them."""
+    ``new=False`` refuses a database holding no store (a typo in its name is enough),
+    naming it and ``init``. ``then`` runs in the same transaction once the schema is at
+    head (``init`` on PostgreSQL: the roles and GRANTs), so a new store is never seen
+    without them."""
     shown = redact(url)
     with engine.connect() as connection:
         current = read_schema_revision(connection)
+        if current is None and not new:
+            database = make_url(url).database or "?"
+            raise StoreError(
+                f"database {database!r} at {shown} holds no promptdeck store; "
+                f"create one with `promptdeck --db URL init`"
+            )
         if current is None:
             refuse_foreign_database(connection, url)
         legacy = current is not None and not inspect(connection).has_table(VERSION_TABLE)
