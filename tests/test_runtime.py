@@ -94,6 +94,55 @@ def test_get_serves_the_active_version(prompts: Prompts, admin: PromptStore) -> 
     )
 
 
+def test_served_prompts_match_the_store_records(db: Path, admin: PromptStore) -> None:
+    """The runtime reads its own lean rows; they say what the store's records say."""
+    for environment in ("production", "staging"):
+        revision, entries = admin.serving(environment)
+        with Prompts(
+            db, environment=environment, refresh_interval=None, snapshot_path=False
+        ) as client:
+            assert client.status().revision == revision
+            assert client.features() == tuple(sorted(e.feature for e in entries))
+            for entry in entries:
+                served = client._state.entries[entry.feature]
+                pairs = [(served.active, entry.active)]
+                if entry.canary_percent:
+                    pairs.append((served.canary, entry.canary))
+                    assert served.percent == entry.canary_percent
+                else:
+                    assert served.canary is None and served.percent == 0
+                for prompt, version in pairs:
+                    assert prompt is not None and version is not None
+                    assert (prompt.version, prompt.uid, prompt.model) == (
+                        version.number,
+                        version.uid,
+                        version.model,
+                    )
+                    assert prompt.system_prompt == version.system_prompt
+                    assert prompt.parameters_dict() == dict(version.parameters)
+                    assert prompt.canary is (prompt is served.canary)
+    assert any(e.canary_percent for e in admin.serving()[1])  # a canary was compared
+
+
+def test_prompts_sharing_parameters_stay_independent(db: Path, admin: PromptStore) -> None:
+    # Identical parameter texts are decoded once and shared: read-only, so nothing done
+    # through one prompt can reach another.
+    same = {"max_tokens": 321, "stop": ["x"], "meta": {"k": 1}}
+    admin.create_feature("one", "first", model="m", parameters=same, reason="r")
+    admin.create_feature("two", "second", model="m", parameters=same, reason="r")
+    for name in ("one", "two"):
+        admin.activate(name, 1, reason="r")
+    with Prompts(db, refresh_interval=None, snapshot_path=False) as client:
+        one, two = client.get("one"), client.get("two")
+        assert one.parameters == two.parameters == Prompt("x", 1, "m", same, "t").parameters
+        copy = one.parameters_dict()
+        copy["stop"].append("y")
+        copy["meta"]["k"] = 2
+        assert two.parameters_dict() == same
+        with pytest.raises(TypeError):
+            one.parameters["meta"]["k"] = 3  # type: ignore[index]
+
+
 def test_environment_is_respected(db: Path, admin: PromptStore) -> None:
     staging = admin.deployment("sql-assistant", "staging").active
     production = admin.deployment("sql-assistant").active

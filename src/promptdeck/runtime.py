@@ -73,7 +73,7 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,17 +87,13 @@ from promptdeck.config import APP_NAME, redact, resolve_db, scrub, to_url
 from promptdeck.errors import NotFoundError, StoreError
 from promptdeck.metrics.recorder import DEFAULT_INTERVAL, Call, Recorder, RecorderStatus
 from promptdeck.pricing import PriceTable
-from promptdeck.records import DEFAULT_ENVIRONMENT, MAX_ENVIRONMENT, ServingEntry, check_name
-from promptdeck.runtime_connect import (
-    can_listen,
-    connect_url,
-    engine_options,
-    read_only_urls,
-)
+from promptdeck.records import DEFAULT_ENVIRONMENT, MAX_ENVIRONMENT, check_name
+from promptdeck.runtime_connect import can_listen, connect_url, engine_options
 from promptdeck.runtime_metrics import OutcomeRecording
 from promptdeck.runtime_snapshot import CorruptSnapshot, SnapshotWriter, read_snapshot
-from promptdeck.runtime_types import Prompt, Served, Source, State, served_from
+from promptdeck.runtime_types import Prompt, RowDecoder, Served, Source, State
 from promptdeck.store import NOTIFY_CHANNEL, PromptStore, sqlite_path
+from promptdeck.store.serving import serving_rows
 
 __all__ = ["Call", "Prompt", "Prompts", "RuntimeStatus", "default_snapshot_path"]
 
@@ -360,26 +356,17 @@ class Prompts(OutcomeRecording):
             return changed
 
     def _open_store(self) -> PromptStore:
-        options = engine_options(self._connect, self.pooled)
-        try:
-            return PromptStore(
-                self._connect,
-                user=_RUNTIME_USER,
-                create=False,
-                migrate=False,
-                engine_options=options,
-            )
-        except StoreError:
-            path = self._sqlite
-            if path is None or os.access(path.parent, os.W_OK) or not path.exists():
-                raise
-        # A directory we cannot write: SQLite cannot create the WAL index beside the file.
-        for url in read_only_urls(path):
-            with contextlib.suppress(StoreError):
-                return PromptStore(url, user=_RUNTIME_USER, create=False, migrate=False)
-        raise StoreError(f"cannot read the store {path} from a read-only directory")
+        # A SQLite file in a directory we cannot write is opened read-only by the store
+        # itself (store/engine.py's read_only_url): one read-only path for every client.
+        return PromptStore(
+            self._connect,
+            user=_RUNTIME_USER,
+            create=False,
+            migrate=False,
+            engine_options=engine_options(self._connect, self.pooled),
+        )
 
-    def _read_store(self) -> tuple[int, list[ServingEntry], bool]:
+    def _read_store(self) -> tuple[int, list[Sequence[Any]], bool]:
         if self._sqlite is not None:
             self._check_sqlite_path(self._sqlite)
         if self._store is None:
@@ -389,17 +376,14 @@ class Prompts(OutcomeRecording):
         since = 0 if full else self._state.revision
         if full:
             self._problems.clear()  # what is still wrong is reported again while reading
-        revision, entries = self._store.serving(
-            self.environment, since_revision=since, on_bad_entry=self._bad_entry
-        )
+        store = self._store
+        revision, rows = serving_rows(store.engine, store.url, self.environment, since)
         if revision < since:
             # The store went back in time (restored from a backup): start over.
             full = True
             self._problems.clear()
-            revision, entries = self._store.serving(
-                self.environment, since_revision=0, on_bad_entry=self._bad_entry
-            )
-        return revision, entries, full
+            revision, rows = serving_rows(store.engine, store.url, self.environment, 0)
+        return revision, rows, full
 
     def _check_sqlite_path(self, path: Path) -> None:
         """A moved, deleted or replaced SQLite file is noticed, not read through an old
@@ -429,22 +413,27 @@ class Prompts(OutcomeRecording):
                 "its previous version" if feature in self._state.entries else "nothing",
             )
 
-    def _apply(self, revision: int, entries: list[ServingEntry], full: bool) -> bool:
+    def _apply(self, revision: int, rows: list[Sequence[Any]], full: bool) -> bool:
+        """Swap in what ``rows`` (from promptdeck.store.serving) say is served now."""
         current = self._state
-        if not full and not entries:
+        if not full and not rows:
             if revision != current.revision:
                 self._state = State(revision, current.entries, current.source, current.at)
             return False
         new: dict[str, Served] = {} if full else dict(current.entries)
-        for entry in entries:
+        decoder = RowDecoder()
+        problems = self._problems
+        for row in rows:
+            feature = row[0]
             try:
-                new[entry.feature] = served_from(entry)
+                new[feature] = decoder.served(row)
             except (RecursionError, ValueError, TypeError) as exc:
-                self._bad_entry(entry.feature, exc)
-                if full and entry.feature in current.entries:
-                    new[entry.feature] = current.entries[entry.feature]  # keep serving it
+                self._bad_entry(feature, exc)
+                if full and feature in current.entries:
+                    new[feature] = current.entries[feature]  # keep serving it
             else:
-                self._problems.pop(entry.feature, None)
+                if problems:
+                    problems.pop(feature, None)
         changed = current.source != "store" or new != current.entries
         self._state = State(revision, new, "store", datetime.now(UTC))  # the atomic swap
         self._full_reload = False
