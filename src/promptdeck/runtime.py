@@ -123,6 +123,9 @@ class RuntimeStatus:
     problems: Mapping[str, str] = field(default_factory=dict)  # feature -> why not loaded
     listening: bool = False  # a LISTEN for the store's changes is in place (PostgreSQL)
     metrics: RecorderStatus | None = None  # the outcome recorder, once something was recorded
+    # Reads of the store attempted so far (the constructor's included), reached or not:
+    # a dashboard sees the refresh thread alive; a test waits for the next one.
+    refreshes: int = 0
 
     @property
     def healthy(self) -> bool:
@@ -223,6 +226,7 @@ class Prompts(OutcomeRecording):
         self._problems: dict[str, str] = {}  # feature -> why it could not be loaded
         self._reported: set[tuple[str, str]] = set()  # problems already logged
         self._listening = False
+        self._refreshes = 0
         self._snapshot_write_failed = False
         self._writer = (
             SnapshotWriter(self.snapshot_path, self._snapshot_written)
@@ -322,6 +326,7 @@ class Prompts(OutcomeRecording):
             problems=dict(self._problems),  # a copy: asdict() and pickle work on it
             listening=self._listening,
             metrics=self._recorder.status() if self._recorder is not None else None,
+            refreshes=self._refreshes,
         )
 
     # -- refreshing ------------------------------------------------------------------------
@@ -339,21 +344,27 @@ class Prompts(OutcomeRecording):
             if self._closed:
                 return False
             try:
-                revision, entries, full = self._read_store()
-                changed = self._apply(revision, entries, full)
-            except Exception as exc:  # never let an outage or bad data escape: keep serving
-                self._went_down(exc, initial=initial)
-                return False
-            came_back = self._reachable is False
-            self._reachable = True
-            self._last_error = None
-            if came_back:
-                logger.info(
-                    "promptdeck store %s is reachable again (revision %d)",
-                    self.display_url,
-                    revision,
-                )
-            return changed
+                return self._refresh_locked(initial)
+            finally:
+                self._refreshes += 1  # last: who waits for it sees everything it did
+
+    def _refresh_locked(self, initial: bool) -> bool:
+        try:
+            revision, rows, full = self._read_store()
+            changed = self._apply(revision, rows, full)
+        except Exception as exc:  # never let an outage or bad data escape: keep serving
+            self._went_down(exc, initial=initial)
+            return False
+        came_back = self._reachable is False
+        self._reachable = True
+        self._last_error = None
+        if came_back:
+            logger.info(
+                "promptdeck store %s is reachable again (revision %d)",
+                self.display_url,
+                revision,
+            )
+        return changed
 
     def _open_store(self) -> PromptStore:
         # A SQLite file in a directory we cannot write is opened read-only by the store
