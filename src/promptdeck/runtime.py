@@ -435,7 +435,7 @@ class Prompts(OutcomeRecording):
         decoder = RowDecoder()
         problems = self._problems
         for row in rows:
-            feature = row[0]
+            feature = row[1]
             try:
                 new[feature] = decoder.served(row)
             except (RecursionError, ValueError, TypeError) as exc:

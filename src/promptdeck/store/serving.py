@@ -10,10 +10,12 @@ it builds its own immutable prompts from the tuples (runtime_types.served_from_r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, Select, Text, and_, bindparam, cast, select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from promptdeck.store.driver_errors import translated_errors
 from promptdeck.store.rows import DeploymentRow, FeatureRow, StoreStateRow, VersionRow
@@ -63,6 +65,15 @@ def _statement() -> Select[Any]:
     )
 
 
+@lru_cache(maxsize=16)
+def _compiled(dialect: Dialect) -> SQLCompiler:
+    """The statement compiled once per engine's dialect: executed as driver SQL, so no
+    per-call compile-cache lookup and no per-row result processing."""
+    compiled = _statement().compile(dialect=dialect)
+    assert isinstance(compiled, SQLCompiler)
+    return compiled
+
+
 def serving_rows(
     engine: Engine, url: str, environment: str, since_revision: int
 ) -> tuple[int, list[Sequence[Any]]]:
@@ -70,13 +81,18 @@ def serving_rows(
     ``since_revision``, read in one statement (one round trip), so a caller passing the
     revision back next time misses nothing and reloads nothing twice.
 
-    Each row: feature name, canary percent, deployment revision, then the active and
-    the canary version, each as :data:`SERVING_VERSION_COLUMNS` (all None where the
-    deployment has no such version).
+    Each row: the store revision (ignore it), feature name, canary percent, deployment
+    revision, then the active and the canary version, each as
+    :data:`SERVING_VERSION_COLUMNS` (all None where the deployment has no such version).
     """
     with translated_errors(url), engine.connect() as connection:
-        rows = connection.execute(
-            _statement(), {"environment": environment, "since": since_revision}
-        ).all()
+        compiled = _compiled(connection.dialect)
+        values = compiled.construct_params({"environment": environment, "since": since_revision})
+        parameters: Any = values
+        if compiled.positiontup is not None:  # qmark (SQLite): by position
+            parameters = tuple(values[name] for name in compiled.positiontup)
+        rows = connection.exec_driver_sql(compiled.string, parameters).fetchall()
     revision = (rows[0][0] if rows else 0) or 0
-    return revision, [row[1:] for row in rows if row[1] is not None]
+    if len(rows) == 1 and rows[0][1] is None:
+        return revision, []  # nothing moved: the store row alone
+    return revision, list(rows)
