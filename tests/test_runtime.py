@@ -609,3 +609,47 @@ def test_forked_child_keeps_refreshing(db: Path, admin: PromptStore, tmp_path: P
         assert result.read_text() == "3"
     finally:
         client.close()
+
+
+def test_snapshot_entries_are_the_json_of_what_is_served() -> None:
+    # The writer assembles each entry's JSON itself (fast at 10,000 features): it must be
+    # exactly what json would write, for any text a prompt may hold.
+    from promptdeck.runtime_snapshot import encode_entry
+    from promptdeck.runtime_types import Served
+
+    name = 'ünï"\n\\'
+    active = Prompt(
+        name,
+        3,
+        "model\u2028",
+        {"z": [1, {"b": None, "a": 1.5}], "é": "x\ty", "deep": {"n": [[True]]}},
+        'text \x00 "q" \\ 😀 {{v}}',
+        uid="u-1",
+    )
+    canary = Prompt(name, 4, "m", {}, "canary", canary=True, uid="u-2")
+    for served in (Served(active, canary, 25, 7), Served(active, None, 0, 8)):
+        member = encode_entry(name, served)
+        expected = {
+            "active": {
+                "model": "model\u2028",
+                "parameters": active.parameters_dict(),
+                "system_prompt": active.system_prompt,
+                "uid": "u-1",
+                "version": 3,
+            },
+            "canary": None
+            if served.canary is None
+            else {
+                "model": "m",
+                "parameters": {},
+                "system_prompt": "canary",
+                "uid": "u-2",
+                "version": 4,
+            },
+            "percent": served.percent,
+            "revision": served.revision,
+        }
+        assert json.loads("{" + member + "}") == {name: expected}
+        assert member == json.dumps(name, ensure_ascii=False) + ": " + json.dumps(
+            expected, ensure_ascii=False, sort_keys=True
+        )

@@ -142,6 +142,20 @@ def _built(
     return prompt
 
 
+def built_prompt(
+    feature: str,
+    version: int,
+    model: str,
+    parameters: dict[str, Any],
+    system_prompt: str,
+    canary: bool,
+    uid: str,
+) -> Prompt:
+    """``Prompt(...)`` for the runtime's own decoders (checked values, a fresh dict of
+    parameters): the same object, built in half the time."""
+    return _built(feature, version, model, _freeze(parameters), system_prompt, canary, uid)
+
+
 def _frozen_object(value: object, number: int) -> Mapping[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"parameters of version {number} are not an object")
