@@ -12,13 +12,16 @@
 How it serves
 -------------
 - The constructor loads every deployment of the environment **synchronously, once**
-  (bounded by a 5-second connect timeout on PostgreSQL). ``get()`` never touches the
+  (bounded by a 5-second connect timeout on PostgreSQL), in one lean statement
+  (:mod:`promptdeck.store.serving`: plain rows, no ORM records), and builds the prompts
+  straight from them; the snapshot file is written afterwards, on its own thread.
+  ``get()`` never touches the
   store: it is a dictionary lookup on an immutable snapshot, safe from any thread and
   from asyncio code (it does no I/O and takes no lock).
 - A daemon thread refreshes about every ``refresh_interval`` seconds (each wait drawn
   within ±20 %, so processes started together do not poll together): one one-row read
-  of the store revision; only when it moved, the deployments changed since
-  (``PromptStore.serving``). It builds a new immutable mapping and swaps it in with one
+  of the store revision; only when it moved, the deployments changed since, in that
+  same statement. It builds a new immutable mapping and swaps it in with one
   attribute assignment.
 - On PostgreSQL it also LISTENs for the store's NOTIFY on that same connection, so a
   change is usually served within milliseconds (each process waits a random few
