@@ -653,3 +653,33 @@ def test_snapshot_entries_are_the_json_of_what_is_served() -> None:
         assert member == json.dumps(name, ensure_ascii=False) + ": " + json.dumps(
             expected, ensure_ascii=False, sort_keys=True
         )
+
+
+def test_refreshes_count_every_read_of_the_store(db: Path, store_dir: Path) -> None:
+    with Prompts(db, refresh_interval=None, snapshot_path=False) as client:
+        assert client.status().refreshes == 1  # the constructor's
+        client.refresh()
+        assert client.status().refreshes == 2
+        moved = store_dir.with_name("moved-away")
+        store_dir.rename(moved)
+        try:
+            assert client.refresh() is False
+            assert client.status().refreshes == 3  # reached or not
+        finally:
+            moved.rename(store_dir)
+
+
+def test_the_garbage_collector_is_left_as_it_was(db: Path) -> None:
+    import gc
+
+    assert gc.isenabled()
+    with Prompts(db, refresh_interval=None, snapshot_path=False) as client:
+        assert gc.isenabled()  # paused only during the full read
+        client.refresh()
+        assert gc.isenabled()
+    gc.disable()
+    try:
+        Prompts(db, refresh_interval=None, snapshot_path=False).close()
+        assert not gc.isenabled()  # an application's choice is not undone
+    finally:
+        gc.enable()
