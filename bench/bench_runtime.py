@@ -298,7 +298,7 @@ ACTIVATOR = """
 import sys, time
 from promptdeck.store import PromptStore
 store = PromptStore(sys.argv[1], user="activator", create=False)
-number = 1
+number = store.deployment("feature-00002").active  # stores are reused between runs
 sys.stdout.write("ready\\n"); sys.stdout.flush()
 while sys.stdin.readline():
     number = 2 if number == 1 else 1
@@ -380,7 +380,7 @@ def bench_many(url: str, label: str, features: int, rounds: int, directory: Path
     print(f"\n== {features:,} features ({label}) ==")
     admin = PromptStore(url, user="bench")
     snap = directory / f"snap-{label.split()[0]}.json"
-    number = [1]
+    number = [admin.deployment("feature-00001").active or 1]  # stores are reused
 
     def flip() -> None:
         number[0] = 2 if number[0] == 1 else 1
