@@ -351,7 +351,8 @@ def get_throughput(client: Prompts, url: str, seconds: float) -> None:
             if activate:
                 activator.stdin.write("go\n")  # type: ignore[union-attr]
                 activator.stdin.flush()  # type: ignore[union-attr]
-                activator.stdout.readline()  # type: ignore[union-attr]
+                if activator.stdout.readline() != "done\n":  # type: ignore[union-attr]
+                    raise RuntimeError("the activating process failed (see above)")
             time.sleep(0.2)
         stop.set()
         for thread in threads:
