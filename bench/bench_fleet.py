@@ -48,7 +48,6 @@ except ImportError:  # not installed: use the source tree
     from promptdeck import yamlio
 from pgserver import PgBouncer, PostgresServer, make_unsecured_store  # noqa: E402
 
-from promptdeck.records import ServingEntry  # noqa: E402
 from promptdeck.runtime import Prompts  # noqa: E402
 from promptdeck.store import PromptStore  # noqa: E402
 
@@ -63,8 +62,8 @@ class Watched(Prompts):
         self.seen: list[tuple[int, float]] = []
         super().__init__(*args, **kwargs)
 
-    def _apply(self, revision: int, entries: list[ServingEntry], full: bool) -> bool:
-        changed = super()._apply(revision, entries, full)
+    def _apply(self, revision: int, rows: list[Any], full: bool) -> bool:
+        changed = super()._apply(revision, rows, full)
         served = self._state.entries.get(FEATURE)
         version = served.active.version if served and served.active else 0
         if not self.seen or self.seen[-1][0] != version:

@@ -24,13 +24,19 @@ pytestmark = pytest.mark.postgres
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_prompts"
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> float:
+def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> float:
     start = time.monotonic()
     while not predicate():
         if time.monotonic() - start > timeout:
             pytest.fail(f"condition not met within {timeout} s")
         time.sleep(0.005)
     return time.monotonic() - start
+
+
+def wait_for_refreshes(client: Prompts, count: int) -> None:
+    """Until the client's background thread has read the store ``count`` more times."""
+    target = client.status().refreshes + count
+    wait_until(lambda: client.status().refreshes >= target)
 
 
 @pytest.fixture
@@ -58,8 +64,8 @@ def test_the_runtime_reads_and_sees_an_activation_through_pgbouncer(
         assert prompts.pooled and not status.listening  # no LISTEN through the pooler
         assert prompts.get("translator").version == 2
         admin.activate("translator", 3, reason="through the pooler")
-        wait_until(lambda: prompts.get("translator").version == 3, timeout=5)
-        time.sleep(0.3)
+        wait_until(lambda: prompts.get("translator").version == 3)
+        wait_for_refreshes(prompts, 5)
         assert not prompts.status().listening
     assert "***" in prompts.display_url
 

@@ -12,13 +12,16 @@
 How it serves
 -------------
 - The constructor loads every deployment of the environment **synchronously, once**
-  (bounded by a 5-second connect timeout on PostgreSQL). ``get()`` never touches the
+  (bounded by a 5-second connect timeout on PostgreSQL), in one lean statement
+  (:mod:`promptdeck.store.serving`: plain rows, no ORM records), and builds the prompts
+  straight from them; the snapshot file is written afterwards, on its own thread.
+  ``get()`` never touches the
   store: it is a dictionary lookup on an immutable snapshot, safe from any thread and
   from asyncio code (it does no I/O and takes no lock).
 - A daemon thread refreshes about every ``refresh_interval`` seconds (each wait drawn
   within ±20 %, so processes started together do not poll together): one one-row read
-  of the store revision; only when it moved, the deployments changed since
-  (``PromptStore.serving``). It builds a new immutable mapping and swaps it in with one
+  of the store revision; only when it moved, the deployments changed since, in that
+  same statement. It builds a new immutable mapping and swaps it in with one
   attribute assignment.
 - On PostgreSQL it also LISTENs for the store's NOTIFY on that same connection, so a
   change is usually served within milliseconds (each process waits a random few
@@ -60,20 +63,24 @@ Recording outcomes
 happened with an answer, never raising nor blocking: see :mod:`promptdeck.runtime_metrics`.
 
 This module never imports Textual: an application that only calls ``get()`` stays light.
+A little over 600 lines, a good part of them the docstrings users read: one client class.
 Recording is in :mod:`promptdeck.runtime_metrics`, the refresh loop in
 :mod:`promptdeck.runtime_refresh`, the snapshot file in
-:mod:`promptdeck.runtime_snapshot`, connecting in :mod:`promptdeck.runtime_connect`.
+:mod:`promptdeck.runtime_snapshot`, connecting in :mod:`promptdeck.runtime_connect`, the
+read in :mod:`promptdeck.store.serving` and the prompts built from it in
+:mod:`promptdeck.runtime_types`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import logging
 import os
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,17 +94,13 @@ from promptdeck.config import APP_NAME, redact, resolve_db, scrub, to_url
 from promptdeck.errors import NotFoundError, StoreError
 from promptdeck.metrics.recorder import DEFAULT_INTERVAL, Call, Recorder, RecorderStatus
 from promptdeck.pricing import PriceTable
-from promptdeck.records import DEFAULT_ENVIRONMENT, MAX_ENVIRONMENT, ServingEntry, check_name
-from promptdeck.runtime_connect import (
-    can_listen,
-    connect_url,
-    engine_options,
-    read_only_urls,
-)
+from promptdeck.records import DEFAULT_ENVIRONMENT, MAX_ENVIRONMENT, check_name
+from promptdeck.runtime_connect import can_listen, connect_url, engine_options
 from promptdeck.runtime_metrics import OutcomeRecording
 from promptdeck.runtime_snapshot import CorruptSnapshot, SnapshotWriter, read_snapshot
-from promptdeck.runtime_types import Prompt, Served, Source, State, served_from
+from promptdeck.runtime_types import Prompt, RowDecoder, Served, Source, State
 from promptdeck.store import NOTIFY_CHANNEL, PromptStore, sqlite_path
+from promptdeck.store.serving import serving_rows
 
 __all__ = ["Call", "Prompt", "Prompts", "RuntimeStatus", "default_snapshot_path"]
 
@@ -127,6 +130,9 @@ class RuntimeStatus:
     problems: Mapping[str, str] = field(default_factory=dict)  # feature -> why not loaded
     listening: bool = False  # a LISTEN for the store's changes is in place (PostgreSQL)
     metrics: RecorderStatus | None = None  # the outcome recorder, once something was recorded
+    # Reads of the store attempted so far (the constructor's included), reached or not:
+    # a dashboard sees the refresh thread alive; a test waits for the next one.
+    refreshes: int = 0
 
     @property
     def healthy(self) -> bool:
@@ -227,6 +233,7 @@ class Prompts(OutcomeRecording):
         self._problems: dict[str, str] = {}  # feature -> why it could not be loaded
         self._reported: set[tuple[str, str]] = set()  # problems already logged
         self._listening = False
+        self._refreshes = 0
         self._snapshot_write_failed = False
         self._writer = (
             SnapshotWriter(self.snapshot_path, self._snapshot_written)
@@ -326,6 +333,7 @@ class Prompts(OutcomeRecording):
             problems=dict(self._problems),  # a copy: asdict() and pickle work on it
             listening=self._listening,
             metrics=self._recorder.status() if self._recorder is not None else None,
+            refreshes=self._refreshes,
         )
 
     # -- refreshing ------------------------------------------------------------------------
@@ -343,43 +351,41 @@ class Prompts(OutcomeRecording):
             if self._closed:
                 return False
             try:
-                revision, entries, full = self._read_store()
-                changed = self._apply(revision, entries, full)
-            except Exception as exc:  # never let an outage or bad data escape: keep serving
-                self._went_down(exc, initial=initial)
-                return False
-            came_back = self._reachable is False
-            self._reachable = True
-            self._last_error = None
-            if came_back:
-                logger.info(
-                    "promptdeck store %s is reachable again (revision %d)",
-                    self.display_url,
-                    revision,
-                )
-            return changed
+                return self._refresh_locked(initial)
+            finally:
+                self._refreshes += 1  # last: who waits for it sees everything it did
+
+    def _refresh_locked(self, initial: bool) -> bool:
+        try:
+            with _collector_paused(self._full_reload):
+                revision, rows, full = self._read_store()
+                changed = self._apply(revision, rows, full)
+        except Exception as exc:  # never let an outage or bad data escape: keep serving
+            self._went_down(exc, initial=initial)
+            return False
+        came_back = self._reachable is False
+        self._reachable = True
+        self._last_error = None
+        if came_back:
+            logger.info(
+                "promptdeck store %s is reachable again (revision %d)",
+                self.display_url,
+                revision,
+            )
+        return changed
 
     def _open_store(self) -> PromptStore:
-        options = engine_options(self._connect, self.pooled)
-        try:
-            return PromptStore(
-                self._connect,
-                user=_RUNTIME_USER,
-                create=False,
-                migrate=False,
-                engine_options=options,
-            )
-        except StoreError:
-            path = self._sqlite
-            if path is None or os.access(path.parent, os.W_OK) or not path.exists():
-                raise
-        # A directory we cannot write: SQLite cannot create the WAL index beside the file.
-        for url in read_only_urls(path):
-            with contextlib.suppress(StoreError):
-                return PromptStore(url, user=_RUNTIME_USER, create=False, migrate=False)
-        raise StoreError(f"cannot read the store {path} from a read-only directory")
+        # A SQLite file in a directory we cannot write is opened read-only by the store
+        # itself (store/engine.py's read_only_url): one read-only path for every client.
+        return PromptStore(
+            self._connect,
+            user=_RUNTIME_USER,
+            create=False,
+            migrate=False,
+            engine_options=engine_options(self._connect, self.pooled),
+        )
 
-    def _read_store(self) -> tuple[int, list[ServingEntry], bool]:
+    def _read_store(self) -> tuple[int, list[Sequence[Any]], bool]:
         if self._sqlite is not None:
             self._check_sqlite_path(self._sqlite)
         if self._store is None:
@@ -389,17 +395,14 @@ class Prompts(OutcomeRecording):
         since = 0 if full else self._state.revision
         if full:
             self._problems.clear()  # what is still wrong is reported again while reading
-        revision, entries = self._store.serving(
-            self.environment, since_revision=since, on_bad_entry=self._bad_entry
-        )
+        store = self._store
+        revision, rows = serving_rows(store.engine, store.url, self.environment, since)
         if revision < since:
             # The store went back in time (restored from a backup): start over.
             full = True
             self._problems.clear()
-            revision, entries = self._store.serving(
-                self.environment, since_revision=0, on_bad_entry=self._bad_entry
-            )
-        return revision, entries, full
+            revision, rows = serving_rows(store.engine, store.url, self.environment, 0)
+        return revision, rows, full
 
     def _check_sqlite_path(self, path: Path) -> None:
         """A moved, deleted or replaced SQLite file is noticed, not read through an old
@@ -429,22 +432,27 @@ class Prompts(OutcomeRecording):
                 "its previous version" if feature in self._state.entries else "nothing",
             )
 
-    def _apply(self, revision: int, entries: list[ServingEntry], full: bool) -> bool:
+    def _apply(self, revision: int, rows: list[Sequence[Any]], full: bool) -> bool:
+        """Swap in what ``rows`` (from promptdeck.store.serving) say is served now."""
         current = self._state
-        if not full and not entries:
+        if not full and not rows:
             if revision != current.revision:
                 self._state = State(revision, current.entries, current.source, current.at)
             return False
         new: dict[str, Served] = {} if full else dict(current.entries)
-        for entry in entries:
+        decoder = RowDecoder()
+        problems = self._problems
+        for row in rows:
+            feature = row[1]
             try:
-                new[entry.feature] = served_from(entry)
+                new[feature] = decoder.served(row)
             except (RecursionError, ValueError, TypeError) as exc:
-                self._bad_entry(entry.feature, exc)
-                if full and entry.feature in current.entries:
-                    new[entry.feature] = current.entries[entry.feature]  # keep serving it
+                self._bad_entry(feature, exc)
+                if full and feature in current.entries:
+                    new[feature] = current.entries[feature]  # keep serving it
             else:
-                self._problems.pop(entry.feature, None)
+                if problems:
+                    problems.pop(feature, None)
         changed = current.source != "store" or new != current.entries
         self._state = State(revision, new, "store", datetime.now(UTC))  # the atomic swap
         self._full_reload = False
@@ -627,6 +635,22 @@ class Prompts(OutcomeRecording):
 
     def __repr__(self) -> str:
         return f"Prompts({self.display_url!r}, environment={self.environment!r})"
+
+
+@contextlib.contextmanager
+def _collector_paused(pause: bool) -> Iterator[None]:
+    """A full read allocates tens of thousands of objects that hold no cycles; the
+    cyclic garbage collector would run in the middle of it for nothing, a full
+    collection of the whole process included (a third of Prompts() at 10,000 features).
+    Paused for those milliseconds, then enabled again if it was."""
+    if not pause or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,11 +1,12 @@
-"""How the runtime connects: its URL, engine options, LISTEN or not, read-only SQLite.
+"""How the runtime connects: its URL, engine options, LISTEN or not.
 
-Kept apart from runtime.py (the client) so each stays short.
+Kept apart from runtime.py (the client) so each stays short. A SQLite file in a
+directory the process cannot write is opened read-only by the store itself
+(``promptdeck.store.engine.read_only_url``), for the runtime as for the CLI.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -20,7 +21,6 @@ __all__ = [
     "can_listen",
     "connect_url",
     "engine_options",
-    "read_only_urls",
 ]
 
 PG_CONNECT_TIMEOUT = 5  # seconds; added to PostgreSQL URLs that do not set one
@@ -81,16 +81,3 @@ def can_listen(url: str, pooled: bool) -> bool:
         and parsed.get_backend_name() == "postgresql"
         and parsed.get_driver_name() == "psycopg"
     )
-
-
-def read_only_urls(path: Path) -> list[str]:
-    """Ways to open a SQLite file in a directory we cannot write (no -shm/-wal to create).
-
-    ``mode=ro`` works when the write-ahead files exist; ``immutable=1`` when they do not
-    (nothing can write there either, so nothing is missed).
-    """
-    uri = path.resolve().as_uri()
-    return [
-        f"sqlite:///file:{uri[7:]}?mode=ro&uri=true",
-        f"sqlite:///file:{uri[7:]}?immutable=1&uri=true",
-    ]

@@ -7,16 +7,16 @@ client share them without importing each other.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
-from promptdeck.records import ServingEntry, Version
 from promptdeck.templates import find_variables, render
 
-__all__ = ["Prompt", "Served", "Source", "State", "served_from"]
+__all__ = ["Prompt", "RowDecoder", "Served", "Source", "State"]
 
 Source = Literal["store", "snapshot", "empty"]
 
@@ -96,18 +96,6 @@ class Prompt:
         return result
 
 
-def _prompt(version: Version, *, canary: bool = False) -> Prompt:
-    return Prompt(
-        feature=version.feature,
-        version=version.number,
-        model=version.model,
-        parameters=version.parameters,
-        system_prompt=version.system_prompt,
-        canary=canary,
-        uid=version.uid,
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class Served:
     """What one feature serves: never mutated once built."""
@@ -118,14 +106,101 @@ class Served:
     revision: int
 
 
-def served_from(entry: ServingEntry) -> Served:
-    canary = entry.canary if entry.canary_percent > 0 else None
-    return Served(
-        active=_prompt(entry.active) if entry.active is not None else None,
-        canary=_prompt(canary, canary=True) if canary is not None else None,
-        percent=entry.canary_percent if canary is not None else 0,
-        revision=entry.revision,
-    )
+# The slots' own setters: a Prompt built from the store's rows skips the frozen
+# dataclass's __setattr__ and the copy of parameters already frozen (see _built).
+_new = object.__new__
+_slot_setters = tuple(
+    Prompt.__dict__[name].__set__
+    for name in ("feature", "version", "model", "parameters", "system_prompt", "canary", "uid")
+)
+_set_feature, _set_version, _set_model, _set_parameters, _set_text, _set_canary, _set_uid = (
+    _slot_setters
+)
+_set_variables = Prompt.__dict__["_variables"].__set__
+
+
+def _built(
+    feature: str,
+    version: int,
+    model: str,
+    parameters: Mapping[str, Any],
+    system_prompt: str,
+    canary: bool,
+    uid: str,
+) -> Prompt:
+    """A Prompt from ``parameters`` already frozen by :func:`_freeze`, without copying
+    them again: a third of the cost of ``Prompt(...)``, which counts at 10,000 features."""
+    prompt: Prompt = _new(Prompt)
+    _set_feature(prompt, feature)
+    _set_version(prompt, version)
+    _set_model(prompt, model)
+    _set_parameters(prompt, parameters)
+    _set_text(prompt, system_prompt)
+    _set_canary(prompt, canary)
+    _set_uid(prompt, uid)
+    _set_variables(prompt, None)
+    return prompt
+
+
+def built_prompt(
+    feature: str,
+    version: int,
+    model: str,
+    parameters: dict[str, Any],
+    system_prompt: str,
+    canary: bool,
+    uid: str,
+) -> Prompt:
+    """``Prompt(...)`` for the runtime's own decoders (checked values, a fresh dict of
+    parameters): the same object, built in half the time."""
+    return _built(feature, version, model, _freeze(parameters), system_prompt, canary, uid)
+
+
+def _frozen_object(value: object, number: int) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"parameters of version {number} are not an object")
+    frozen: Mapping[str, Any] = _freeze(value)
+    return frozen
+
+
+class RowDecoder:
+    """Builds what one feature serves from a row of ``promptdeck.store.serving``.
+
+    Parameters arrive as JSON text; most prompts of a store share a handful of
+    parameter sets, so each distinct text is decoded and frozen once per decoder
+    (frozen values are immutable: sharing them is safe). Use one decoder per read.
+    """
+
+    def __init__(self) -> None:
+        self._parameters: dict[str, Mapping[str, Any]] = {}
+
+    def parameters(self, text: object, number: int) -> Mapping[str, Any]:
+        if not isinstance(text, str):  # a driver that decoded the JSON itself
+            return _frozen_object(text, number)
+        frozen = self._parameters.get(text)
+        if frozen is None:
+            # ValueError, RecursionError: the caller isolates the feature.
+            frozen = _frozen_object(json.loads(text), number)
+            self._parameters[text] = frozen
+        return frozen
+
+    def served(self, row: Sequence[Any]) -> Served:
+        """``row`` as ``promptdeck.store.serving.serving_rows`` reads it: the store
+        revision, feature, canary percent, deployment revision, then the active and the
+        canary version as (uid, number, system_prompt, model, parameters)."""
+        _, feature, percent, revision, uid, number, text, model, parameters = row[:9]
+        active = None
+        if uid is not None:
+            frozen = self._parameters.get(parameters) if type(parameters) is str else None
+            if frozen is None:
+                frozen = self.parameters(parameters, number)
+            active = _built(feature, number, model, frozen, text, False, uid)
+        canary = None
+        if row[9] is not None and percent:  # a 0 % canary serves nobody
+            uid, number, text, model, parameters = row[9:14]
+            frozen = self.parameters(parameters, number)
+            canary = _built(feature, number, model, frozen, text, True, uid)
+        return Served(active, canary, percent if canary is not None else 0, revision)
 
 
 @dataclass(frozen=True, slots=True)
