@@ -27,6 +27,7 @@ NOT_FOR_READS = {
     "promptdeck.store.rows",
     "promptdeck.store.unit_of_work",
     "promptdeck.store.lookups",
+    "promptdeck.store.tables_rest",
     "alembic",
     "yaml",
     "textual",

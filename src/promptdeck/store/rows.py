@@ -1,4 +1,5 @@
-"""SQLAlchemy 2.x typed ORM rows, mapped onto the Core tables of tables.py.
+"""SQLAlchemy 2.x typed ORM rows, mapped onto the Core tables of tables.py and
+tables_rest.py (importing this module declares them all on one metadata).
 
 No logic: the rules live in the unit of work and the API. Only writers (the unit of
 work, sync's applying side) and the ORM read helpers load this module; plain reads
@@ -13,13 +14,12 @@ from typing import Any
 from sqlalchemy import FromClause, Table
 from sqlalchemy.orm import DeclarativeBase, Mapped
 
-from promptdeck.store import tables
-from promptdeck.store.tables import (
+from promptdeck.store import tables, tables_rest
+from promptdeck.store.tables import NAMING_CONVENTION, UTCDateTime
+from promptdeck.store.tables_rest import (
     METRIC_KEY,
     METRIC_MEASURES,
-    NAMING_CONVENTION,
     USER_SKETCH_WORDS,
-    UTCDateTime,
     metric_buckets,
     metric_latency,
     metric_scores,
@@ -59,7 +59,7 @@ class Base(DeclarativeBase):
 
 def _mapped(table: Table) -> FromClause:
     """A table to map a class onto, typed as DeclarativeBase types ``__table__`` (code
-    that needs the Table itself takes it from tables.py)."""
+    that needs the Table itself takes it from tables.py or tables_rest.py)."""
     return table
 
 
@@ -153,7 +153,7 @@ class StoreStateRow(Base):
 class StoreIdentityRow(Base):
     """One row: a random id given to the store once, so sync can tell stores apart."""
 
-    __table__ = _mapped(tables.store_identity)
+    __table__ = _mapped(tables_rest.store_identity)
 
     id: Mapped[int]
     uid: Mapped[str]
@@ -162,7 +162,7 @@ class StoreIdentityRow(Base):
 class SyncRemoteRow(Base):
     """Per remote this store syncs with: where both sides stood after the last sync."""
 
-    __table__ = _mapped(tables.sync_remotes)
+    __table__ = _mapped(tables_rest.sync_remotes)
 
     key: Mapped[str]
     url: Mapped[str]
@@ -178,7 +178,7 @@ class SyncRemoteRow(Base):
 class SyncPointerRow(Base):
     """Active and canary of one feature/environment on both sides at the last sync."""
 
-    __table__ = _mapped(tables.sync_pointers)
+    __table__ = _mapped(tables_rest.sync_pointers)
 
     remote_key: Mapped[str]
     feature: Mapped[str]
@@ -211,7 +211,7 @@ class EnvironmentRow(Base):
 class ReviewRow(Base):
     """Append-only: a review request, an approval or a rejection of one version."""
 
-    __table__ = _mapped(tables.reviews)
+    __table__ = _mapped(tables_rest.reviews)
 
     id: Mapped[int]
     uid: Mapped[str]
@@ -225,7 +225,7 @@ class ReviewRow(Base):
 class SuiteRow(Base):
     """Append-only: one revision of a feature's behavioural suite (its cases as data)."""
 
-    __table__ = _mapped(tables.suites)
+    __table__ = _mapped(tables_rest.suites)
 
     id: Mapped[int]
     uid: Mapped[str]
@@ -241,7 +241,7 @@ class SuiteRow(Base):
 class CheckRunRow(Base):
     """Append-only: one run of a suite against a version, with every answer and verdict."""
 
-    __table__ = _mapped(tables.check_runs)
+    __table__ = _mapped(tables_rest.check_runs)
 
     id: Mapped[int]
     uid: Mapped[str]
