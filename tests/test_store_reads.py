@@ -117,3 +117,11 @@ def test_the_core_tables_are_the_orm_tables() -> None:
     assert Base.metadata is tables.metadata
     assert {t.name for t in tables.metadata.sorted_tables} >= {"features", "metric_scores"}
     assert identity.ROLE_PREFIX_SETTING == pg_security.ROLE_PREFIX_SETTING
+
+
+def test_the_moved_reads_still_work_on_an_orm_session(store: PromptStore) -> None:
+    """lookups.feature_summaries and serving_entries (now in reads.py) keep taking the
+    session other code may pass them."""
+    with store.reading() as session:
+        assert lookups.feature_summaries(session, "production") == store.features()
+        assert lookups.serving_entries(session, "production", 0) == store.serving()

@@ -20,6 +20,8 @@ from promptdeck.records import (
     Version,
 )
 from promptdeck.store.reads import VersionRef as VersionRef
+from promptdeck.store.reads import feature_summaries as feature_summaries
+from promptdeck.store.reads import serving_entries as serving_entries
 from promptdeck.store.reads import unknown_feature as unknown_feature
 from promptdeck.store.rows import (
     AuditEventRow,

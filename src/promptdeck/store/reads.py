@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, String, Text, and_, cast, func, select, type_coerce
 
@@ -38,6 +38,9 @@ from promptdeck.store.tables import (
     store_state,
     versions,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 VersionRef = int | str  # a number, "active" or "latest"
 
@@ -93,9 +96,10 @@ def revision(connection: Connection) -> int:
 
 
 def feature_summaries(
-    connection: Connection, environment: str, name: str | None = None
+    connection: Connection | Session, environment: str, name: str | None = None
 ) -> list[FeatureSummary]:
-    """Every feature (or the one called ``name``) with its state in ``environment``."""
+    """Every feature (or the one called ``name``) with its state in ``environment``
+    (on a Connection, or an ORM session's: lookups.py re-exports it)."""
     stats = (
         select(
             versions.c.feature_id,
@@ -296,7 +300,7 @@ def events(connection: Connection, feature: str | None, limit: int | None) -> li
 
 
 def serving_entries(
-    connection: Connection,
+    connection: Connection | Session,
     environment: str,
     since_revision: int,
     on_bad_entry: Callable[[str, Exception], None] | None = None,
@@ -308,9 +312,11 @@ def serving_entries(
 
     A version that cannot be decoded (parameters too deeply nested, not an object)
     raises, unless ``on_bad_entry(feature, error)`` is given: then that feature is
-    reported to it and left out, and the others are still returned.
+    reported to it and left out, and the others are still returned. Works on a
+    Connection or an ORM session (lookups.py re-exports it).
     """
-    sqlite = connection.dialect.name == "sqlite"
+    bind = connection if isinstance(connection, Connection) else connection.get_bind()
+    sqlite = bind.dialect.name == "sqlite"
     active, canary = versions.alias("active"), versions.alias("canary")
     rows = connection.execute(
         select(
