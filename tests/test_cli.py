@@ -24,7 +24,7 @@ from sqlalchemy import event
 
 import promptdeck.store as store_module
 from promptdeck.cli import main
-from promptdeck.store import PromptStore, governance
+from promptdeck.store import PromptStore, identity
 
 PROMPTDECK = Path(sys.executable).with_name("promptdeck")
 
@@ -175,7 +175,7 @@ def test_store_location_option_then_env_then_config_then_data_dir(
 def test_user_option_then_env_then_login_name(
     store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(governance, "os_login", lambda: "login-name")
+    monkeypatch.setattr(identity, "os_login", lambda: "login-name")
     prompt = tmp_path / "p.txt"
     base = ["--db", str(store_path)]
     for n, (extra, env, expected) in enumerate(

@@ -63,7 +63,7 @@ def test_without_roles_a_declared_user_is_believed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(governance.TRUST_DECLARED_ENV)
-    monkeypatch.setattr(governance, "os_login", lambda: "maria")
+    monkeypatch.setattr("promptdeck.store.identity.os_login", lambda: "maria")
     with PromptStore(tmp_path / "one.db", user="someone") as store:
         assert (store.user, store.identity_source) == ("someone", "declared")
         assert store.create_feature("f", "t", model="m", reason="r").author == "someone"
@@ -75,7 +75,7 @@ def test_once_roles_exist_only_the_os_login_acts(
     team_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(governance.TRUST_DECLARED_ENV)
-    monkeypatch.setattr(governance, "os_login", lambda: "ed")
+    monkeypatch.setattr("promptdeck.store.identity.os_login", lambda: "ed")
     with PromptStore(team_path, user="alice", create=False) as claimed:
         # Reading is harmless and happens as the real login; every write is refused.
         assert claimed.user == "ed" and claimed.features()

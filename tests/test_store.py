@@ -28,7 +28,7 @@ from promptdeck.errors import (
     ValidationError,
 )
 from promptdeck.records import FeatureDocument, VersionSpec
-from promptdeck.store import SCHEMA_HEAD, PromptStore, UnitOfWork, governance
+from promptdeck.store import SCHEMA_HEAD, PromptStore, UnitOfWork, identity
 from promptdeck.store.rows import AuditEventRow
 
 TABLES = (
@@ -639,7 +639,7 @@ def test_identity_argument_then_env_then_config_then_login(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "s.db"
-    monkeypatch.setattr(governance, "os_login", lambda: "login-name")
+    monkeypatch.setattr(identity, "os_login", lambda: "login-name")
     with PromptStore(path) as store:
         assert store.user == "login-name"
         assert store.create_feature("f", "t", model="m", reason="r").author == "login-name"

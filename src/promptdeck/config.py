@@ -8,17 +8,17 @@ else a default.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from promptdeck.errors import ValidationError
-from promptdeck.pricing import PriceTable
+
+if TYPE_CHECKING:
+    from promptdeck.pricing import PriceTable
 
 APP_NAME = "promptdeck"
 
@@ -43,10 +43,16 @@ def read_config_data(path: Path | None = None) -> dict[str, Any]:
     """The config file as TOML data; a missing file is empty, a broken one an error."""
     path = path or config_path()
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"cannot read config file {path}: {exc}") from None
+    import tomllib  # only when there is a file to parse: every command starts here
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ValidationError(f"cannot read config file {path}: {exc}") from None
 
 
@@ -66,6 +72,8 @@ def load_file_config(path: Path | None = None) -> FileConfig:
 def load_price_table(path: Path | None = None) -> PriceTable:
     """Model prices: the defaults with the config file's ``[prices."model"]`` on top."""
     path = path or config_path()
+    from promptdeck.pricing import PriceTable
+
     return PriceTable.from_config(read_config_data(path).get("prices"), f"config file {path}")
 
 
@@ -110,6 +118,8 @@ def resolve_user(option: str | None = None) -> str:
     """``--user``, else PROMPTDECK_USER, else the config file, else the login name."""
     user = option or os.environ.get("PROMPTDECK_USER") or load_file_config().user
     if not user:
+        import getpass
+
         try:
             user = getpass.getuser()
         except (KeyError, OSError):  # no login name in some containers

@@ -6,7 +6,10 @@ figures with four significant digits.
 
 from __future__ import annotations
 
-from promptdeck.metrics.stats import Estimate, MetricComparison
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: metrics.stats loads SciPy and statsmodels (~1 s)
+    from promptdeck.metrics.stats import Estimate, MetricComparison
 
 __all__ = [
     "compact_difference",

@@ -1,31 +1,70 @@
 """The root ``promptdeck`` group: global options, and the terminal app when no command is given.
 
 Exit codes: 0 success, 1 refused or failed (one line on stderr), 2 usage.
+
+Commands are looked up by name and their module imported when one runs (or when help
+or shell completion lists them): ``promptdeck features`` loads cli/versions.py and
+nothing of sync, checks or stats.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Mapping
 
 import click
 
 from promptdeck import __version__
-from promptdeck.cli.backup import backup, doctor, restore
-from promptdeck.cli.checks import check, suite
 from promptdeck.cli.common import CliState, ErrorHandlingGroup, fail
-from promptdeck.cli.deploy import activate, canary, promote, rollback
-from promptdeck.cli.diff import diff
-from promptdeck.cli.governance import env, review, whoami
-from promptdeck.cli.roles import history, role
-from promptdeck.cli.stats import stats
-from promptdeck.cli.sync import sync
-from promptdeck.cli.transfer import export, import_, init
-from promptdeck.cli.versions import features, new, save, show, versions
 from promptdeck.config import resolve_remote
 from promptdeck.records import DEFAULT_ENVIRONMENT
 
+#: Every command: its name, and "module:attribute" of its click object.
+COMMANDS: Mapping[str, str] = {
+    "init": "promptdeck.cli.transfer:init",
+    "import": "promptdeck.cli.transfer:import_",
+    "export": "promptdeck.cli.transfer:export",
+    "features": "promptdeck.cli.versions:features",
+    "versions": "promptdeck.cli.versions:versions",
+    "show": "promptdeck.cli.versions:show",
+    "new": "promptdeck.cli.versions:new",
+    "save": "promptdeck.cli.versions:save",
+    "diff": "promptdeck.cli.diff:diff",
+    "activate": "promptdeck.cli.deploy:activate",
+    "rollback": "promptdeck.cli.deploy:rollback",
+    "canary": "promptdeck.cli.deploy:canary",
+    "promote": "promptdeck.cli.deploy:promote",
+    "history": "promptdeck.cli.roles:history",
+    "role": "promptdeck.cli.roles:role",
+    "sync": "promptdeck.cli.sync:sync",
+    "env": "promptdeck.cli.governance:env",
+    "review": "promptdeck.cli.governance:review",
+    "whoami": "promptdeck.cli.governance:whoami",
+    "backup": "promptdeck.cli.backup:backup",
+    "restore": "promptdeck.cli.backup:restore",
+    "doctor": "promptdeck.cli.backup:doctor",
+    "check": "promptdeck.cli.checks:check",
+    "suite": "promptdeck.cli.checks:suite",
+    "stats": "promptdeck.cli.stats:stats",
+}
 
-@click.group(cls=ErrorHandlingGroup, invoke_without_command=True)
+
+class LazyGroup(ErrorHandlingGroup):
+    """The root group: COMMANDS are imported on first use, by name."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, _, attribute = COMMANDS[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            self.add_command(command, cmd_name)
+        return self.commands.get(cmd_name)
+
+
+@click.group(cls=LazyGroup, invoke_without_command=True)
 @click.option("--db", metavar="PATH_OR_URL", help="Store: a SQLite path or SQLAlchemy URL.")
 @click.option("--user", metavar="NAME", help="Who you are (default: PROMPTDECK_USER or login).")
 @click.option(
@@ -75,33 +114,3 @@ def _may_create(state: CliState) -> bool:
     if click.confirm(f"No store at {missing}. Create a new, empty one there?", default=False):
         return True
     fail(f"no store at {missing}; create it with `promptdeck --db {missing} init`")
-
-
-for command in (
-    init,
-    import_,
-    export,
-    features,
-    versions,
-    show,
-    new,
-    save,
-    diff,
-    activate,
-    rollback,
-    canary,
-    promote,
-    history,
-    role,
-    sync,
-    env,
-    review,
-    whoami,
-    backup,
-    restore,
-    doctor,
-    check,
-    suite,
-    stats,
-):
-    main.add_command(command)

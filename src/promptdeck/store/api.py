@@ -8,6 +8,11 @@ event.
 A little over 600 lines: this is the whole public API of the store in one class, the
 reads beside the writes they answer; the queries, the unit of work and import/export
 live in their own modules.
+
+Reads are Core queries (reads.py) on a plain connection; the ORM, the unit of work and
+the modules built on them (governance, checks, gates, import/export, backup) are
+imported by the methods that use them, so opening a store and reading from it never
+loads ``sqlalchemy.orm``.
 """
 
 from __future__ import annotations
@@ -19,9 +24,8 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
 
 import promptdeck.store as package  # create_store_engine, looked up per store (tests)
 from promptdeck.config import declared_user, redact, to_url
@@ -53,33 +57,11 @@ from promptdeck.records import (
     check_name,
     content_hash,
 )
-from promptdeck.store import backup, doctor, gates, lookups, pg_security, schema, transfer
-from promptdeck.store.checks import Checks, current_suite_row, save_suite_in
+from promptdeck.store import reads, schema
 from promptdeck.store.driver_errors import translated_errors
 from promptdeck.store.engine import read_only_url, sqlite_path
-from promptdeck.store.governance import (
-    Governance,
-    environment_row,
-    resolve_identity,
-    secure_store,
-)
-from promptdeck.store.lookups import VersionRef
-from promptdeck.store.rows import (
-    AuditEventRow,
-    DeploymentRow,
-    FeatureRow,
-    RoleRow,
-    StoreStateRow,
-    VersionRow,
-)
-from promptdeck.store.transfer import ImportResult
-from promptdeck.store.unit_of_work import (
-    UnitOfWork,
-    read_session,
-    require_role,
-    snapshot_session,
-    unit_of_work,
-)
+from promptdeck.store.identity import resolve_identity
+from promptdeck.store.reads import VersionRef, read_connection
 from promptdeck.store.validation import (
     check_environment,
     check_model,
@@ -92,7 +74,15 @@ from promptdeck.store.validation import (
 )
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from promptdeck.store import doctor
+    from promptdeck.store.checks import Checks
+    from promptdeck.store.governance import Governance
     from promptdeck.store.metrics import MetricsStore
+    from promptdeck.store.rows import DeploymentRow, FeatureRow
+    from promptdeck.store.transfer import ImportResult
+    from promptdeck.store.unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,13 +150,15 @@ class PromptStore:
         try:
             with translated_errors(self.url):
                 secure = self._engine.dialect.name == "postgresql" and initialize
+                if secure:  # the ORM and governance: only when a shared store is made
+                    from promptdeck.store.governance import secure_store
                 schema.migrate(
                     self._engine,
                     self.url,
                     upgrade=(migrate or initialize) and read_only is None,
                     # A shared store only explicitly; a local one as asked above.
                     new=initialize or self._engine.dialect.name == "sqlite",
-                    then=secure_store if secure else None,
+                    then=secure_store if secure else None,  # noqa: F821
                 )
                 database = make_url(self.url).database or self.url
                 #: Who acts here (store/governance.py): never simply what was declared.
@@ -211,19 +203,32 @@ class PromptStore:
         if self.identity_refusal is not None:
             raise PermissionDeniedError(self.identity_refusal)
         check_user(self.user)  # written as author and actor: no controls, bounded
+        from promptdeck.store.unit_of_work import unit_of_work  # the ORM: writers only
+
         return unit_of_work(self._engine, self.url, self.user)
 
     def reading(self) -> AbstractContextManager[Session]:
-        """One read transaction, for sync and tests; UIs call the read methods."""
+        """One ORM read transaction, for sync, governance, checks and tests; UIs call
+        the read methods (Core, without the ORM: ``_read``)."""
+        from promptdeck.store.unit_of_work import read_session
+
         return read_session(self._engine, self.url)
 
     def snapshot(self) -> AbstractContextManager[Session]:
         """A read transaction that sees one consistent state of the whole store."""
+        from promptdeck.store.unit_of_work import snapshot_session
+
         return snapshot_session(self._engine, self.url)
+
+    def _read(self) -> AbstractContextManager[Connection]:
+        """One Core read transaction: what the read methods use (reads.py)."""
+        return read_connection(self._engine, self.url)
 
     @cached_property
     def checks(self) -> Checks:
         """Suites and check runs (store/checks.py)."""
+        from promptdeck.store.checks import Checks
+
         return Checks(self)
 
     @cached_property
@@ -242,10 +247,14 @@ class PromptStore:
     @cached_property
     def governance(self) -> Governance:
         """Identity, environments, reviews and gates (store/governance.py)."""
+        from promptdeck.store.governance import Governance
+
         return Governance(self)
 
     def role(self, user: str | None = None) -> Role:
         """The effective role of ``user`` (default: this store's user)."""
+        from promptdeck.store import lookups
+
         with self.reading() as session:
             return lookups.role_of(session, user or self.user)
 
@@ -255,11 +264,16 @@ class PromptStore:
     def require(self, action: Action) -> None:
         """Refuse (PermissionDeniedError) unless this store's user may ``action``; reads
         only (sync checks the remote's roles before it writes anything)."""
+        from promptdeck.store.unit_of_work import require_role
+
         require_role(self.user, self.role(), action)
 
     def roles(self) -> dict[str, Role]:
         """Who has which role: the logins in the store's groups on a PostgreSQL store
         secured by ``init``, else the ``roles`` table."""
+        from promptdeck.store import pg_security
+        from promptdeck.store.rows import RoleRow
+
         with self.reading() as session:
             prefix = pg_security.stored_prefix(session)
             if prefix is not None:
@@ -273,6 +287,9 @@ class PromptStore:
         if not user or not user.strip():
             raise ValidationError("a user name is required")
         check_user(user)
+        from promptdeck.store import lookups, pg_security
+        from promptdeck.store.rows import RoleRow
+
         with self.unit_of_work() as work:
             work.require(Action.SET_ROLE)
             session = work.session
@@ -315,81 +332,44 @@ class PromptStore:
 
     def revision(self) -> int:
         """A counter bumped by every write: cheap to poll."""
-        with self.reading() as session:
-            return session.scalar(select(StoreStateRow.revision).where(StoreStateRow.id == 1)) or 0
+        with self._read() as connection:
+            return reads.revision(connection)
 
     def features(
         self, environment: str = DEFAULT_ENVIRONMENT, *, name: str | None = None
     ) -> list[FeatureSummary]:
         """Every feature (or the one called ``name``) with its state in ``environment``
         (an unknown environment is refused with "did you mean ...?")."""
-        with self.reading() as session:
-            environment_row(session, environment)
-            return lookups.feature_summaries(session, environment, name)
+        with self._read() as connection:
+            reads.require_environment(connection, environment)
+            return reads.feature_summaries(connection, environment, name)
 
     def feature(self, name: str, environment: str = DEFAULT_ENVIRONMENT) -> FeatureSummary:
         for summary in self.features(environment, name=name):
             return summary
-        raise NotFoundError(lookups.unknown_feature(name))
+        raise NotFoundError(reads.unknown_feature(name))
 
     def versions(self, feature: str) -> list[VersionSummary]:
         """The feature's versions without their texts, newest first."""
-        with self.reading() as session:
-            row = lookups.feature_row(session, feature)
-            rows = session.execute(
-                select(
-                    VersionRow.uid,
-                    VersionRow.number,
-                    VersionRow.model,
-                    VersionRow.author,
-                    VersionRow.reason,
-                    VersionRow.created_at,
-                    VersionRow.parent_number,
-                    VersionRow.content_hash,
-                )
-                .where(VersionRow.feature_id == row.id)
-                .order_by(VersionRow.number.desc())
-            )
-            return [
-                VersionSummary(
-                    uid=uid,
-                    feature=feature,
-                    number=number,
-                    model=model,
-                    author=author,
-                    reason=reason,
-                    created_at=created_at,
-                    parent=parent,
-                    content_hash=digest,
-                )
-                for uid, number, model, author, reason, created_at, parent, digest in rows
-            ]
+        with self._read() as connection:
+            return reads.version_summaries(connection, feature)
 
     def version(
         self, feature: str, ref: VersionRef = "latest", environment: str = DEFAULT_ENVIRONMENT
     ) -> Version:
         """One version with its text: a number, ``"active"`` or ``"latest"``."""
-        with self.reading() as session:
-            feature_row = lookups.feature_row(session, feature)
-            row = lookups.resolve(session, feature_row, ref, environment)
-            return lookups.to_version(row, feature)
+        with self._read() as connection:
+            return reads.version(connection, feature, ref, environment)
 
     def deployment(self, feature: str, environment: str = DEFAULT_ENVIRONMENT) -> Deployment:
-        with self.reading() as session:
-            environment_row(session, environment)
-            feature_row = lookups.feature_row(session, feature)
-            row = lookups.deployment_row(session, feature_row, environment)
-            return lookups.to_deployment(session, feature, environment, row)
+        with self._read() as connection:
+            reads.require_environment(connection, environment)
+            found = reads.deployment_records(connection, feature, environment)
+        return found[0] if found else Deployment(feature=feature, environment=environment)
 
     def deployments(self, feature: str) -> list[Deployment]:
-        with self.reading() as session:
-            feature_row = lookups.feature_row(session, feature)
-            rows = session.scalars(
-                select(DeploymentRow)
-                .where(DeploymentRow.feature_id == feature_row.id)
-                .order_by(DeploymentRow.environment)
-            ).all()
-            return [lookups.to_deployment(session, feature, r.environment, r) for r in rows]
+        with self._read() as connection:
+            return reads.deployment_records(connection, feature)
 
     def environments(self) -> list[str]:
         """Every environment that exists, production first (store.governance has more)."""
@@ -397,15 +377,8 @@ class PromptStore:
 
     def history(self, feature: str | None = None, limit: int | None = None) -> list[AuditEvent]:
         """Audit events, newest first; for one feature or the whole store."""
-        with self.reading() as session:
-            # Newest first by time: events pulled from a remote keep their own times.
-            query = select(AuditEventRow).order_by(AuditEventRow.at.desc(), AuditEventRow.id.desc())
-            if feature is not None:
-                lookups.feature_row(session, feature)
-                query = query.where(AuditEventRow.feature == feature)
-            if limit is not None:
-                query = query.limit(limit)
-            return [lookups.to_event(row) for row in session.scalars(query)]
+        with self._read() as connection:
+            return reads.events(connection, feature, limit)
 
     def serving(
         self,
@@ -421,8 +394,8 @@ class PromptStore:
         whose version cannot be decoded goes to ``on_bad_entry(feature, error)`` (if
         given) and is left out; the others are still returned.
         """
-        with self.reading() as session:
-            return lookups.serving_entries(session, environment, since_revision, on_bad_entry)
+        with self._read() as connection:
+            return reads.serving_entries(connection, environment, since_revision, on_bad_entry)
 
     # -- writes ----------------------------------------------------------------------
 
@@ -441,6 +414,8 @@ class PromptStore:
         system_prompt = check_prompt(system_prompt)
         model = check_model(model)
         params = check_parameters(parameters or {})
+        from promptdeck.store import lookups
+
         with self.unit_of_work() as work:
             work.require(Action.CREATE_FEATURE)
             if work.find_feature(name) is not None:
@@ -473,6 +448,8 @@ class PromptStore:
         """
         reason = check_reason(reason)
         system_prompt = check_prompt(system_prompt)
+        from promptdeck.store import lookups
+
         with self.unit_of_work() as work:
             work.require(Action.SAVE)
             feature_row = work.feature(feature, lock=True)
@@ -523,6 +500,8 @@ class PromptStore:
     ) -> Iterator[_DeploymentChange]:
         """The opening every deployment write shares: one unit of work, the role check,
         the feature locked, and its deployment (created empty when ``create``)."""
+        from promptdeck.store.governance import environment_row
+
         with self.unit_of_work() as work:
             work.require(action)
             check_name(environment, "environment", MAX_ENVIRONMENT)
@@ -553,6 +532,8 @@ class PromptStore:
         reason = check_reason(reason)
         check_environment(environment)
         check_version_number(number)
+        from promptdeck.store import gates
+
         with self._deployment_change(Action.ACTIVATE, feature, environment, create=True) as change:
             work, deployment = change.work, change.deployment
             assert deployment is not None
@@ -598,6 +579,8 @@ class PromptStore:
         if the stack says otherwise by now, the move is refused (DeploymentMovedError).
         """
         reason = check_reason(reason)
+        from promptdeck.store.rows import VersionRow
+
         with self._deployment_change(Action.ROLLBACK, feature, environment, create=False) as change:
             work, deployment = change.work, change.deployment
             top = work.rollback_stack(deployment)[-1:] if deployment else []
@@ -637,6 +620,8 @@ class PromptStore:
         percent = check_percent(percent)
         check_environment(environment)
         check_version_number(number)
+        from promptdeck.store import gates
+
         with self._deployment_change(
             Action.SET_CANARY, feature, environment, create=True
         ) as change:
@@ -710,6 +695,9 @@ class PromptStore:
     ) -> Deployment:
         """The canary becomes the active version (the old one goes on the rollback stack)."""
         reason = check_reason(reason)
+        from promptdeck.store import gates
+        from promptdeck.store.rows import VersionRow
+
         with self._deployment_change(Action.PROMOTE, feature, environment, create=False) as change:
             work, deployment = change.work, change.deployment
             if deployment is None or deployment.canary_version_id is None:
@@ -745,6 +733,8 @@ class PromptStore:
         Documents the store already holds change nothing: the result is empty, and no
         audit event or revision bump is written.
         """
+        from promptdeck.store import transfer
+
         transfer.check_documents_agree(documents)
         with self.unit_of_work() as work:
             result = transfer.import_documents(work, documents)
@@ -757,22 +747,31 @@ class PromptStore:
 
     def beyond_limits(self) -> list[doctor.Finding]:
         """Stored values that limits.py refuses today (rows from before the limits)."""
+        from promptdeck.store import doctor
+
         with self.reading() as session:
             return doctor.findings(session)
 
     def backup(self) -> dict[str, Any]:
         """Every row of every table from one consistent snapshot (see backup.py)."""
+        from promptdeck.store.backup import dump
+
         with self.snapshot() as session:
-            return backup.dump(session.connection())
+            return dump(session.connection())
 
     def restore(self, data: Mapping[str, Any], source: str) -> int:
         """Restore a backup (``backup.parse``d) into this empty store; admins only."""
         self.require(Action.SET_ROLE)
+        from promptdeck.store.backup import restore
+
         with translated_errors(self.url):
-            return backup.restore(self._engine, data, source)
+            return restore(self._engine, data, source)
 
     def export_document(self, feature: str) -> FeatureDocument:
         """Everything needed to rebuild the feature exactly in another store."""
+        from promptdeck.store import lookups, transfer
+        from promptdeck.store.checks import current_suite_row
+
         with self.reading() as session:
             document = transfer.export_document(session, feature)
             suite = current_suite_row(session, lookups.feature_row(session, feature))
@@ -782,6 +781,8 @@ class PromptStore:
 def _import_suites(work: UnitOfWork, documents: Sequence[FeatureDocument]) -> tuple[str, ...]:
     """Save the suites the documents carry (already canonical: yamlio parsed them) where
     they differ from the feature's current suite; the features whose suite changed."""
+    from promptdeck.store.checks import save_suite_in
+
     saved: list[str] = []
     for document in documents:
         if document.suite is None:

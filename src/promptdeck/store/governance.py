@@ -14,14 +14,11 @@
 
 from __future__ import annotations
 
-import difflib
-import getpass
-import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import Connection, Engine, func, inspect, select, text
+from sqlalchemy import Connection, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -32,7 +29,6 @@ from promptdeck.records import (
     DEFAULT_ENVIRONMENT,
     Environment,
     Identity,
-    IdentitySource,
     Review,
     ReviewKind,
     ReviewQueueEntry,
@@ -43,13 +39,14 @@ from promptdeck.records import (
 from promptdeck.store import gates, lookups, pg_security
 from promptdeck.store.clock import now
 from promptdeck.store.driver_errors import translated_errors
+from promptdeck.store.identity import TRUST_DECLARED_ENV, os_login, resolve_identity
 from promptdeck.store.pg_security import ROLE_PREFIX_SETTING
+from promptdeck.store.reads import unknown_environment
 from promptdeck.store.rows import (
     DeploymentRow,
     EnvironmentRow,
     FeatureRow,
     ReviewRow,
-    RoleRow,
     StoreSettingRow,
     VersionRow,
 )
@@ -59,27 +56,7 @@ from promptdeck.store.unit_of_work import UnitOfWork
 if TYPE_CHECKING:
     from promptdeck.store.api import PromptStore
 
-#: Tests and one-person demos only: on SQLite, believe ``--user`` even when roles
-#: exist. It grants nothing that write access to the SQLite file does not already give
-#: (such a user can edit the roles table with sqlite3); PostgreSQL never honours it.
-TRUST_DECLARED_ENV = "PROMPTDECK_TRUST_DECLARED_USER"
-
-
 # -- identity ------------------------------------------------------------------------
-
-
-def os_login() -> str:
-    """The operating-system login of this process (its uid's name, not $USER, which
-    anyone can set)."""
-    try:
-        import pwd
-
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except (ImportError, KeyError, OSError):  # Windows, or a uid without a passwd entry
-        try:
-            return getpass.getuser()
-        except (KeyError, OSError):
-            return "unknown"
 
 
 def role_prefix(session: Session) -> str | None:
@@ -87,43 +64,6 @@ def role_prefix(session: Session) -> str | None:
     return session.scalar(
         select(StoreSettingRow.value).where(StoreSettingRow.key == ROLE_PREFIX_SETTING)
     )
-
-
-def resolve_identity(
-    engine: Engine, database: str, declared: str | None
-) -> tuple[str, IdentitySource]:
-    """Who acts on this store: (user, how promptdeck knows).
-
-    - PostgreSQL secured by ``init``: the session user; a declared name that differs
-      is refused (the database would not believe it either).
-    - Otherwise the operating-system login; a declared name (``--user``,
-      PROMPTDECK_USER, the config file) is believed only while no roles are set, or
-      when TRUST_DECLARED_ENV is set on SQLite (documented: it adds nothing to what
-      write access to the file gives).
-    """
-    with Session(engine) as session, session.begin():
-        if engine.dialect.name == "postgresql":
-            login = str(session.scalar(text("SELECT session_user")))
-            if role_prefix(session) is not None:
-                if declared and declared != login:
-                    raise PermissionDeniedError(
-                        f"you are connected to {database} as {login}: promptdeck acts as "
-                        f"the database login there, not as {declared} (drop --user or "
-                        "PROMPTDECK_USER, or connect as that login)"
-                    )
-                return login, "postgresql-login"
-            # Not secured (created by the library, not by `init`): roles are advice here.
-            return (declared, "declared") if declared else (login, "postgresql-login")
-        login = os_login()
-        if not declared or declared == login:
-            return login, "os-login"
-        has_roles = bool(session.scalar(select(func.count()).select_from(RoleRow)))
-        if has_roles and not os.environ.get(TRUST_DECLARED_ENV):
-            raise PermissionDeniedError(
-                f"you are logged in as {login}: this store has roles, so promptdeck acts "
-                f"as your login here, not as {declared} (drop --user or PROMPTDECK_USER)"
-            )
-        return declared, "declared"
 
 
 def secure_store(connection: Connection) -> str:
@@ -151,18 +91,6 @@ def to_environment(row: EnvironmentRow) -> Environment:
         require_checks=bool(row.require_checks),
         created_at=row.created_at,
         created_by=row.created_by,
-    )
-
-
-def unknown_environment(name: str, known: Iterable[str]) -> str:
-    """ "unknown environment 'stagign' (did you mean staging?)" """
-    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
-    hint = f" (did you mean {' or '.join(close)}?)" if close else ""
-    return (
-        f"unknown environment {name!r}{hint}; an admin creates one with "
-        f"`promptdeck env create {name}`"
-        if not close
-        else f"unknown environment {name!r}{hint}"
     )
 
 
@@ -550,4 +478,5 @@ __all__ = [
     "os_login",
     "resolve_identity",
     "role_prefix",
+    "unknown_environment",
 ]

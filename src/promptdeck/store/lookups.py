@@ -1,37 +1,36 @@
-"""Reads shared by the API's read transactions and the unit of work: rows by name or
-number, and rows turned into the frozen records the store hands out."""
+"""ORM lookups shared by the unit of work and the ORM read sessions: rows by name or
+number, and rows turned into the frozen records the store hands out.
+
+Plain reads that need no ORM row (listings, one version, deployments, history, what
+the runtime serves) are Core queries in reads.py."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Mapping
 
-from sqlalchemy import String, Text, and_, cast, func, select, type_coerce
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from promptdeck.errors import NotFoundError, ValidationError
 from promptdeck.permissions import RANK
 from promptdeck.records import (
     AuditEvent,
     Deployment,
-    FeatureSummary,
     Role,
-    ServingEntry,
     Version,
 )
+from promptdeck.store.reads import VersionRef as VersionRef
+from promptdeck.store.reads import feature_summaries as feature_summaries
+from promptdeck.store.reads import serving_entries as serving_entries
+from promptdeck.store.reads import unknown_feature as unknown_feature
 from promptdeck.store.rows import (
     AuditEventRow,
     DeploymentRow,
     FeatureRow,
     RoleRow,
     RollbackEntryRow,
-    StoreStateRow,
     VersionRow,
 )
-
-VersionRef = int | str  # a number, "active" or "latest"
 
 
 def role_of(session: Session, user: str) -> Role:
@@ -46,10 +45,6 @@ def role_of(session: Session, user: str) -> Role:
         return "admin"  # one person's store: no roles configured, everything allowed
     role = session.scalar(select(RoleRow.role).where(RoleRow.user == user))
     return role if role in RANK else "viewer"  # type: ignore[return-value,unused-ignore]
-
-
-def unknown_feature(name: str) -> str:
-    return f"unknown feature {name!r}"
 
 
 def feature_row(session: Session, name: str, *, lock: bool = False) -> FeatureRow:
@@ -182,177 +177,4 @@ def to_event(row: AuditEventRow) -> AuditEvent:
         to_version=row.to_version,
         reason=row.reason,
         details=dict(row.details or {}),
-    )
-
-
-def feature_summaries(
-    session: Session, environment: str, name: str | None = None
-) -> list[FeatureSummary]:
-    """Every feature (or the one called ``name``) with its state in ``environment``."""
-    stats = (
-        select(
-            VersionRow.feature_id,
-            func.count().label("count"),
-            func.max(VersionRow.number).label("latest"),
-        )
-        .group_by(VersionRow.feature_id)
-        .subquery()
-    )
-    active = aliased(VersionRow)
-    canary = aliased(VersionRow)
-    query = (
-        select(
-            FeatureRow.name,
-            stats.c.count,
-            stats.c.latest,
-            active.number,
-            canary.number,
-            DeploymentRow.canary_percent,
-        )
-        .outerjoin(stats, stats.c.feature_id == FeatureRow.id)
-        .outerjoin(
-            DeploymentRow,
-            and_(
-                DeploymentRow.feature_id == FeatureRow.id,
-                DeploymentRow.environment == environment,
-            ),
-        )
-        .outerjoin(active, active.id == DeploymentRow.active_version_id)
-        .outerjoin(canary, canary.id == DeploymentRow.canary_version_id)
-        .order_by(FeatureRow.name)
-    )
-    if name is not None:
-        query = query.where(FeatureRow.name == name)
-    return [
-        FeatureSummary(
-            name=name,
-            versions=count or 0,
-            latest=latest,
-            active=active_number,
-            canary=canary_number,
-            canary_percent=(percent or 0) if canary_number is not None else 0,
-        )
-        for name, count, latest, active_number, canary_number, percent in session.execute(query)
-    ]
-
-
-def serving_entries(
-    session: Session,
-    environment: str,
-    since_revision: int,
-    on_bad_entry: Callable[[str, Exception], None] | None = None,
-) -> tuple[int, list[ServingEntry]]:
-    """The store revision and the deployments of ``environment`` changed after
-    ``since_revision``, with their versions, in one statement (one round trip: a
-    runtime thread waits for the GIL after each one while the application's threads
-    run). When nothing moved, one row: the revision alone.
-
-    A version that cannot be decoded (parameters too deeply nested, not an object)
-    raises, unless ``on_bad_entry(feature, error)`` is given: then that feature is
-    reported to it and left out, and the others are still returned.
-    """
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    active, canary = aliased(VersionRow), aliased(VersionRow)
-    rows = session.execute(
-        select(
-            StoreStateRow.revision,
-            FeatureRow.name,
-            DeploymentRow.canary_percent,
-            DeploymentRow.revision,
-            *_serving_columns(active, "active", sqlite),
-            *_serving_columns(canary, "canary", sqlite),
-        )
-        .select_from(StoreStateRow)
-        .outerjoin(
-            DeploymentRow,
-            and_(
-                DeploymentRow.environment == environment,
-                DeploymentRow.revision > since_revision,
-            ),
-        )
-        .outerjoin(FeatureRow, FeatureRow.id == DeploymentRow.feature_id)
-        .outerjoin(active, active.id == DeploymentRow.active_version_id)
-        .outerjoin(canary, canary.id == DeploymentRow.canary_version_id)
-        .where(StoreStateRow.id == 1)
-    ).all()
-    revision = (rows[0][0] if rows else 0) or 0
-    width = len(_SERVING_FIELDS)
-    entries: list[ServingEntry] = []
-    for row in rows:
-        name = row[1]
-        if name is None:  # nothing moved: the store row alone
-            continue
-        try:
-            canary_version = _serving_version(row[4 + width : 4 + 2 * width], name)
-            entries.append(
-                ServingEntry(
-                    feature=name,
-                    environment=environment,
-                    active=_serving_version(row[4 : 4 + width], name),
-                    canary=canary_version,
-                    canary_percent=row[2] if canary_version is not None else 0,
-                    revision=row[3],
-                )
-            )
-        except (RecursionError, ValueError, TypeError) as exc:
-            if on_bad_entry is None:
-                raise
-            on_bad_entry(name, exc)
-    return revision, entries
-
-
-_SERVING_FIELDS = (
-    "uid",
-    "number",
-    "system_prompt",
-    "model",
-    "parameters",
-    "author",
-    "reason",
-    "created_at",
-    "parent_number",
-    "content_hash",
-)
-
-
-def _serving_columns(version: Any, prefix: str, sqlite: bool) -> list[Any]:
-    """The version columns serving_entries() reads, in _SERVING_FIELDS order.
-
-    Parameters come as JSON text, decoded one row at a time so that one bad row is
-    isolated; on SQLite, times come as ISO text, parsed by fromisoformat (C), 10x faster
-    than the DateTime type's per-row regex.
-    """
-    columns = [getattr(version, name) for name in _SERVING_FIELDS]
-    columns[4] = cast(version.parameters, Text)
-    if sqlite:
-        columns[7] = type_coerce(version.created_at, String)
-    return [
-        column.label(f"{prefix}_{name}")
-        for column, name in zip(columns, _SERVING_FIELDS, strict=True)
-    ]
-
-
-def _serving_version(row: Sequence[Any], feature: str) -> Version | None:
-    """A Version from the columns of _serving_columns(); None for an outer join's NULLs."""
-    uid, number, system_prompt, model, parameters, author, reason, created_at, parent, hash_ = row
-    if uid is None:
-        return None
-    if isinstance(parameters, str):
-        parameters = json.loads(parameters)
-    if not isinstance(parameters, dict):
-        raise ValueError(f"parameters of version {number} are not an object")
-    if isinstance(created_at, str):  # SQLite: naive UTC as ISO text
-        created_at = datetime.fromisoformat(created_at).replace(tzinfo=UTC)
-    return Version(
-        uid=uid,
-        feature=feature,
-        number=number,
-        system_prompt=system_prompt,
-        model=model,
-        parameters=parameters,
-        author=author,
-        reason=reason,
-        created_at=created_at,
-        parent=parent,
-        content_hash=hash_,
     )
