@@ -171,10 +171,10 @@ def test_a_suite_that_travels_is_the_current_one_the_gate_asks_about(team: Team)
 
 
 def test_a_pull_putting_an_unapproved_version_live_is_refused_whole(team: Team) -> None:
+    protect(team.a)  # alice's own store protects production; the remote does not
     number = save(team.b)
     team.b.activate("summarizer", number, reason="bob ships")
-    sync.push(team.b, team.rb)  # before production was protected anywhere
-    protect(team.ra)  # the remote now protects it; what it serves was never approved
+    sync.push(team.b, team.rb)
     before = snapshot(team.a)
     with pytest.raises(sync.SyncGateError) as refused:
         sync.pull(team.a, team.ra)
@@ -183,8 +183,31 @@ def test_a_pull_putting_an_unapproved_version_live_is_refused_whole(team: Team) 
     assert f"version {number} of summarizer needs 1 approval" in message
     assert snapshot(team.a) == before
     team.ra.governance.approve("summarizer", number, "after the fact")  # alice, not bob
-    sync.pull(team.a, team.ra)
+    sync.pull(team.a, team.ra)  # the approval travels with the pull and counts
     assert active(team.a) == number
+
+
+def test_protection_that_travels_applies_from_the_next_run(team: Team, tmp_path: Path) -> None:
+    number = save(team.b)
+    team.b.activate("summarizer", number, reason="bob ships")
+    sync.push(team.b, team.rb)  # live on the remote before production was protected
+    protect(team.ra)
+    # A fresh clone takes what the protected remote already serves...
+    with (
+        PromptStore(tmp_path / "clone.db", user="carol") as clone,
+        sync.open_remote(clone, team.ra.url) as remote,
+    ):
+        sync.pull(clone, remote)
+        assert active(clone) == number
+        assert clone.governance.environment("production").protected
+    # ... and so does a store that held no protection before this pull.
+    sync.pull(team.a, team.ra)
+    assert active(team.a) == number and team.a.governance.environment("production").protected
+    # From then on its gate applies: bob's next unapproved version stops there.
+    newer = save(team.b, text="Bob again.")
+    team.b.activate("summarizer", newer, reason="bob ships again")  # bob's store: unprotected
+    with pytest.raises(sync.SyncGateError, match=f"version {newer} of summarizer needs"):
+        sync.push(team.b, team.rb)
 
 
 # --- through the CLI -----------------------------------------------------------------------

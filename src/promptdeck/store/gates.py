@@ -15,7 +15,7 @@ for one move (activate, canary, promote, import, the app's explanation).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -67,7 +67,9 @@ class Blocked:
 
 
 @dataclass(frozen=True, slots=True)
-class _Environment:
+class GateSettings:
+    """An environment's settings, as far as the gate cares."""
+
     name: str
     protected: bool
     required_approvals: int
@@ -114,16 +116,22 @@ def _blocked_one(
     return blockers_of_moves(session, [move]).get(move)
 
 
-def blockers_of_moves(session: Session, moves: Sequence[Move]) -> dict[Move, Blocked]:
+def blockers_of_moves(
+    session: Session,
+    moves: Sequence[Move],
+    environments: Mapping[str, GateSettings] | None = None,
+) -> dict[Move, Blocked]:
     """The moves the gate refuses, each with why; a move missing from the result may
-    go ahead. Reads in bulk: the environments, then for the moves they concern the
-    versions, reviews, current suites and check runs, IN_CHUNK values per query.
+    go ahead. Reads in bulk: the environments (unless given: sync passes the settings
+    read before its run copied any), then for the moves they concern the versions,
+    reviews, current suites and check runs, IN_CHUNK values per query.
 
     An environment the store does not hold is neither protected nor requires checks
     (callers that name one from user input check it exists first)."""
     if not moves:
         return {}
-    environments = _environments(session, {m.environment for m in moves})
+    if environments is None:
+        environments = read_settings(session, {m.environment for m in moves})
     protected = [m for m in moves if _settings(environments, m).protected]
     checked = [m for m in moves if _settings(environments, m).require_checks]
     if not protected and not checked:
@@ -270,14 +278,15 @@ def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
         yield items[start : start + IN_CHUNK]
 
 
-_NOT_HELD = _Environment("", False, 0, False)
+_NOT_HELD = GateSettings("", False, 0, False)
 
 
-def _settings(environments: dict[str, _Environment], move: Move) -> _Environment:
+def _settings(environments: Mapping[str, GateSettings], move: Move) -> GateSettings:
     return environments.get(move.environment, _NOT_HELD)
 
 
-def _environments(session: Session, names: set[str]) -> dict[str, _Environment]:
+def read_settings(session: Session, names: Iterable[str]) -> dict[str, GateSettings]:
+    """The gate's settings of the environments ``names`` that the store holds."""
     rows = session.execute(
         select(
             EnvironmentRow.name,
@@ -287,7 +296,7 @@ def _environments(session: Session, names: set[str]) -> dict[str, _Environment]:
         ).where(EnvironmentRow.name.in_(sorted(names)))
     )
     return {
-        name: _Environment(name, bool(protected), int(approvals), bool(checks))
+        name: GateSettings(name, bool(protected), int(approvals), bool(checks))
         for name, protected, approvals, checks in rows
     }
 

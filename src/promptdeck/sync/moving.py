@@ -11,11 +11,13 @@ The activation gate (store/gates.py) applies as it does to activate, canary and
 promote: every version a move puts live (a new active version or a new canary) is
 checked, all in one bulk read, after the run has copied reviews, suites and check runs
 (applying.py copies the tables first, so an approval that travels with the run counts)
-and before anything moves. A refused move refuses the whole run (SyncGateError: the
-unit of work rolls back, nothing is written on that side). A rollback (the target's
-active version returns to the top of its rollback stack) is not gated: that version was
-already live there. A deployment the target lacks is inserted with its pointers at
-once, so a first push of N active versions writes N rows, not N inserts and N updates.
+and before anything moves, against the environments' settings as the target held them
+before the run (protection that travels applies from the next run). A refused move
+refuses the whole run (SyncGateError: the unit of work rolls back, nothing is written
+on that side). A rollback (the target's active version returns to the top of its
+rollback stack) is not gated: that version was already live there. A deployment the
+target lacks is inserted with its pointers at once, so a first push of N active
+versions writes N rows, not N inserts and N updates.
 """
 
 from __future__ import annotations
@@ -89,10 +91,15 @@ def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
 
 
 def move_pointers(
-    work: UnitOfWork, direction: Direction, planned: SyncPlan, features: Mapping[str, int]
+    work: UnitOfWork,
+    direction: Direction,
+    planned: SyncPlan,
+    features: Mapping[str, int],
+    gate_settings: Mapping[str, gates.GateSettings],
 ) -> dict[Place, PointerState]:
-    """Make every planned pointer move, each with its sync-activate/sync-canary event;
-    returns the target's pointers afterwards for each place that moved."""
+    """Make every planned pointer move, each with its sync-activate/sync-canary event,
+    once the gate (with ``gate_settings``) takes every version they put live; returns
+    the target's pointers afterwards for each place that moved."""
     session = work.session
     grouped: dict[Place, list[PointerChange]] = {}
     for comparison, change in planned.moves:
@@ -164,7 +171,7 @@ def move_pointers(
             created.append({"feature_id": feature_id, "environment": environment, **values})
         else:
             updates.append({"deployment": deployment.id, **values})
-    refuse_blocked(session, direction, going_live)
+    refuse_blocked(session, direction, going_live, gate_settings)
     for chunk in chunks(stack_pops):
         session.execute(delete(ROLLBACK_STACK).where(ROLLBACK_STACK.c.id.in_(chunk)))
     for batch in chunks(stack_pushes, BATCH):
@@ -229,10 +236,13 @@ def move_pointers(
 
 
 def refuse_blocked(
-    session: Session, direction: Direction, going_live: Sequence[gates.Move]
+    session: Session,
+    direction: Direction,
+    going_live: Sequence[gates.Move],
+    settings: Mapping[str, gates.GateSettings],
 ) -> None:
     """Raise SyncGateError when the target's gate refuses any of ``going_live``."""
-    blocked = gates.blockers_of_moves(session, going_live)
+    blocked = gates.blockers_of_moves(session, going_live, settings)
     if blocked:
         lines = [blocked[move].lines for move in going_live if move in blocked]
         raise SyncGateError(gate_refusal(direction, lines, SHOWN_BLOCKED))
