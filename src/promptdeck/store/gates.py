@@ -18,13 +18,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from promptdeck.errors import GateError, PermissionDeniedError
-from promptdeck.records import Review, ReviewState
+from promptdeck.records import Review, ReviewKind, ReviewState
 from promptdeck.store.rows import (
     CheckRunRow,
     EnvironmentRow,
@@ -318,16 +318,27 @@ def _review_states(
     session: Session, moves: Sequence[Move], versions: dict[int, tuple[int, str]]
 ) -> dict[int, ReviewState]:
     """version id -> its review state (the same fold the review commands show)."""
-    from promptdeck.store.governance import fold_review_state, to_review
+    from promptdeck.store.governance import fold_review_state
 
     feature_of = {m.version_id: m.feature for m in moves}
     grouped: dict[int, list[Review]] = {version_id: [] for version_id in feature_of}
     for chunk in _chunks(sorted(feature_of)):
-        for row in session.scalars(
-            select(ReviewRow).where(ReviewRow.version_id.in_(chunk)).order_by(ReviewRow.id)
+        for version_id, uid, kind, actor, comment, at in session.execute(
+            select(
+                ReviewRow.version_id,
+                ReviewRow.uid,
+                ReviewRow.kind,
+                ReviewRow.actor,
+                ReviewRow.comment,
+                ReviewRow.created_at,
+            )
+            .where(ReviewRow.version_id.in_(chunk))
+            .order_by(ReviewRow.id)
         ):
-            number = versions[row.version_id][0]
-            grouped[row.version_id].append(to_review(row, feature_of[row.version_id], number))
+            number = versions[version_id][0]
+            feature = feature_of[version_id]
+            kind = cast(ReviewKind, kind)
+            grouped[version_id].append(Review(uid, feature, number, kind, actor, comment, at))
     return {
         version_id: fold_review_state(feature_of[version_id], versions[version_id][0], found)
         for version_id, found in grouped.items()
