@@ -167,6 +167,24 @@ def test_a_suite_that_travels_is_the_current_one_the_gate_asks_about(team: Team)
     assert active(team.ra, "customer-support", "staging") == number
 
 
+def test_a_run_of_the_same_suite_imported_on_both_sides_counts(team: Team) -> None:
+    # Each store imported the same sample file: the same suite, a uid of its own each.
+    bobs, remotes = (
+        team.b.checks.suite("customer-support"),
+        team.ra.checks.suite("customer-support"),
+    )
+    assert bobs is not None and remotes is not None
+    assert bobs.uid != remotes.uid and bobs.content_hash == remotes.content_hash
+    team.ra.checks.require("staging")
+    number = save(team.b, "customer-support", "Answer in the customer's language.")
+    add_check_run(team.b, "customer-support", number, bobs.uid)  # passed, on bob's suite
+    team.b.activate("customer-support", number, reason="checked", environment="staging")
+    sync.push(team.b, team.rb)
+    assert active(team.rb, "customer-support", "staging") == number
+    (run,) = team.ra.checks.runs("customer-support", number)
+    assert run.suite_uid == remotes.uid
+
+
 # --- pull --------------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import ColumnElement, Table, delete, insert, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from promptdeck.store import UnitOfWork
@@ -43,15 +43,16 @@ def copy_tables(
     first: pointer moves into them follow."""
     session = work.session
     _copy_environments(session, plan, source)
+    if plan.suites:  # before the check runs that name them
+        suites = _read_attached(source, SUITES, plan.suites, TO_FEATURE)
+        _insert_attached(session, SUITES, suites, TO_FEATURE, features)
     if plan.reviews or plan.check_runs:
         reviews = _read_attached(source, REVIEWS, plan.reviews, TO_VERSION)
         runs = _read_attached(source, CHECK_RUNS, plan.check_runs, TO_VERSION)
+        _name_target_suites(session, source, runs)
         version_ids = _version_ids(session, sorted({key for key, _row in (*reviews, *runs)}))
         _insert_attached(session, REVIEWS, reviews, TO_VERSION, version_ids)
         _insert_attached(session, CHECK_RUNS, runs, TO_VERSION, version_ids)
-    if plan.suites:
-        suites = _read_attached(source, SUITES, plan.suites, TO_FEATURE)
-        _insert_attached(session, SUITES, suites, TO_FEATURE, features)
     if plan.metric_origins:
         _replace_metrics(session, source, plan.metric_origins)
     session.flush()
@@ -79,6 +80,42 @@ def _copy_environments(session: Session, plan: TablesPlan, source: Session) -> N
             .values({column: rows[name][column] for column in _ENVIRONMENT_COLUMNS})
             .execution_options(synchronize_session=False)
         )
+
+
+SuiteKey = tuple[str, int, str]  # (feature name, number, content hash)
+
+
+def _suite_keys(session: Session, where: ColumnElement[bool]) -> dict[str, SuiteKey]:
+    return {
+        uid: (name, number, digest)
+        for uid, name, number, digest in session.execute(
+            select(SuiteRow.uid, FeatureRow.name, SuiteRow.number, SuiteRow.content_hash)
+            .join(FeatureRow, FeatureRow.id == SuiteRow.feature_id)
+            .where(where)
+        )
+    }
+
+
+def _name_target_suites(session: Session, source: Session, runs: Attached) -> None:
+    """A run names its suite by uid. A suite both sides saved alike (same feature,
+    number and content: each imported the same file) keeps a uid of its own on each
+    side and is not copied (table_planner.py), so a run of the source's is pointed at
+    the target's uid: the target's gate then finds the run for its current suite."""
+    named = sorted({row["suite_uid"] for _key, row in runs if row["suite_uid"]})
+    theirs: dict[str, SuiteKey] = {}
+    held: set[str] = set()
+    for chunk in chunks(named):
+        theirs.update(_suite_keys(source, SuiteRow.uid.in_(chunk)))
+        held.update(session.scalars(select(SuiteRow.uid).where(SuiteRow.uid.in_(chunk))))
+    missing = {uid: key for uid, key in theirs.items() if uid not in held}
+    if not missing:
+        return
+    names = sorted({name for name, _number, _digest in missing.values()})
+    ours = {key: uid for uid, key in _suite_keys(session, FeatureRow.name.in_(names)).items()}
+    for _key, row in runs:
+        same = ours.get(missing.get(row["suite_uid"], ("", 0, "")))
+        if same is not None:
+            row["suite_uid"] = same
 
 
 def _version_ids(session: Session, uids: Sequence[str]) -> dict[str, int]:
