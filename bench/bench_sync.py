@@ -9,18 +9,24 @@ Figures: push of N versions to an empty remote; push and status with nothing to 
 (the O(1) path); status and push after one local change (a full comparison); pull of
 everything into a fresh local store.
 
-``--pointers`` (issue 13): the cost of moving active versions, as ratios to a floor
+``--pointers F`` (issue 13): the cost of moving active versions, as ratios to a floor
 measured in the same run. A store of F single-version features, each with an active
-version, is pushed to one empty database with ``--versions-only`` (the floor: the
-same rows, no pointer moves) and to another in full; then each is pulled into a
-fresh local store (the floor: pulling the database that holds no active versions).
-Statements sent to PostgreSQL are counted for each. Goal: full within 2x of the floor.
+version, is pushed to an empty database with ``--versions-only`` (the floor: the same
+rows, no pointer moves) and to another in full; then each is pulled into a fresh local
+store (the floor: pulling the database that holds no active versions). Statements sent
+are counted. Each figure is the median of ``--rounds`` rounds (fresh databases each
+round, floor and full interleaved, their order alternating), since the machine is
+shared. Then the same with production protected on both sides and every version
+approved (the approvals travel with the run; the remote's gate reads them before the
+moves: the floor sends the approvals too). Goal: full within 2x of the floor. Needs
+the throwaway server (tests/pgserver.py): each round creates databases.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -40,7 +46,7 @@ from sqlalchemy import event, insert, select  # noqa: E402
 from promptdeck import sync  # noqa: E402
 from promptdeck.records import content_hash  # noqa: E402
 from promptdeck.store import PromptStore  # noqa: E402
-from promptdeck.store.rows import FeatureRow, VersionRow  # noqa: E402
+from promptdeck.store.rows import FeatureRow, ReviewRow, VersionRow  # noqa: E402
 
 T = TypeVar("T")
 
@@ -99,19 +105,6 @@ def timed(label: str, function: Callable[[], T]) -> T:
     return value
 
 
-def make_store(url: str) -> None:
-    """An empty promptdeck store at ``url`` without `init`'s database roles (the bench
-    plays users): the library creates a shared store only through `init`."""
-    from promptdeck.store import create_store_engine
-    from promptdeck.store.schema import migrate
-
-    engine = create_store_engine(url)
-    try:
-        migrate(engine, url)
-    finally:
-        engine.dispose()
-
-
 @contextmanager
 def remote_database(option: str | None, name: str = "bench_sync") -> Iterator[str]:
     url = option or os.environ.get("PROMPTDECK_BENCH_REMOTE")
@@ -119,13 +112,11 @@ def remote_database(option: str | None, name: str = "bench_sync") -> Iterator[st
         yield url
         return
     sys.path.insert(0, str(ROOT / "tests"))
-    from pgserver import PostgresServer
+    from pgserver import PostgresServer, make_unsecured_store
 
     with PostgresServer() as server:
-        for extra in ("bench_floor", "bench_full"):
-            server.create_database(extra)
         url = server.create_database(name)
-        make_store(url)  # sync never creates a remote
+        make_unsecured_store(url)  # sync never creates a remote; the bench plays users
         yield url
 
 
@@ -144,56 +135,113 @@ def counted(store: PromptStore) -> Iterator[list[int]]:
         event.remove(store.engine, "before_cursor_execute", one)
 
 
+last_cpu = [0.0]  # the CPU time of the last ``measure``
+
+
 def measure(label: str, store: PromptStore, function: Callable[[], T]) -> tuple[float, int, T]:
     with counted(store) as count:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         value = function()
         elapsed = time.perf_counter() - started
-    print(f"{label:<48} {elapsed * 1000:9.1f} ms {count[0]:7d} statements")
+        last_cpu[0] = time.process_time() - cpu_started
+    print(
+        f"{label:<48} {elapsed * 1000:9.1f} ms {count[0]:7d} statements "
+        f"({last_cpu[0] * 1000:.0f} ms CPU here)"
+    )
     return elapsed, count[0], value
 
 
-def pointers(tmp: Path, base_url: str, features: int) -> None:
-    """Full push and pull of F single-version active features vs the versions-only floor."""
-    from sqlalchemy.engine import make_url
+def approve_all(store: PromptStore) -> None:
+    """Every version approved by a reviewer, then production protected: what a team
+    with a protected production pushes."""
+    now = datetime.now(UTC)
+    with store.unit_of_work() as work:
+        ids = list(work.session.scalars(select(VersionRow.id)))
+        work.session.execute(
+            insert(ReviewRow),
+            [
+                {
+                    "uid": str(uuid.uuid4()),
+                    "version_id": version_id,
+                    "kind": "approve",
+                    "actor": "reviewer",
+                    "comment": "fine",
+                    "created_at": now,
+                }
+                for version_id in ids
+            ],
+        )
+    store.governance.protect_environment("production")
 
-    local = build_local(tmp / "pointers.db", features, features)
-    floor_url = make_url(base_url).set(database="bench_floor").render_as_string(hide_password=False)
-    full_url = make_url(base_url).set(database="bench_full").render_as_string(hide_password=False)
-    for url in (floor_url, full_url):  # make each an empty promptdeck store
-        make_store(url)
-    floor_remote = sync.open_remote(local, floor_url)
-    full_remote = sync.open_remote(local, full_url)
-    floor, floor_statements, _ = measure(
-        f"push --versions-only, {features} features (floor)",
-        floor_remote,
-        lambda: sync.push(local, floor_remote, versions_only=True),
-    )
-    full, full_statements, result = measure(
-        f"push with active versions, {features} features", full_remote,
-        lambda: sync.push(local, full_remote),
-    )  # fmt: skip
-    print(f"  -> {result.summary()}")
-    print(
-        f"push ratio to floor: {full / floor:.2f}x time, "
-        f"{full_statements} vs {floor_statements} statements"
-    )
-    fresh_floor = PromptStore(tmp / "pull-floor.db", user="bench")
-    fresh_full = PromptStore(tmp / "pull-full.db", user="bench")
-    pull_floor, pull_floor_statements, _ = measure(
-        "pull of the versions-only remote (floor)", fresh_floor,
-        lambda: sync.pull(fresh_floor, floor_remote),
-    )  # fmt: skip
-    pull_full, pull_full_statements, pulled = measure(
-        "pull with active versions", fresh_full, lambda: sync.pull(fresh_full, full_remote)
-    )
-    print(f"  -> {pulled.summary()}")
-    print(
-        f"pull ratio to floor: {pull_full / pull_floor:.2f}x time, "
-        f"{pull_full_statements} vs {pull_floor_statements} local statements"
-    )
-    for store in (fresh_floor, fresh_full, floor_remote, full_remote, local):
-        store.close()
+
+def pointers(tmp: Path, server: Any, features: int, rounds: int) -> None:
+    """Full push and pull of F single-version active features vs the versions-only floor,
+    without and with a protected production."""
+    from pgserver import make_unsecured_store  # tests/ is on the path (main)
+
+    for protected in (False, True):
+        local = build_local(tmp / f"pointers-{protected}.db", features, features)
+        if protected:
+            approve_all(local)
+        label = "protected production" if protected else "unprotected"
+        times: dict[str, list[float]] = {}
+        cpu: dict[str, list[float]] = {}  # this process's CPU time: the load cannot inflate it
+        statements: dict[str, int] = {}
+        for round_number in range(rounds):
+            order = ("floor", "full") if round_number % 2 == 0 else ("full", "floor")
+            remotes: dict[str, PromptStore] = {}
+            for kind in order:
+                url = server.create_database(f"bench_{kind}_{int(protected)}_{round_number}")
+                make_unsecured_store(url)  # sync never creates a remote
+                with PromptStore(url, user="bench") as empty:
+                    if protected:
+                        empty.governance.protect_environment("production")
+                remote = remotes[kind] = sync.open_remote(local, url)
+                elapsed, count, result = measure(
+                    f"  round {round_number + 1}: push {kind}",
+                    remote,
+                    lambda s=local, r=remote, k=kind: sync.push(s, r, versions_only=k == "floor"),
+                )
+                if kind == "full":
+                    assert len(result.moves) == features, result.summary()
+                times.setdefault(f"push {kind}", []).append(elapsed)
+                cpu.setdefault(f"push {kind}", []).append(last_cpu[0])
+                statements[f"push {kind}"] = count
+            for kind in order:
+                fresh = PromptStore(tmp / f"pull-{kind}-{protected}-{round_number}.db", user="b")
+                elapsed, count, result = measure(
+                    f"  round {round_number + 1}: pull {kind}",
+                    fresh,
+                    lambda f=fresh, r=remotes[kind]: sync.pull(f, r),
+                )
+                times.setdefault(f"pull {kind}", []).append(elapsed)
+                cpu.setdefault(f"pull {kind}", []).append(last_cpu[0])
+                statements[f"pull {kind}"] = count
+                fresh.close()
+            for remote in remotes.values():
+                remote.close()
+        local.close()
+        for direction in ("push", "pull"):
+            floors, fulls = times[f"{direction} floor"], times[f"{direction} full"]
+            ratios = sorted(full / floor for full, floor in zip(fulls, floors, strict=True))
+            print(
+                f"{direction}, {features} features, {label}: full / floor (--versions-only) "
+                f"{statistics.median(ratios):.2f}x, median of {rounds} paired rounds "
+                f"(range {ratios[0]:.2f}-{ratios[-1]:.2f}; medians "
+                f"{statistics.median(fulls) * 1000:.0f} / {statistics.median(floors) * 1000:.0f}"
+                f" ms; {statements[f'{direction} full']} vs "
+                f"{statements[f'{direction} floor']} statements)"
+            )
+            cpu_ratios = sorted(
+                full / floor
+                for full, floor in zip(
+                    cpu[f"{direction} full"], cpu[f"{direction} floor"], strict=True
+                )
+            )
+            print(
+                f"  client CPU, full / floor: {statistics.median(cpu_ratios):.2f}x "
+                f"(range {cpu_ratios[0]:.2f}-{cpu_ratios[-1]:.2f})"
+            )
 
 
 def main() -> None:
@@ -206,12 +254,16 @@ def main() -> None:
         type=int,
         metavar="F",
         help="only the pointer figures: F single-version active features vs --versions-only "
-        "(needs the throwaway server, or bench_floor and bench_full next to --remote)",
+        "(uses the throwaway server)",
     )
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of --pointers")
     args = parser.parse_args()
     if args.pointers:
-        with tempfile.TemporaryDirectory() as tmp, remote_database(args.remote) as url:
-            pointers(Path(tmp), url, args.pointers)
+        sys.path.insert(0, str(ROOT / "tests"))
+        from pgserver import PostgresServer
+
+        with tempfile.TemporaryDirectory() as tmp, PostgresServer() as server:
+            pointers(Path(tmp), server, args.pointers, args.rounds)
         return
     with tempfile.TemporaryDirectory() as tmp, remote_database(args.remote) as url:
         local = timed(

@@ -17,6 +17,8 @@ from promptdeck.sync.table_planner import plan_tables
 
 PROD = SideEnvironment("production", False, 1, False)
 PROD_PROTECTED = SideEnvironment("production", True, 2, False)
+PROD_STRICTER = SideEnvironment("production", True, 3, True)
+PROD_CHECKS = SideEnvironment("production", True, 4, False)  # more approvals, no checks
 STAGING = SideEnvironment("staging", False, 1, False)
 
 
@@ -58,9 +60,13 @@ def envs(*environments: SideEnvironment) -> SideTables:
         # protection differs: the remote's wins on pull whoever pulls...
         ("pull", False, envs(PROD_PROTECTED), envs(PROD), [], ["production"], 0),
         ("pull", True, envs(PROD), envs(PROD_PROTECTED), [], ["production"], 0),
-        # ... and only an admin's push changes the remote's
-        ("push", True, envs(PROD), envs(PROD_PROTECTED), [], ["production"], 0),
-        ("push", False, envs(PROD), envs(PROD_PROTECTED), [], [], 1),
+        # ... and only an admin's push changes the remote's, never lowering it
+        ("push", True, envs(PROD_PROTECTED), envs(PROD), [], ["production"], 0),
+        ("push", True, envs(PROD_STRICTER), envs(PROD_PROTECTED), [], ["production"], 0),
+        ("push", False, envs(PROD_PROTECTED), envs(PROD), [], [], 1),
+        ("push", True, envs(PROD), envs(PROD_PROTECTED), [], [], 1),
+        ("push", True, envs(PROD_PROTECTED), envs(PROD_STRICTER), [], [], 1),
+        ("push", True, envs(PROD_CHECKS), envs(PROD_STRICTER), [], [], 1),
         # equal: nothing
         ("push", False, envs(PROD_PROTECTED), envs(PROD_PROTECTED), [], [], 0),
     ],
@@ -78,7 +84,10 @@ def test_environments(
     assert planned.create_environments == created
     assert planned.update_environments == updated
     assert len(planned.refused) == refused
-    assert all("only an admin" in line for line in planned.refused)
+    assert all(
+        "only an admin" in line if not admin else "a push never lowers it" in line
+        for line in planned.refused
+    )
 
 
 @pytest.mark.parametrize("kind", ["reviews", "check_runs"])

@@ -77,7 +77,10 @@ def sync() -> None:
     local store: interrupted, nothing is half-written, and running it again finishes
     it. Roles apply on the remote: editors push versions, only admins move the remote's
     active versions and canaries (a push that would is refused whole; use
-    --versions-only to send only the versions).
+    --versions-only to send only the versions). A move that puts a version live in
+    a protected environment, or one requiring checks, passes that side's gate like
+    activate: approvals and check runs travelling in the same run count; a refused
+    move refuses the whole run (rollbacks are not gated).
     """
 
 

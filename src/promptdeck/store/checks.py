@@ -5,9 +5,9 @@ reason, identical content is refused, history is kept. A check run is written on
 whole, in one unit of work (a run that was interrupted is never written), and never
 changed afterwards.
 
-The checks gate (``checks_blocker``): an environment whose ``require_checks`` is set
-takes a version only when the version has a passing run for the feature's current
-suite. ``store/gates.py`` puts that line among the other reasons a move is refused.
+The checks gate: an environment whose ``require_checks`` is set takes a version only
+when the version has a passing run for the feature's current suite. The rule and its
+line live in ``store/gates.py`` with the other reasons a move is refused.
 """
 
 from __future__ import annotations
@@ -264,37 +264,6 @@ def save_suite_in(
         details={"suite": row.number, "cases": len(body.get("cases") or [])},
     )
     return row
-
-
-def checks_blocker(
-    session: Session, feature_row: FeatureRow, version_row: VersionRow, environment: str
-) -> str | None:
-    """Why ``environment`` refuses ``version_row`` on checks, in one line (None: it may go)."""
-    if not _requires_checks(session, environment):
-        return None
-    feature, number = feature_row.name, version_row.number
-    suite = current_suite_row(session, feature_row)
-    if suite is None:
-        return (
-            f"{environment} requires passing checks, and {feature} has no suite: add one "
-            f"with `promptdeck suite set {feature} --file SUITE.yaml --reason ...`"
-        )
-    if session.scalar(
-        select(CheckRunRow.id)
-        .where(
-            CheckRunRow.version_id == version_row.id,
-            CheckRunRow.suite_uid == suite.uid,
-            CheckRunRow.status == "passed",
-        )
-        .limit(1)
-    ):
-        return None
-    latest = _latest_run_row(session, version_row.id, suite.uid)
-    state = "has not been run" if latest is None else f"last {latest.status}"
-    return (
-        f"{environment} requires passing checks: v{number} of {feature} has no passing run "
-        f"of suite #{suite.number} ({state}); run `promptdeck check {feature} {number}`"
-    )
 
 
 def _require_recorder(user: str, role: Role) -> None:

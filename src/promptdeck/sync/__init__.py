@@ -70,6 +70,18 @@ yours), reviews and check runs by uid attached to their version's uid, suites by
 per feature (a number both sides give to different suites is refused with a line),
 and metrics by origin, replacing the receiving side's copy of another store's rows and
 never sending a store its own, so nothing is counted twice.
+
+Pointer moves pass the receiving side's activation gate (store/gates.py), as activate,
+canary and promote do there: a version that a move puts live (a new active version or
+canary) in a protected environment needs its approvals, and in one that requires checks
+a passing run of the feature's current suite. Reviews, suites and check runs are copied
+earlier in the same transaction, so those that travel with the run count. Protection
+itself counts as that side held it before the run: settings that travel apply from the
+next run (a fresh clone of a protected store takes what that store already serves). A rollback
+(returning to the top of the target's rollback stack) is not gated. A refused move
+refuses the whole run (SyncGateError, one line naming each blocked version, feature and
+environment and what is missing): nothing is written on that side; a push can still
+send the versions alone with ``versions_only``.
 """
 
 from __future__ import annotations
@@ -91,6 +103,7 @@ if TYPE_CHECKING:
         KeepLocalNumbersError,
         Progress,
         SyncConflictError,
+        SyncGateError,
         SyncResult,
         SyncStatus,
         identity_notice,
@@ -136,6 +149,7 @@ __all__ = [
     "KeepLocalNumbersError",
     "Progress",
     "SyncConflictError",
+    "SyncGateError",
     "SyncResult",
     "SyncStatus",
     "identity_notice",

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from promptdeck.config import redact
 from promptdeck.errors import ValidationError
 from promptdeck.permissions import Action
-from promptdeck.store import UnitOfWork
+from promptdeck.store import UnitOfWork, gates
 from promptdeck.store.clock import now
 from promptdeck.store.rows import (
     AuditEventRow,
@@ -82,6 +82,11 @@ def apply_plan(
     if planned.moves:
         work.require(Action.PUSH_POINTERS if direction == "push" else Action.PULL_POINTERS)
     session = work.session
+    # The gate's settings as this side held them before the run: protection that
+    # travels in a run applies from the next run on (so a fresh clone of a protected
+    # store can take what the store already serves); reviews, suites and check runs
+    # that travel count at once (copied below, before the moves).
+    gate_settings = gates.read_settings(session, {c.environment for _f, c in planned.moves})
     renumbered: list[str] = []
     for comparison in planned.renumber:  # pull resolving a version conflict
         renumbered.extend(renumber_local_only(work, comparison, remote_url))
@@ -90,7 +95,7 @@ def apply_plan(
         copying.copy_tables(work, tables, source, features)
     after: dict[tuple[str, str], PointerState] = {}
     if planned.moves:
-        after = moving.move_pointers(work, direction, planned, features)
+        after = moving.move_pointers(work, direction, planned, features, gate_settings)
     return renumbered, after
 
 

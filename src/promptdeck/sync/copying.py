@@ -8,10 +8,11 @@ metrics of an origin replace that origin's rows (delete, then insert the source'
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Table, delete, insert, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from promptdeck.store import UnitOfWork
 from promptdeck.store.rows import (
@@ -29,6 +30,9 @@ from promptdeck.sync.moving import BATCH, chunks
 from promptdeck.sync.records import TablesPlan
 
 METRIC_TABLES = (metric_buckets, metric_latency, metric_scores)
+REVIEWS = cast(Table, ReviewRow.__table__)
+CHECK_RUNS = cast(Table, CheckRunRow.__table__)
+SUITES = cast(Table, SuiteRow.__table__)
 _ENVIRONMENT_COLUMNS = ("protected", "required_approvals", "require_checks")
 
 
@@ -39,16 +43,16 @@ def copy_tables(
     first: pointer moves into them follow."""
     session = work.session
     _copy_environments(session, plan, source)
+    if plan.suites:  # before the check runs that name them
+        suites = _read_attached(source, SUITES, plan.suites, TO_FEATURE)
+        _insert_attached(session, SUITES, suites, TO_FEATURE, features)
     if plan.reviews or plan.check_runs:
-        wanted = sorted(
-            {*_version_uids(source, ReviewRow, plan.reviews)}
-            | {*_version_uids(source, CheckRunRow, plan.check_runs)}
-        )
-        version_ids = _version_ids(session, wanted)
-        _copy_attached(session, source, ReviewRow, plan.reviews, version_ids)
-        _copy_attached(session, source, CheckRunRow, plan.check_runs, version_ids)
-    if plan.suites:
-        _copy_suites(session, source, plan.suites, features)
+        reviews = _read_attached(source, REVIEWS, plan.reviews, TO_VERSION)
+        runs = _read_attached(source, CHECK_RUNS, plan.check_runs, TO_VERSION)
+        _name_target_suites(session, source, runs)
+        version_ids = _version_ids(session, sorted({key for key, _row in (*reviews, *runs)}))
+        _insert_attached(session, REVIEWS, reviews, TO_VERSION, version_ids)
+        _insert_attached(session, CHECK_RUNS, runs, TO_VERSION, version_ids)
     if plan.metric_origins:
         _replace_metrics(session, source, plan.metric_origins)
     session.flush()
@@ -78,19 +82,40 @@ def _copy_environments(session: Session, plan: TablesPlan, source: Session) -> N
         )
 
 
-def _version_uids(
-    source: Session, row_class: type[ReviewRow] | type[CheckRunRow], uids: Sequence[str]
-) -> set[str]:
-    found: set[str] = set()
-    for chunk in chunks(uids):
-        found.update(
-            source.scalars(
-                select(VersionRow.uid)
-                .join(row_class, row_class.version_id == VersionRow.id)
-                .where(row_class.uid.in_(chunk))
-            )
+SuiteKey = tuple[str, int, str]  # (feature name, number, content hash)
+
+
+def _suite_keys(session: Session, where: ColumnElement[bool]) -> dict[str, SuiteKey]:
+    return {
+        uid: (name, number, digest)
+        for uid, name, number, digest in session.execute(
+            select(SuiteRow.uid, FeatureRow.name, SuiteRow.number, SuiteRow.content_hash)
+            .join(FeatureRow, FeatureRow.id == SuiteRow.feature_id)
+            .where(where)
         )
-    return found
+    }
+
+
+def _name_target_suites(session: Session, source: Session, runs: Attached) -> None:
+    """A run names its suite by uid. A suite both sides saved alike (same feature,
+    number and content: each imported the same file) keeps a uid of its own on each
+    side and is not copied (table_planner.py), so a run of the source's is pointed at
+    the target's uid: the target's gate then finds the run for its current suite."""
+    named = sorted({row["suite_uid"] for _key, row in runs if row["suite_uid"]})
+    theirs: dict[str, SuiteKey] = {}
+    held: set[str] = set()
+    for chunk in chunks(named):
+        theirs.update(_suite_keys(source, SuiteRow.uid.in_(chunk)))
+        held.update(session.scalars(select(SuiteRow.uid).where(SuiteRow.uid.in_(chunk))))
+    missing = {uid: key for uid, key in theirs.items() if uid not in held}
+    if not missing:
+        return
+    names = sorted({name for name, _number, _digest in missing.values()})
+    ours = {key: uid for uid, key in _suite_keys(session, FeatureRow.name.in_(names)).items()}
+    for _key, row in runs:
+        same = ours.get(missing.get(row["suite_uid"], ("", 0, "")))
+        if same is not None:
+            row["suite_uid"] = same
 
 
 def _version_ids(session: Session, uids: Sequence[str]) -> dict[str, int]:
@@ -103,48 +128,45 @@ def _version_ids(session: Session, uids: Sequence[str]) -> dict[str, int]:
     return ids
 
 
-def _copy_attached(
-    session: Session,
-    source: Session,
-    row_class: type[ReviewRow] | type[CheckRunRow],
-    uids: Sequence[str],
-    version_ids: Mapping[str, int],
-) -> None:
-    """Reviews or check runs, each pointed at the target's row of the same version."""
-    table = row_class.__table__
-    assert isinstance(table, Table)
-    rows: list[dict[str, Any]] = []
+@dataclass(frozen=True, slots=True)
+class _Link:
+    """How a copied row hangs on its parent: its foreign key column, the parent's id,
+    and the key both sides share for the parent (a version's uid, a feature's name)."""
+
+    column: str
+    parent_id: InstrumentedAttribute[int]
+    parent_key: InstrumentedAttribute[str]
+
+
+TO_VERSION = _Link("version_id", VersionRow.id, VersionRow.uid)
+TO_FEATURE = _Link("feature_id", FeatureRow.id, FeatureRow.name)
+
+
+Attached = list[tuple[str, dict[str, Any]]]  # (the parent's shared key, the row's values)
+
+
+def _read_attached(source: Session, table: Table, uids: Sequence[str], link: _Link) -> Attached:
+    """Rows of ``table`` by uid (reviews, check runs, suites), in the source's order,
+    each with its parent's shared key and without its ids."""
+    rows: Attached = []
     for chunk in chunks(uids):
         for row in source.execute(
-            select(table, VersionRow.uid.label("version_uid"))
-            .join(VersionRow, VersionRow.id == table.c.version_id)
+            select(table, link.parent_key.label("parent_key"))
+            .join(link.parent_id.class_, link.parent_id == table.c[link.column])
             .where(table.c.uid.in_(chunk))
             .order_by(table.c.id)
         ).mappings():
-            values = {k: v for k, v in row.items() if k not in ("id", "version_uid")}
-            values["version_id"] = version_ids[row["version_uid"]]
-            rows.append(values)
-    for batch in chunks(rows, BATCH):
-        session.execute(insert(table), list(batch))
+            values = {k: v for k, v in row.items() if k not in ("id", link.column, "parent_key")}
+            rows.append((row["parent_key"], values))
+    return rows
 
 
-def _copy_suites(
-    session: Session, source: Session, uids: Sequence[str], features: Mapping[str, int]
+def _insert_attached(
+    session: Session, table: Table, rows: Attached, link: _Link, target_ids: Mapping[str, int]
 ) -> None:
-    table = SuiteRow.__table__
-    assert isinstance(table, Table)
-    rows: list[dict[str, Any]] = []
-    for chunk in chunks(uids):
-        for row in source.execute(
-            select(table, FeatureRow.name.label("feature_name"))
-            .join(FeatureRow, FeatureRow.id == table.c.feature_id)
-            .where(table.c.uid.in_(chunk))
-            .order_by(table.c.id)
-        ).mappings():
-            values = {k: v for k, v in row.items() if k not in ("id", "feature_name")}
-            values["feature_id"] = features[row["feature_name"]]
-            rows.append(values)
-    for batch in chunks(rows, BATCH):
+    """Insert ``rows``, each pointed at the target's row of its parent (key -> id)."""
+    values = [{**row, link.column: target_ids[key]} for key, row in rows]
+    for batch in chunks(values, BATCH):
         session.execute(insert(table), list(batch))
 
 

@@ -6,6 +6,18 @@ plain values read in one go: an active version that moves puts the one before on
 rollback stack, unless the source rolled back to the top of that stack (then the entry
 is taken off); a canary of the version made active ends; a canary is never the active
 version; every deployment that moves is stamped with the unit's revision.
+
+The activation gate (store/gates.py) applies as it does to activate, canary and
+promote: every version a move puts live (a new active version or a new canary) is
+checked, all in one bulk read, after the run has copied reviews, suites and check runs
+(applying.py copies the tables first, so an approval that travels with the run counts)
+and before anything moves, against the environments' settings as the target held them
+before the run (protection that travels applies from the next run). A refused move
+refuses the whole run (SyncGateError: the unit of work rolls back, nothing is written
+on that side). A rollback (the target's active version returns to the top of its
+rollback stack) is not gated: that version was already live there. A deployment the
+target lacks is inserted with its pointers at once, so a first push of N active
+versions writes N rows, not N inserts and N updates.
 """
 
 from __future__ import annotations
@@ -18,7 +30,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from promptdeck.store import UnitOfWork
+from promptdeck.store import UnitOfWork, gates
 from promptdeck.store.clock import now
 from promptdeck.store.rows import AuditEventRow, DeploymentRow, RollbackEntryRow, VersionRow
 from promptdeck.sync.records import (
@@ -26,7 +38,9 @@ from promptdeck.sync.records import (
     Direction,
     PointerChange,
     PointerState,
+    SyncGateError,
     SyncPlan,
+    gate_refusal,
 )
 
 BATCH = 1000  # rows per INSERT / UPDATE batch
@@ -42,13 +56,28 @@ DEPLOYMENTS = cast(Table, DeploymentRow.__table__)
 ROLLBACK_STACK = cast(Table, RollbackEntryRow.__table__)
 AUDIT_EVENTS = cast(Table, AuditEventRow.__table__)
 Place = tuple[str, str]  # (feature name, environment)
+_POINTERS: dict[str, Any] = {
+    "active_version_id": bindparam("active"),
+    "canary_version_id": bindparam("canary"),
+    "canary_percent": bindparam("percent"),
+    "revision": bindparam("revision"),
+    "updated_at": bindparam("updated_at"),
+}
+_MOVE_DEPLOYMENT = (
+    update(DEPLOYMENTS).where(DEPLOYMENTS.c.id == bindparam("deployment")).values(_POINTERS)
+)
+_CREATE_DEPLOYMENT = insert(DEPLOYMENTS).values(
+    feature_id=bindparam("feature_id"), environment=bindparam("environment"), **_POINTERS
+)
+SHOWN_BLOCKED = 3  # moves named in a refusal; the rest are counted
 
 
 @dataclass(slots=True)
 class _Deployment:
-    """One deployment's pointers and the top of its rollback stack, as plain values."""
+    """One deployment's pointers and the top of its rollback stack, as plain values
+    (``id`` None: the target has no such deployment yet)."""
 
-    id: int
+    id: int | None
     active: int | None
     canary: int | None
     percent: int
@@ -62,10 +91,15 @@ def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
 
 
 def move_pointers(
-    work: UnitOfWork, direction: Direction, planned: SyncPlan, features: Mapping[str, int]
+    work: UnitOfWork,
+    direction: Direction,
+    planned: SyncPlan,
+    features: Mapping[str, int],
+    gate_settings: Mapping[str, gates.GateSettings],
 ) -> dict[Place, PointerState]:
-    """Make every planned pointer move, each with its sync-activate/sync-canary event;
-    returns the target's pointers afterwards for each place that moved."""
+    """Make every planned pointer move, each with its sync-activate/sync-canary event,
+    once the gate (with ``gate_settings``) takes every version they put live; returns
+    the target's pointers afterwards for each place that moved."""
     session = work.session
     grouped: dict[Place, list[PointerChange]] = {}
     for comparison, change in planned.moves:
@@ -79,16 +113,17 @@ def move_pointers(
         }
     )
     ids, numbers = _version_ids(session, wanted)
-    deployments = _deployments(work, [(features[name], env) for name, env in grouped])
+    deployments = _deployments(session, [(features[name], env) for name, env in grouped])
 
     stamp = now()
     stack_pops: list[int] = []
     stack_pushes: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
-    before_active: dict[Place, int | None] = {}
+    created: list[dict[str, Any]] = []
+    going_live: list[gates.Move] = []
     for (name, environment), changes in grouped.items():
-        deployment = deployments[(features[name], environment)]
-        before_active[(name, environment)] = deployment.active
+        feature_id = features[name]
+        deployment = deployments[(feature_id, environment)]
         moved = False
         for change in sorted(changes, key=lambda c: c.component):  # active before canary
             value = change.local if direction == "push" else change.remote
@@ -98,53 +133,53 @@ def move_pointers(
                     continue
                 top = deployment.top
                 if target is not None and top is not None and top[1] == target:
-                    stack_pops.append(top[0])  # the source rolled back: so do we
+                    stack_pops.append(top[0])  # the source rolled back: so do we (ungated)
                     deployment.top = None
-                elif deployment.active is not None:
-                    deployment.top_position += 1
-                    stack_pushes.append(
-                        {
-                            "deployment_id": deployment.id,
-                            "position": deployment.top_position,
-                            "version_id": deployment.active,
-                        }
-                    )
+                else:
+                    if target is not None:
+                        going_live.append(gates.Move(feature_id, name, target, environment))
+                    if deployment.active is not None:
+                        assert deployment.id is not None  # an active version: a held row
+                        deployment.top_position += 1
+                        stack_pushes.append(
+                            {
+                                "deployment_id": deployment.id,
+                                "position": deployment.top_position,
+                                "version_id": deployment.active,
+                            }
+                        )
                 deployment.active = target
                 if target is not None and deployment.canary == target:
                     deployment.canary, deployment.percent = None, 0
             else:
                 if target is not None and target == deployment.active:
                     target = None  # a canary is never the active version
+                if target is not None and target != deployment.canary:  # a new canary
+                    going_live.append(gates.Move(feature_id, name, target, environment))
                 deployment.canary, deployment.percent = target, value[1] if target else 0
             moved = True
-        if moved:
-            updates.append(
-                {
-                    "deployment": deployment.id,
-                    "active": deployment.active,
-                    "canary": deployment.canary,
-                    "percent": deployment.percent,
-                    "revision": work.revision,
-                    "updated_at": stamp,
-                }
-            )
+        if not moved:
+            continue
+        values = {
+            "active": deployment.active,
+            "canary": deployment.canary,
+            "percent": deployment.percent,
+            "revision": work.revision,
+            "updated_at": stamp,
+        }
+        if deployment.id is None:
+            created.append({"feature_id": feature_id, "environment": environment, **values})
+        else:
+            updates.append({"deployment": deployment.id, **values})
+    refuse_blocked(session, direction, going_live, gate_settings)
     for chunk in chunks(stack_pops):
         session.execute(delete(ROLLBACK_STACK).where(ROLLBACK_STACK.c.id.in_(chunk)))
     for batch in chunks(stack_pushes, BATCH):
         session.execute(insert(ROLLBACK_STACK), list(batch))
-    moved_to = (
-        update(DEPLOYMENTS)
-        .where(DEPLOYMENTS.c.id == bindparam("deployment"))
-        .values(
-            active_version_id=bindparam("active"),
-            canary_version_id=bindparam("canary"),
-            canary_percent=bindparam("percent"),
-            revision=bindparam("revision"),
-            updated_at=bindparam("updated_at"),
-        )
-    )
+    for batch in chunks(created, BATCH):
+        session.execute(_CREATE_DEPLOYMENT, list(batch))
     for batch in chunks(updates, BATCH):
-        session.execute(moved_to, list(batch))
+        session.execute(_MOVE_DEPLOYMENT, list(batch))
 
     uid_of = {version_id: uid for uid, version_id in ids.items()}
     unknown = {
@@ -200,6 +235,19 @@ def move_pointers(
     return after
 
 
+def refuse_blocked(
+    session: Session,
+    direction: Direction,
+    going_live: Sequence[gates.Move],
+    settings: Mapping[str, gates.GateSettings],
+) -> None:
+    """Raise SyncGateError when the target's gate refuses any of ``going_live``."""
+    blocked = gates.blockers_of_moves(session, going_live, settings)
+    if blocked:
+        lines = [blocked[move].lines for move in going_live if move in blocked]
+        raise SyncGateError(gate_refusal(direction, lines, SHOWN_BLOCKED))
+
+
 def _event(
     work: UnitOfWork,
     at: Any,
@@ -241,34 +289,15 @@ def _version_ids(session: Session, uids: Sequence[str]) -> tuple[dict[str, int],
 
 
 def _deployments(
-    work: UnitOfWork, places: Iterable[tuple[int, str]]
+    session: Session, places: Iterable[tuple[int, str]]
 ) -> dict[tuple[int, str], _Deployment]:
-    """The deployments at ``places`` (feature id, environment), created empty where
-    missing, each with the top of its rollback stack."""
-    session = work.session
+    """The deployments at ``places`` (feature id, environment), each with the top of its
+    rollback stack; an empty one (id None) where the target has none yet."""
     wanted = set(places)
     found = _read_deployments(session, wanted)
-    missing = sorted(wanted - found.keys())
-    if missing:
-        stamp = now()
-        for batch in chunks(missing, BATCH):
-            session.execute(
-                insert(DEPLOYMENTS),
-                [
-                    {
-                        "feature_id": feature_id,
-                        "environment": environment,
-                        "active_version_id": None,
-                        "canary_version_id": None,
-                        "canary_percent": 0,
-                        "revision": 0,
-                        "updated_at": stamp,
-                    }
-                    for feature_id, environment in batch
-                ],
-            )
-        found.update(_read_deployments(session, set(missing)))
-    by_id = {d.id: d for d in found.values()}
+    by_id = {d.id: d for d in found.values() if d.id is not None}
+    for place in wanted - found.keys():
+        found[place] = _Deployment(None, None, None, 0)
     tops = (
         select(
             RollbackEntryRow.deployment_id.label("deployment_id"),

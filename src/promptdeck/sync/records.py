@@ -4,11 +4,11 @@ plan). Pure: no database, no UI."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, NamedTuple
 
-from promptdeck.errors import PromptDeckError, ValidationError
+from promptdeck.errors import GateError, PromptDeckError, ValidationError
 
 Choice = Literal["local", "remote", "renumber"]
 CHOICES: tuple[Choice, ...] = ("local", "remote", "renumber")
@@ -58,6 +58,31 @@ class SyncConflictError(PromptDeckError):
     def __init__(self, message: str, result: SyncResult) -> None:
         super().__init__(message)
         self.result = result
+
+
+class SyncGateError(GateError):
+    """A run would put live a version the target's activation gate refuses (missing
+    approvals or checks): the whole run is refused, nothing written on that side."""
+
+
+def gate_refusal(direction: Direction, blocked: Sequence[Sequence[str]], shown: int) -> str:
+    """The one line a refused run prints: each blocked move's lines (the gate's own
+    wording: version, feature, environment and what is missing), the first ``shown``
+    moves named and the rest counted, and what to do instead."""
+    where = "the remote's" if direction == "push" else "this store's"
+    named = "; ".join(" and ".join(lines) for lines in blocked[:shown])
+    more = f"; and {len(blocked) - shown} more" if len(blocked) > shown else ""
+    hint = (
+        "to send the versions without moving what is live, run "
+        "`promptdeck sync push --versions-only`"
+        if direction == "push"
+        else "pull again once they pass: the remote serves them, but they have not "
+        "passed this store's gate"
+    )
+    return (
+        f"{direction} refused, nothing was {direction}ed: {where} activation gate refuses "
+        f"{len(blocked)} pointer move{plural(len(blocked))}: {named}{more}; {hint}"
+    )
 
 
 class KeepLocalNumbersError(ValidationError):

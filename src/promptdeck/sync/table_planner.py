@@ -4,7 +4,10 @@ a TablesPlan out (no SQLAlchemy), so the rules are tested from tables of cases.
 - environments  by name: one the source has and the target lacks is created there,
                 when the writer may (an admin: environments are created by admins);
                 protection settings: on pull the remote's win; on push yours are sent
-                only by an admin (otherwise a line says they were not).
+                only by an admin, and never when they would lower the remote's (fewer
+                approvals, no protection, no required checks): a stale local copy
+                would otherwise unprotect the remote in the very run whose pointer
+                moves its gate checks. A line says what was not sent.
 - reviews, check runs   append-only, union by uid; each is attached to a version by the
                 version's uid, so it travels once that version is on the target (this
                 run sends it, or it is there already).
@@ -26,7 +29,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from promptdeck.sync.records import Direction, MetricDigest, SideTables, TablesPlan
+from promptdeck.sync.records import (
+    Direction,
+    MetricDigest,
+    SideEnvironment,
+    SideTables,
+    TablesPlan,
+)
 
 NO_METRICS = MetricDigest(0, 0)
 
@@ -58,13 +67,21 @@ def plan_tables(
                     f"environment {name} not created in {where}: only an admin may create one"
                 )
         elif theirs.settings != environment.settings:
-            if direction == "pull" or may_manage_environments:
+            if direction == "pull":
                 plan.update_environments.append(name)
-            else:
+            elif not may_manage_environments:
                 plan.refused.append(
                     f"protection of {name} differs from the remote's and was not pushed: "
                     "only an admin may change it"
                 )
+            elif lowers(environment, theirs):
+                plan.refused.append(
+                    f"protection of {name} is lower here than on the remote and was not "
+                    "pushed: a push never lowers it (pull to take the remote's, or change "
+                    f"it on the remote with `promptdeck env protect|unprotect {name}`)"
+                )
+            else:
+                plan.update_environments.append(name)
     plan.reviews = _attached(source.reviews, target.reviews, target_versions)
     plan.check_runs = _attached(source.check_runs, target.check_runs, target_versions)
     taken = {(s.feature, s.number): s.content_hash for s in target.suites.values()}
@@ -87,6 +104,15 @@ def plan_tables(
         if digest != held and (origin == source_identity or digest > held):
             plan.metric_origins.append(origin)
     return plan
+
+
+def lowers(new: SideEnvironment, old: SideEnvironment) -> bool:
+    """Whether settings ``new`` would let through what ``old`` keeps out."""
+    return (
+        (old.protected and not new.protected)
+        or (old.protected and new.required_approvals < old.required_approvals)
+        or (old.require_checks and not new.require_checks)
+    )
 
 
 def _attached(
