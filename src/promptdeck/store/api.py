@@ -158,7 +158,7 @@ class PromptStore:
                     upgrade=(migrate or initialize) and read_only is None,
                     # A shared store only explicitly; a local one as asked above.
                     new=initialize or self._engine.dialect.name == "sqlite",
-                    then=secure_store if secure else None,  # noqa: F821
+                    then=secure_store if secure else None,
                 )
                 database = make_url(self.url).database or self.url
                 #: Who acts here (store/governance.py): never simply what was declared.
