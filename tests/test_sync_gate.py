@@ -38,7 +38,7 @@ def snapshot(store: PromptStore) -> dict[str, Any]:
     """Everything a refused run must leave as it was, row for row."""
     with store.reading() as session:
         return {
-            table.__tablename__: sorted(
+            table.__table__.name: sorted(
                 tuple(str(v) for v in row) for row in session.execute(select(table.__table__))
             )
             for table in (

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from test_governance_pg import Team, cli, refused
+from test_governance_pg import server as server
 from test_governance_pg import team as team
 from test_sync_gate import snapshot
 
