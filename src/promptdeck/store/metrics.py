@@ -114,6 +114,18 @@ def _upsert_sql(dialect: str, table: Table, rows: int) -> str:
     )
 
 
+@functools.lru_cache(maxsize=1)
+def _pg_one_statement_sql() -> str:
+    """The three upserts as ONE statement (two data-modifying CTEs and the main INSERT):
+    in autocommit it is a transaction of its own, all or nothing, in one round trip
+    instead of BEGIN, three statements and COMMIT."""
+    first, second, last = (
+        _upsert_sql("postgresql", table, 0)
+        for table in (metric_buckets, metric_latency, metric_scores)
+    )
+    return f"WITH added_buckets AS ({first}), added_latency AS ({second}) {last}"
+
+
 def rows_per_statement(dialect: str, table: Table) -> int:
     """The most rows of ``table`` one upsert statement carries on ``dialect``."""
     if dialect == "postgresql":
@@ -204,15 +216,29 @@ class MetricsStore:
 
     def _add_once(self, merged: list[AggregateRow]) -> None:
         with self._engine.connect() as connection:
+            if self._origin is None:
+                self._origin = self._read_origin(connection)
+                connection.rollback()  # the write below picks its own transaction mode
+            tables = table_rows(self._origin, merged)
             if connection.dialect.name == "postgresql":
+                if all(len(values) <= _PG_ROWS_PER_STATEMENT for values in tables.values()):
+                    # One statement, one transaction, one round trip.
+                    single = connection.execution_options(isolation_level="AUTOCOMMIT")
+                    parameters = tuple(
+                        list(column) if values else []
+                        for table, values in tables.items()
+                        for column in (
+                            zip(*values, strict=True) if values else [()] * len(table.columns)
+                        )
+                    )
+                    single.exec_driver_sql(_pg_one_statement_sql(), parameters)
+                    return
                 # The runtime's engine reads in autocommit: this batch is one transaction.
                 connection = connection.execution_options(isolation_level="READ COMMITTED")
             else:
                 connection = connection.execution_options(**{WRITE_OPTION: True})
             with connection.begin():
-                if self._origin is None:
-                    self._origin = self._read_origin(connection)
-                for table, values in table_rows(self._origin, merged).items():
+                for table, values in tables.items():
                     _upsert(connection, table, values)
 
     # -- reading ---------------------------------------------------------------------------
