@@ -70,6 +70,7 @@ METRIC_TABLES = ("metric_buckets", "metric_latency", "metric_scores")
 USERS = 500
 TICK = 0.01  # seconds between bursts
 MAX_BURST = 50
+WAVE = 25  # processes started (and connected) at a time
 
 
 class TimedPrompts(Prompts):
@@ -104,12 +105,19 @@ class TimedPrompts(Prompts):
 
 def child(url: str, args: argparse.Namespace, record: bool, sync: Any, results: Any) -> None:
     ready, go, done, release = sync
-    prompts = TimedPrompts(
-        url,
-        refresh_interval=args.refresh,
-        metrics_interval=args.interval,
-        snapshot_path=False,
-    )
+    for _attempt in range(10):  # a loaded machine may time a connection out: try again
+        prompts = TimedPrompts(
+            url,
+            refresh_interval=args.refresh,
+            metrics_interval=args.interval,
+            snapshot_path=False,
+        )
+        if prompts.status().source == "store":
+            break
+        prompts.close()
+        time.sleep(1.0)
+    else:
+        raise SystemExit("could not connect in 10 tries")
     prompts.flush_seconds, prompts.write_seconds = [], []
     prompts.time_writes()
     rng = random.Random(os.getpid())
@@ -238,10 +246,11 @@ def fleet(
     children = [
         context.Process(target=child, args=(url, args, record, sync, results)) for _ in range(n)
     ]
-    for process in children:
-        process.start()
-    for _ in children:
-        ready.acquire()
+    for wave in range(0, n, WAVE):  # connect in waves, not all at once
+        for process in children[wave : wave + WAVE]:
+            process.start()
+        for _ in children[wave : wave + WAVE]:
+            ready.acquire()
     pids = [process.pid for process in children if process.pid is not None]
     time.sleep(1.5)  # statistics settle; every process is connected and served
     before = server_stats(server, database)
