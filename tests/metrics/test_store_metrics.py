@@ -289,3 +289,35 @@ def test_processes_flushing_the_same_keys_at_once_lose_nothing(
     got = store.metrics.rows()
     assert sum(row.count for row in got) == workers * rounds * 40 * 5
     assert figures(got) == figures(expected)
+
+
+def test_whole_number_sums_beside_fractional_ones(store: PromptStore) -> None:
+    """A score or measure summed from whole numbers is an int in Python; the rows of one
+    batch mixing ints and floats in a column must still be written (PostgreSQL sends
+    each column as one typed array)."""
+    whole = AggregateRow(
+        feature="support",
+        environment="production",
+        version_uid="uid-a",
+        bucket_start=T0,
+        version=1,
+        count=2,
+        tokens_in=Moments(2, 300, 45_000),  # type: ignore[arg-type]
+        cost=Moments(2, 1, 1),  # type: ignore[arg-type]
+        scores={"thumbs": Moments(2, 2, 2), "grader": Moments(2, 1.5, 1.25)},  # type: ignore[arg-type]
+    )
+    fractional = AggregateRow(
+        feature="support",
+        environment="production",
+        version_uid="uid-b",
+        bucket_start=T0,
+        version=2,
+        count=1,
+        cost=Moments(1, 0.5, 0.25),
+        scores={"thumbs": Moments(1, 0.5, 0.25)},
+    )
+    store.metrics.add([whole, fractional])
+    got = {row.version_uid: row for row in store.metrics.rows("support")}
+    assert got["uid-a"].tokens_in == Moments(2, 300.0, 45_000.0)
+    assert got["uid-a"].scores["thumbs"] == Moments(2, 2.0, 2.0)
+    assert got["uid-b"].cost == Moments(1, 0.5, 0.25)

@@ -126,6 +126,19 @@ def _pg_one_statement_sql() -> str:
     return f"WITH added_buckets AS ({first}), added_latency AS ({second}) {last}"
 
 
+def _pg_arrays(table: Table, rows: list[tuple[Any, ...]]) -> tuple[list[Any], ...]:
+    """One list per column of ``table``. A float column's list holds floats only: a sum
+    can be an int (whole-number scores, token counts) and the driver refuses to send a
+    list of mixed types as one array."""
+    if not rows:
+        return tuple([] for _ in table.columns)
+    columns = zip(*rows, strict=True)
+    return tuple(
+        [float(value) for value in values] if isinstance(column.type, Float) else list(values)
+        for column, values in zip(table.columns, columns, strict=True)
+    )
+
+
 def rows_per_statement(dialect: str, table: Table) -> int:
     """The most rows of ``table`` one upsert statement carries on ``dialect``."""
     if dialect == "postgresql":
@@ -143,7 +156,7 @@ def _upsert(connection: Connection, table: Table, rows: list[tuple[Any, ...]]) -
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
         if dialect == "postgresql":
-            parameters: tuple[Any, ...] = tuple(list(values) for values in zip(*part, strict=True))
+            parameters: tuple[Any, ...] = _pg_arrays(table, part)
             sql = _upsert_sql(dialect, table, 0)
         else:
             parameters = tuple(value for row in part for value in row)
@@ -225,11 +238,9 @@ class MetricsStore:
                     # One statement, one transaction, one round trip.
                     single = connection.execution_options(isolation_level="AUTOCOMMIT")
                     parameters = tuple(
-                        list(column) if values else []
+                        array
                         for table, values in tables.items()
-                        for column in (
-                            zip(*values, strict=True) if values else [()] * len(table.columns)
-                        )
+                        for array in _pg_arrays(table, values)
                     )
                     single.exec_driver_sql(_pg_one_statement_sql(), parameters)
                     return
