@@ -16,7 +16,9 @@ Run with ``python bench/bench_metrics_store.py`` (``--processes 20 50``, ``--sec
    every postgres process, /proc). Floor: the same N processes each committing one
    trivial transaction per interval (the least a per-interval flush can cost).
 
-Best of several rounds for (1); the ratios travel better than the times.
+Best of several rounds for (1); the ratios travel better than the times. The fleet in
+(2) writes through PromptStore directly; bench_metrics_fleet.py runs the fleet through the
+runtime (``Prompts.record()``), as an application does, with client CPU and latencies.
 """
 
 from __future__ import annotations
