@@ -4,8 +4,11 @@ Run with ``python bench/bench_metrics_store.py`` (``--processes 20 50``, ``--sec
 ``--rate``, ``--quick``). Starts its own PostgreSQL on loopback (tests/pgserver.py).
 
 1. Flush cost per batch, on SQLite and PostgreSQL: one ``add()`` of K keys (each key with
-   ~25 latency buckets and two scores, as a busy minute looks), against a floor measured
-   in the same run: one transaction inserting one plain row on the same engine.
+   ~34 latency buckets and two scores, as a busy minute looks), against two floors
+   measured in the same run: one transaction inserting one plain row on the same engine
+   (a round trip), and the same rows written the fastest plain way (COPY on PostgreSQL,
+   executemany on SQLite) into scratch tables without keys (what writing them costs
+   with no upsert at all).
 2. A fleet: N processes, each a Recorder (the runtime's, ``interval`` s flushes) recording
    ``rate`` outcomes a second over 4 versions, against one PostgreSQL, for ``seconds``:
    rows written per second (``pg_stat_user_tables`` inserts + updates of the metric
@@ -13,7 +16,9 @@ Run with ``python bench/bench_metrics_store.py`` (``--processes 20 50``, ``--sec
    every postgres process, /proc). Floor: the same N processes each committing one
    trivial transaction per interval (the least a per-interval flush can cost).
 
-Best of several rounds for (1); the ratios travel better than the times.
+Best of several rounds for (1); the ratios travel better than the times. The fleet in
+(2) writes through PromptStore directly; bench_metrics_fleet.py runs the fleet through the
+runtime (``Prompts.record()``), as an application does, with client CPU and latencies.
 """
 
 from __future__ import annotations
@@ -39,10 +44,13 @@ except ImportError:  # not installed: use the source tree
 from bench_fleet import postgres_cpu_seconds  # noqa: E402
 from pgserver import PostgresServer, make_unsecured_store  # noqa: E402
 from sqlalchemy import text  # noqa: E402
+from sqlalchemy.dialects import postgresql, sqlite  # noqa: E402
 
-from promptdeck.metrics.aggregate import Aggregate, AggregateRow  # noqa: E402
+from promptdeck.metrics.aggregate import Aggregate, AggregateRow, merge_rows  # noqa: E402
 from promptdeck.metrics.outcome import Outcome  # noqa: E402
 from promptdeck.metrics.recorder import Recorder  # noqa: E402
+from promptdeck.store.engine import WRITE_OPTION  # noqa: E402
+from promptdeck.store.metrics import table_rows  # noqa: E402
 
 METRIC_TABLES = ("metric_buckets", "metric_latency", "metric_scores")
 
@@ -78,6 +86,73 @@ def batch(keys: int, bucket: int, rng: random.Random) -> list[AggregateRow]:
     return aggregate.rows()
 
 
+def copy_floor(store: PromptStore, rows: list[AggregateRow]) -> float:
+    """The same rows written the fastest plain way, in one transaction, into scratch
+    tables shaped like the metric tables but without keys: COPY on PostgreSQL,
+    executemany on SQLite."""
+    tables = table_rows(store.metrics.origin(), merge_rows(rows))
+    raw = store.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        postgres = store.engine.dialect.name == "postgresql"
+        for table in tables:
+            cursor.execute(f"DROP TABLE IF EXISTS scratch_{table.name}")
+            if postgres:
+                cursor.execute(f"CREATE TABLE scratch_{table.name} (LIKE {table.name})")
+            else:
+                cursor.execute(
+                    f"CREATE TABLE scratch_{table.name} AS SELECT * FROM {table.name} WHERE 0"
+                )
+        raw.commit()
+        start = time.perf_counter()
+        if not postgres:  # the engine runs SQLite in autocommit and sends BEGIN itself
+            cursor.execute("BEGIN")
+        for table, values in tables.items():
+            columns = ", ".join(f'"{column.name}"' for column in table.columns)
+            if postgres:
+                with cursor.copy(f"COPY scratch_{table.name} ({columns}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+                    for value in values:
+                        copy.write_row(value)
+            else:
+                marks = ", ".join("?" * len(table.columns))
+                cursor.executemany(f"INSERT INTO scratch_{table.name} VALUES ({marks})", values)
+        raw.commit()
+        return time.perf_counter() - start
+    finally:
+        raw.close()
+
+
+def per_row_upsert(store: PromptStore, rows: list[AggregateRow]) -> float:
+    """The previous flush, for comparison in the same run: the same upsert sent as
+    executemany (one INSERT ... ON CONFLICT per row), into a copy of the origin."""
+    tables = table_rows(f"old-{time.monotonic_ns()}"[:36], merge_rows(rows))
+    dialect = store.engine.dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    start = time.perf_counter()
+    with store.engine.connect() as connection:
+        options: dict[str, Any] = (
+            {"isolation_level": "READ COMMITTED"}
+            if dialect == "postgresql"
+            else {WRITE_OPTION: True}
+        )
+        connection = connection.execution_options(**options)
+        with connection.begin():
+            for table, values in tables.items():
+                statement = insert(table)
+                key = {column.name for column in table.primary_key.columns}
+                updates = {
+                    column.name: column + statement.excluded[column.name]
+                    for column in table.columns
+                    if column.name not in key and column.name != "version"
+                }  # the OR of the user words does not change what this costs
+                names = [column.name for column in table.columns]
+                connection.execute(
+                    statement.on_conflict_do_update(index_elements=sorted(key), set_=updates),
+                    [dict(zip(names, value, strict=True)) for value in values],
+                )
+    return time.perf_counter() - start
+
+
 def flush_costs(url: str, label: str, rounds: int) -> None:
     rng = random.Random(1)
     with PromptStore(url, user="bench") as store:
@@ -89,16 +164,30 @@ def flush_costs(url: str, label: str, rounds: int) -> None:
             with store.engine.begin() as connection:
                 connection.execute(text("INSERT INTO bench_floor (n) VALUES (1)"))
             best_floor = min(best_floor, time.perf_counter() - start)
-        print(f"\n{label}: floor (one transaction, one plain row) {fmt(best_floor)}")
-        print(f"{'keys per batch':>15} {'add()':>10} {'per key':>10} {'x floor':>8}")
+        copy = "COPY" if store.engine.dialect.name == "postgresql" else "executemany"
+        print(f"\n{label}: floor 1: one transaction, one plain row: {fmt(best_floor)}")
+        print(f"  floor 2: the same rows by {copy} into tables without keys, one transaction")
+        print("  before: the same rows as one INSERT ... ON CONFLICT per row (executemany)")
+        print(
+            f"{'keys per batch':>15} {'rows':>7} {'add()':>10} {'per key':>10} "
+            f"{'x floor 1':>9} {'floor 2':>10} {'x floor 2':>9} {'before':>10} {'x floor 2':>9}"
+        )
         for keys in (1, 10, 100, 1000):
-            best = float("inf")
+            best = best_copy = best_before = float("inf")
+            written = 0
             for round_ in range(rounds):
                 rows = batch(keys, 60 * (round_ + 1), rng)
+                written = sum(len(v) for v in table_rows("o", merge_rows(rows)).values())
                 start = time.perf_counter()
                 store.metrics.add(rows)
                 best = min(best, time.perf_counter() - start)
-            print(f"{keys:>15,} {fmt(best):>10} {fmt(best / keys):>10} {best / best_floor:>7.1f}x")
+                best_copy = min(best_copy, copy_floor(store, rows))
+                best_before = min(best_before, per_row_upsert(store, rows))
+            print(
+                f"{keys:>15,} {written:>7,} {fmt(best):>10} {fmt(best / keys):>10} "
+                f"{best / best_floor:>8.1f}x {fmt(best_copy):>10} {best / best_copy:>8.1f}x "
+                f"{fmt(best_before):>10} {best_before / best_copy:>8.1f}x"
+            )
 
 
 def recording_child(
@@ -229,6 +318,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--interval", type=float, default=1.0, help="flush interval (s)")
     parser.add_argument("--quick", action="store_true", help="fewer rounds, shorter fleets")
+    parser.add_argument("--flush-only", action="store_true", help="skip the fleet")
     args = parser.parse_args()
     rounds = 3 if args.quick else 7
     if args.quick:
@@ -240,6 +330,8 @@ def main() -> None:
         url = server.create_database(database)
         make_unsecured_store(url)  # a store without `init`'s roles: bench plays users
         flush_costs(url, "PostgreSQL", rounds)
+        if args.flush_only:
+            return
         print(
             f"\nfleet: each process records {args.rate:,} outcomes/s over 4 versions, "
             f"flushing every {args.interval:g} s, for {args.seconds:g} s"

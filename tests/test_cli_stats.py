@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,72 @@ def test_a_plan_for_the_chosen_effect(db: str) -> None:
     assert "Plan: to detect mean tokens out" in text
 
 
+SINCE = datetime.fromtimestamp(START, UTC).isoformat()
+UNTIL = datetime.fromtimestamp(START + 48 * 3600, UTC).isoformat()
+
+
+def test_series_per_step_and_version_as_json(db: str) -> None:
+    result = stats(db, FEATURE, "--series", "--since", SINCE, "--until", UNTIL, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["feature"] == FEATURE and data["environment"] == "production"
+    assert data["step_seconds"] == 3600 and data["since"] == SINCE and data["until"] == UNTIL
+    points = data["points"]
+    assert sum(point["requests"] for point in points) == 48 * 60  # every outcome, once
+    assert {point["version"] for point in points} == {5, 6}
+    starts = sorted({point["start"] for point in points})
+    assert len(starts) == 48 and starts[0] == SINCE  # one step an hour
+    assert [(p["start"], p["version"]) for p in points] == sorted(
+        (p["start"], p["version"]) for p in points
+    )
+    keys = {
+        "start", "version", "version_uid", "requests", "success_rate", "cost", "tokens_in",
+        "tokens_out", "latency_ms", "latency_p50_ms", "latency_p95_ms", "users", "scores",
+    }  # fmt: skip
+    assert all(set(point) == keys for point in points)
+    canary = [p for p in points if p["version"] == 6]
+    active = [p for p in points if p["version"] == 5]
+    mean = lambda ps, k: sum(p[k] * p["requests"] for p in ps) / sum(p["requests"] for p in ps)  # noqa: E731
+    assert mean(canary, "success_rate") > mean(active, "success_rate")  # 93 % against 85 %
+    assert mean(canary, "tokens_out") > mean(active, "tokens_out")
+    assert data["moves"] == []  # the sample's moves were made before this range
+
+
+def test_series_wider_steps_add_up_and_moves_are_on_the_axis(db: str) -> None:
+    with PromptStore(db, user="alice", create=False) as store:
+        store.activate(FEATURE, 6, reason="the canary won")
+        store.rollback(FEATURE, reason="cost doubled")
+    result = stats(db, FEATURE, "--series", "--since", SINCE, "--step", "1d", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["step_seconds"] == 86400
+    by_version: dict[int, int] = {}
+    for point in data["points"]:
+        by_version[point["version"]] = by_version.get(point["version"], 0) + point["requests"]
+    # 48 hours from 09:00 UTC touch three UTC days; steps align on the epoch
+    assert [p["start"][:10] for p in data["points"][::2]] == [
+        "2026-11-24", "2026-11-25", "2026-11-26",
+    ]  # fmt: skip
+    assert len(data["points"]) == 6 and all("T00:00:00" in p["start"] for p in data["points"])
+    assert sum(by_version.values()) == 48 * 60
+    moves = [(move["action"], move["version"], move["reason"]) for move in data["moves"]]
+    # Ours come last (the sample's import activated v5 when the test store was made).
+    assert moves[-2:] == [("activate", 6, "the canary won"), ("rollback", 5, "cost doubled")]
+    assert data["moves"][-2]["at"] <= data["moves"][-1]["at"] <= data["until"]
+    text = stats(db, FEATURE, "--series", "--since", SINCE, "--step", "1d").stdout
+    assert f"{FEATURE} in production" in text and "per 1d (UTC)" in text
+    assert "2026-11-24 00:00  v5" in text.replace("   ", "  ")
+    assert "activate v6" in text and "rollback v5" in text and "cost doubled" in text
+
+
+def test_series_with_nothing_recorded(db: str) -> None:
+    result = stats(db, "summarizer", "--series")
+    assert result.exit_code == 0, result.output
+    assert "No outcomes recorded in this range." in result.stdout
+    data = json.loads(stats(db, "summarizer", "--series", "--json").stdout)
+    assert data["points"] == [] and data["step_seconds"] == 3600
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -90,6 +157,11 @@ def test_a_plan_for_the_chosen_effect(db: str) -> None:
         ([FEATURE, "--plan"], "--plan needs --mde"),
         ([FEATURE, "--since", "1d", "--until", "2d"], "--since must be before --until"),
         ([FEATURE, "--plan", "--mde", "0.5"], "cannot plan"),
+        ([FEATURE, "--series", "--step", "90s"], "not a step: '90s'"),
+        ([FEATURE, "--series", "--step", "0h"], "not a step: '0h'"),
+        ([FEATURE, "--series", "--versions", "5", "6"], "--series shows every version"),
+        ([FEATURE, "--series", "--since", "5000w", "--step", "1m"], "more than 100,000 steps"),
+        (["nosuch", "--series"], "nosuch"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_1(db: str, args: list[str], message: str) -> None:

@@ -31,7 +31,7 @@ INTERVAL = 0.4  # seconds between metric flushes
 PACE = 0.0005  # seconds between outcomes: about 2,000 a second per worker at most
 
 
-def _serve(url: str, index: int, counter: Any, stop: Any, snapshot: str) -> None:
+def _serve(url: str, index: int, counter: Any, stop: Any, snapshot: str, report: Any) -> None:
     from promptdeck.runtime import Prompts
 
     prompts = Prompts(url, refresh_interval=0.2, metrics_interval=INTERVAL, snapshot_path=snapshot)
@@ -44,6 +44,15 @@ def _serve(url: str, index: int, counter: Any, stop: Any, snapshot: str) -> None
         n += 1
         time.sleep(PACE)
     prompts.close()  # flushes what is left
+    status = prompts.status().metrics
+    assert status is not None
+    # What the parent checks: the outage was lived through (flushes failed, the rows
+    # were held and sent later), nothing was dropped, and the recorder counted as we did.
+    report[0], report[1], report[2] = (
+        status.failed_flushes,
+        status.dropped_outcomes,
+        status.recorded,
+    )
 
 
 def test_kill_and_outage_lose_at_most_the_killed_interval(
@@ -56,10 +65,18 @@ def test_kill_and_outage_lose_at_most_the_killed_interval(
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     counters = [context.Value("q", 0, lock=False) for _ in range(WORKERS)]
+    reports = [context.Array("q", [-1, -1, -1], lock=False) for _ in range(WORKERS)]
     processes = [
         context.Process(
             target=_serve,
-            args=(pg_url, index, counters[index], stop, str(tmp_path / f"snap{index}.json")),
+            args=(
+                pg_url,
+                index,
+                counters[index],
+                stop,
+                str(tmp_path / f"snap{index}.json"),
+                reports[index],
+            ),
         )
         for index in range(WORKERS)
     ]
@@ -100,6 +117,10 @@ def test_kill_and_outage_lose_at_most_the_killed_interval(
         for name, moments in row.scores.items():
             stored[name] += moments.count
     for index in range(1, WORKERS):
+        failed, dropped, recorded = reports[index]
+        assert recorded == counters[index].value, f"worker {index} counted otherwise"
+        assert failed >= 1, f"worker {index} never saw the store down: the outage was not tested"
+        assert dropped == 0, f"worker {index} dropped outcomes during a short outage"
         assert stored[f"w{index}"] == counters[index].value, f"worker {index}"
     # The killed worker: never more than it recorded; at most its last interval lost
     # (its pace bounds how many outcomes an interval holds).

@@ -199,6 +199,31 @@ def test_close_flushes_once_and_the_thread_flushes_every_interval() -> None:
     assert sink.total() == 3
 
 
+def test_recorders_started_together_spread_their_first_flush() -> None:
+    """A fleet started at once must not write all at the same instant; and the first
+    flush still comes within one interval."""
+    first: list[float] = []
+    lock = threading.Lock()
+
+    def sink(rows: list[AggregateRow]) -> None:
+        with lock:
+            first.append(time.monotonic())
+
+    started = time.monotonic()
+    recorders = [Recorder(sink, interval=1.0) for _ in range(20)]
+    for recorder in recorders:
+        recorder.record(PROMPT, environment="production")
+    deadline = started + 5
+    while len(first) < 20 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for recorder in recorders:
+        recorder.close()
+    assert len(first) >= 20
+    times = sorted(first)[:20]
+    assert times[-1] - started < 1.0 + 0.5  # within the interval (slack for a busy machine)
+    assert times[-1] - times[0] > 0.25  # spread, not all at once (20 uniform draws)
+
+
 def test_open_recorders_flush_at_interpreter_exit(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """

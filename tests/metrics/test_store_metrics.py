@@ -10,14 +10,16 @@ import multiprocessing
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from promptdeck.errors import StoreError
 from promptdeck.metrics.aggregate import Aggregate, AggregateRow, Moments, merge_rows
 from promptdeck.metrics.outcome import Outcome
 from promptdeck.store import PromptStore
+from promptdeck.store import metrics as store_metrics
 
 T0 = 1_800_000_000 // 60 * 60  # a minute boundary
 
@@ -198,3 +200,124 @@ def test_concurrent_processes_add_exact_totals(store: PromptStore, url: str) -> 
     got = store.metrics.rows("support")
     assert [row.count for row in got] == [row.count for row in expected]
     assert figures(got) == figures(expected)
+
+
+def _count_statements(store: PromptStore) -> list[str]:
+    """Every metric-table write the store's engine runs from now on."""
+    seen: list[str] = []
+
+    def note(conn: object, cursor: object, statement: str, *args: object) -> None:
+        words = statement.split()
+        if words[:3] == ["WITH", "added_buckets", "AS"]:  # PostgreSQL: all three at once
+            seen.append("all")
+        elif words[:2] == ["INSERT", "INTO"] and words[2].startswith("metric_"):
+            seen.append(words[2])
+
+    event.listen(store.engine, "before_cursor_execute", note)
+    return seen
+
+
+def many_keys(keys: int, start: int = 0) -> list[AggregateRow]:
+    aggregate = Aggregate(max_keys=3 * keys)  # outcome() spreads over three minutes
+    for key in range(keys):
+        for index in range(start, start + 5):
+            aggregate.add(outcome(index + key, version_uid=f"uid-{key}", version=key + 1), T0)
+    return aggregate.rows()
+
+
+def test_a_flush_is_one_statement_per_table_whatever_the_keys(store: PromptStore) -> None:
+    store.metrics.add(batch(0, 1))  # the origin is read once, before counting
+    statements = _count_statements(store)
+    rows = many_keys(300)
+    assert sum(row.count for row in rows) == 1500
+    store.metrics.add(rows)
+    if store.engine.dialect.name == "postgresql":  # arrays: one statement for all three
+        assert statements == ["all"]
+    else:  # SQLite: multi-row VALUES per table, chunked below its parameter limit
+        for table, values in store_metrics.table_rows("o", rows).items():
+            chunk = store_metrics.rows_per_statement("sqlite", table)
+            assert statements.count(table.name) == -(-len(values) // chunk), table.name
+    assert figures(store.metrics.rows(version_uids=[f"uid-{k}" for k in range(300)])) == figures(
+        merge_rows(rows)
+    )
+
+
+def test_chunks_add_up_to_the_whole_batch(
+    store: PromptStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_metrics, "_PG_ROWS_PER_STATEMENT", 7)
+    monkeypatch.setattr(store_metrics, "_SQLITE_ROWS_PER_STATEMENT", 7)
+    statements = _count_statements(store)
+    first, second = many_keys(30), many_keys(30, start=100)  # the same keys, added twice
+    store.metrics.add(first)
+    store.metrics.add(second)
+    assert figures(store.metrics.rows()) == figures(merge_rows(first + second))
+    for table in ("metric_buckets", "metric_latency", "metric_scores"):
+        expected = sum(
+            -(-len(store_metrics.table_rows("o", added)[getattr(store_metrics, table)]) // 7)
+            for added in (first, second)
+        )
+        assert statements.count(table) == expected > 2, table
+
+
+def _flush_at_once(url: str, barrier: Any, rounds: int) -> None:
+    with PromptStore(url, user="recorder", create=False) as store:
+        store.metrics.origin()  # connected and ready before the barrier
+        for round_ in range(rounds):
+            rows = many_keys(40, start=round_)
+            barrier.wait(60)  # every process sends the same keys at the same moment
+            store.metrics.add(rows)
+
+
+def test_processes_flushing_the_same_keys_at_once_lose_nothing(
+    store: PromptStore, url: str
+) -> None:
+    workers, rounds = 3, 4
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(workers)
+    processes = [
+        context.Process(target=_flush_at_once, args=(url, barrier, rounds)) for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(120)
+        assert process.exitcode == 0
+    expected = merge_rows(
+        [row for round_ in range(rounds) for row in many_keys(40, start=round_)] * workers
+    )
+    got = store.metrics.rows()
+    assert sum(row.count for row in got) == workers * rounds * 40 * 5
+    assert figures(got) == figures(expected)
+
+
+def test_whole_number_sums_beside_fractional_ones(store: PromptStore) -> None:
+    """A score or measure summed from whole numbers is an int in Python; the rows of one
+    batch mixing ints and floats in a column must still be written (PostgreSQL sends
+    each column as one typed array)."""
+    whole = AggregateRow(
+        feature="support",
+        environment="production",
+        version_uid="uid-a",
+        bucket_start=T0,
+        version=1,
+        count=2,
+        tokens_in=Moments(2, 300, 45_000),  # type: ignore[arg-type]
+        cost=Moments(2, 1, 1),  # type: ignore[arg-type]
+        scores={"thumbs": Moments(2, 2, 2), "grader": Moments(2, 1.5, 1.25)},  # type: ignore[arg-type]
+    )
+    fractional = AggregateRow(
+        feature="support",
+        environment="production",
+        version_uid="uid-b",
+        bucket_start=T0,
+        version=2,
+        count=1,
+        cost=Moments(1, 0.5, 0.25),
+        scores={"thumbs": Moments(1, 0.5, 0.25)},
+    )
+    store.metrics.add([whole, fractional])
+    got = {row.version_uid: row for row in store.metrics.rows("support")}
+    assert got["uid-a"].tokens_in == Moments(2, 300.0, 45_000.0)
+    assert got["uid-a"].scores["thumbs"] == Moments(2, 2.0, 2.0)
+    assert got["uid-b"].cost == Moments(1, 0.5, 0.25)

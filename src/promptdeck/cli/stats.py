@@ -11,10 +11,22 @@ from promptdeck.cli.common import ENV_OPTION, JSON_OPTION, CliState, emit_json, 
 from promptdeck.experiment_text import difference_text, estimate_text, metric_name
 
 if TYPE_CHECKING:
-    from promptdeck.experiment import Arms
+    from promptdeck.experiment import Arms, Monitor
     from promptdeck.metrics.stats import Comparison, Plan
 
 METRIC_CHOICES = ("success_rate", "cost", "tokens_in", "tokens_out", "latency_ms")
+SERIES_SINCE = "7d"  # --series without --since
+MAX_STEPS = 100_000  # --series: steps in the range, at most (the output stays sane)
+_STEP_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _step_seconds(text: str) -> int:
+    """``15m``, ``1h``, ``6h``, ``1d``, ``1w``: whole minutes, the metric buckets' width."""
+    value = text.strip().lower()
+    number, unit = value[:-1], value[-1:]
+    if unit not in _STEP_UNITS or not number.isdigit() or int(number) < 1:
+        fail(f"not a step: {text!r} (use whole minutes, hours, days or weeks: 15m, 1h, 1d)")
+    return int(number) * _STEP_UNITS[unit]
 
 
 def _when(value: datetime | None) -> str:
@@ -97,6 +109,83 @@ def render_plan(plan: Plan, metric: str) -> str:
     )
 
 
+def _minute(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def _number(value: float | None, digits: str) -> str:
+    return "-" if value is None else format(value, digits)
+
+
+def monitor_data(view: Monitor) -> dict[str, Any]:
+    """``stats --series --json``: the README documents this shape."""
+    return {
+        "feature": view.feature,
+        "environment": view.environment,
+        "since": view.since.isoformat(),
+        "until": view.until.isoformat(),
+        "step_seconds": view.step_seconds,
+        "points": [point.to_data() for point in view.points],
+        "moves": [
+            {
+                "at": marker.at.astimezone(UTC).isoformat(),
+                "action": marker.action,
+                "version": marker.version,
+                "actor": marker.actor,
+                "reason": marker.reason,
+            }
+            for marker in view.markers
+        ],
+    }
+
+
+def render_monitor(view: Monitor) -> str:
+    step = view.step_seconds
+    width = (
+        f"{step // 86400}d"
+        if step % 86400 == 0
+        else (f"{step // 3600}h" if step % 3600 == 0 else f"{step // 60}m")
+    )
+    lines = [
+        f"{view.feature} in {view.environment}, {_when(view.since)} to {_when(view.until)}, "
+        f"per {width} (UTC)",
+        "",
+    ]
+    if not view.points:
+        lines.append("No outcomes recorded in this range.")
+    else:
+        rows = [
+            [
+                _minute(datetime.fromtimestamp(point.start, UTC)),
+                f"v{point.version}",
+                str(point.requests),
+                "-" if point.success_rate is None else f"{point.success_rate * 100:.1f} %",
+                _number(point.cost, ".4g"),
+                f"{_number(point.latency_p50_ms, '.0f')} / {_number(point.latency_p95_ms, '.0f')}",
+                f"~{point.users}",
+            ]
+            for point in view.points
+        ]
+        lines.append(
+            table(
+                rows,
+                ["start", "version", "requests", "success", "cost", "p50 / p95 ms", "users"],
+            )
+        )
+    if view.markers:
+        lines += ["", "Moves:"]
+        lines.append(
+            table(
+                [
+                    [_minute(marker.at), marker.label, marker.actor, marker.reason]
+                    for marker in view.markers
+                ],
+                ["at", "move", "by", "reason"],
+            )
+        )
+    return "\n".join(lines)
+
+
 @click.command()
 @click.argument("feature")
 @ENV_OPTION
@@ -124,6 +213,18 @@ def render_plan(plan: Plan, metric: str) -> str:
     show_default=True,
     help="The metric the plan is for.",
 )
+@click.option(
+    "--series",
+    is_flag=True,
+    help="Metrics over time instead: per step and version, with the moves between.",
+)
+@click.option(
+    "--step",
+    default="1h",
+    show_default=True,
+    metavar="15m|1h|1d",
+    help="With --series: the width of one step.",
+)
 @JSON_OPTION
 @click.pass_obj
 def stats(
@@ -137,6 +238,8 @@ def stats(
     mde: float | None,
     power: float,
     metric: str,
+    series: bool,
+    step: str,
     as_json: bool,
 ) -> None:
     """Compare a feature's canary with its active version (or two versions).
@@ -144,17 +247,39 @@ def stats(
     Per arm: requests, users, success rate, mean cost, tokens, latency (p50/p95) and
     each score, with 95 % intervals; then the difference, its interval and a verdict
     per metric. Read the note on peeking before acting on a verdict.
+
+    With --series: per --step (from --since, 7 days back by default) and version,
+    requests, success rate, cost, latency p50/p95 and users, and the activations,
+    rollbacks, promotions and canary moves between (what the app's monitor charts).
     """
-    from promptdeck.experiment import arms_for, compare_arms, parse_time, plan_for
+    from promptdeck.experiment import arms_for, compare_arms, monitor, parse_time, plan_for
 
     if want_plan and mde is None:
         fail("--plan needs --mde (the smallest difference worth detecting, e.g. 0.02)")
+    if series and (want_plan or versions):
+        fail("--series shows every version over time: it takes no --versions or --plan")
     now = datetime.now(UTC)
     since_at = parse_time(since, now) if since else None
     until_at = parse_time(until, now) if until else None
     if since_at and until_at and since_at >= until_at:
         fail("--since must be before --until")
     store = state.store()
+    if series:
+        step_seconds = _step_seconds(step)
+        start = since_at or parse_time(SERIES_SINCE, until_at or now)
+        end = until_at or now
+        if start >= end:
+            fail("--since must be before --until")
+        if (end - start).total_seconds() / step_seconds > MAX_STEPS:
+            fail(f"more than {MAX_STEPS:,} steps in that range: use a wider --step")
+        view = monitor(
+            store, feature, environment, since=start, until=end, step_seconds=step_seconds
+        )
+        if as_json:
+            emit_json(monitor_data(view))
+        else:
+            click.echo(render_monitor(view))
+        return
     arms = arms_for(
         store,
         feature,

@@ -62,6 +62,9 @@ Never in the way
   counted. One warning per outage, one INFO line when the sink works again. A batch the
   sink rejected is resent whole, so nothing is counted twice as long as the sink is
   all-or-nothing.
+- The first background flush comes at a random point of the first interval, then one
+  every interval: a fleet started at once spreads its writes instead of adding to the
+  same rows all at the same instant.
 - :meth:`Recorder.flush` sends now; :meth:`Recorder.close` stops the thread and
   flushes. Recorders still open flush at interpreter exit. A process killed outright
   loses at most the last ``interval`` (and what it held while the store was down).
@@ -74,6 +77,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import random
 import threading
 import time
 import weakref
@@ -381,7 +385,12 @@ class Recorder:
 
 
 def _flush_loop(ref: weakref.ref[Recorder], stop: threading.Event, interval: float) -> None:
-    while not stop.wait(interval):
+    # The first flush comes at a random point of the first interval, then one every
+    # interval: processes started together (a deploy) do not all write at the same
+    # instant to the same rows, and no outcome waits longer than one interval.
+    wait = random.uniform(0.0, interval)
+    while not stop.wait(wait):
+        wait = interval
         recorder = ref()
         if recorder is None:
             return

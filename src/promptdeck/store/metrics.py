@@ -1,9 +1,10 @@
 """``store.metrics``: outcome aggregates added to the store, and read back for statistics.
 
 Writes are additive upserts, never read-modify-write in the application, so any number
-of processes add to the same keys without losing a count::
+of processes add to the same keys without losing a count. A batch is one multi-row
+statement per table (chunked at 500 rows), whatever the number of keys::
 
-    INSERT INTO metric_buckets (...) VALUES (...), (...)
+    INSERT INTO metric_buckets (...) VALUES (...), (...), ...
     ON CONFLICT (origin, feature, environment, version_uid, bucket_start) DO UPDATE SET
         count = metric_buckets.count + excluded.count, ...,
         users_0 = metric_buckets.users_0 | excluded.users_0, ...
@@ -25,17 +26,20 @@ The runtime's read-only database login needs INSERT and UPDATE on ``metric_bucke
 
 from __future__ import annotations
 
+import functools
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import BigInteger, Column, Connection, Engine, Float, String, Table, select
 from sqlalchemy.exc import OperationalError
 
 from promptdeck.errors import StoreError
 from promptdeck.metrics.aggregate import (
     ADDITIVE_COLUMNS,
+    INFO_COLUMNS,
+    KEY_COLUMNS,
     OR_COLUMNS,
     AggregateRow,
     Moments,
@@ -51,45 +55,133 @@ from promptdeck.store.rows import (
     metric_scores,
 )
 
-__all__ = ["MetricsStore"]
+__all__ = ["MetricsStore", "table_rows"]
 
 _RETRIES = 3  # deadlock / serialization failure: retried, the batch is unchanged
-_ROW_KEY = METRIC_KEY[1:]  # feature, environment, version_uid, bucket_start
+# metric_buckets' columns after origin, in table order: what AggregateRow.columns() gives.
+_BUCKET_COLUMNS = tuple(column.name for column in metric_buckets.columns)[1:]
 # Transient PostgreSQL states worth one more try: serialization failure, deadlock.
 _RETRY_SQLSTATES = frozenset({"40001", "40P01"})
 
 
-_STATEMENTS: dict[tuple[str, str], Any] = {}  # (dialect, table) -> the built upsert
+# PostgreSQL: one statement per table takes the batch as one array per column
+# (INSERT ... SELECT FROM unnest(...)): a short, constant text whatever the row count,
+# so neither the driver nor the server parses thousands of placeholders; chunked only
+# to bound one statement's memory. SQLite: multi-row VALUES, chunked below its
+# parameter limit (32,766 since 3.32; 999 before).
+_PG_ROWS_PER_STATEMENT = 20_000
+_SQLITE_PARAMETERS = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+_SQLITE_ROWS_PER_STATEMENT = 500  # larger statements gain nothing measurable
 
 
-def _upsert_statement(dialect: str, table: Table) -> Any:
-    """INSERT ... ON CONFLICT DO UPDATE adding (or OR-ing) into the existing row; built
-    once per dialect and table (building it costs more than running it)."""
-    cached = _STATEMENTS.get((dialect, table.name))
-    if cached is not None:
-        return cached
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table)
-    excluded = statement.excluded
-    key = {column.name for column in table.primary_key.columns}
-    updates: dict[str, Any] = {}
-    for column in table.columns:
-        name = column.name
-        if name in key or name == "version":
-            continue
-        if name in OR_COLUMNS:
-            updates[name] = column.op("|")(excluded[name])
+def _quoted(name: str) -> str:
+    return f'"{name}"'
+
+
+def _pg_array_type(column: Column[Any]) -> str:
+    if isinstance(column.type, String):
+        return "text[]"
+    if isinstance(column.type, Float):
+        return "float8[]"
+    if isinstance(column.type, BigInteger):
+        return "int8[]"
+    return "int4[]"
+
+
+@functools.lru_cache(maxsize=32)  # a few shapes recur: full chunks, small batches
+def _upsert_sql(dialect: str, table: Table, rows: int) -> str:
+    """INSERT ... ON CONFLICT DO UPDATE adding (or OR-ing) into the existing rows, as
+    driver SQL (compiling it through SQLAlchemy would cost more than running it).
+    ``rows`` is the VALUES row count for SQLite; PostgreSQL's text does not depend on it.
+    """
+    columns = [column.name for column in table.columns]
+    key = [column.name for column in table.primary_key.columns]
+    updates = ", ".join(
+        f"{_quoted(name)} = {table.name}.{_quoted(name)} "
+        f"{'|' if name in OR_COLUMNS else '+'} excluded.{_quoted(name)}"
+        for name in columns
+        if name not in key and name != "version"
+    )
+    if dialect == "postgresql":
+        arrays = ", ".join(f"%b::{_pg_array_type(column)}" for column in table.columns)
+        source = f"SELECT * FROM unnest({arrays})"
+    else:
+        one_row = "(" + ", ".join(["?"] * len(columns)) + ")"
+        source = f"VALUES {', '.join([one_row] * rows)}"
+    return (
+        f"INSERT INTO {table.name} ({', '.join(map(_quoted, columns))}) {source} "
+        f"ON CONFLICT ({', '.join(map(_quoted, key))}) DO UPDATE SET {updates}"
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _pg_one_statement_sql() -> str:
+    """The three upserts as ONE statement (two data-modifying CTEs and the main INSERT):
+    in autocommit it is a transaction of its own, all or nothing, in one round trip
+    instead of BEGIN, three statements and COMMIT."""
+    first, second, last = (
+        _upsert_sql("postgresql", table, 0)
+        for table in (metric_buckets, metric_latency, metric_scores)
+    )
+    return f"WITH added_buckets AS ({first}), added_latency AS ({second}) {last}"
+
+
+def _pg_arrays(table: Table, rows: list[tuple[Any, ...]]) -> tuple[list[Any], ...]:
+    """One list per column of ``table``. A float column's list holds floats only: a sum
+    can be an int (whole-number scores, token counts) and the driver refuses to send a
+    list of mixed types as one array."""
+    if not rows:
+        return tuple([] for _ in table.columns)
+    columns = zip(*rows, strict=True)
+    return tuple(
+        [float(value) for value in values] if isinstance(column.type, Float) else list(values)
+        for column, values in zip(table.columns, columns, strict=True)
+    )
+
+
+def rows_per_statement(dialect: str, table: Table) -> int:
+    """The most rows of ``table`` one upsert statement carries on ``dialect``."""
+    if dialect == "postgresql":
+        return _PG_ROWS_PER_STATEMENT
+    return min(_SQLITE_ROWS_PER_STATEMENT, _SQLITE_PARAMETERS // len(table.columns))
+
+
+def _upsert(connection: Connection, table: Table, rows: list[tuple[Any, ...]]) -> int:
+    """Insert ``rows`` (values in the table's column order, distinct keys, sorted),
+    adding (or OR-ing) into the rows whose key exists. Returns the statements run: one
+    per table and chunk."""
+    dialect = connection.dialect.name
+    chunk = rows_per_statement(dialect, table)
+    statements = 0
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        if dialect == "postgresql":
+            parameters: tuple[Any, ...] = _pg_arrays(table, part)
+            sql = _upsert_sql(dialect, table, 0)
         else:
-            updates[name] = column + excluded[name]
-    built = statement.on_conflict_do_update(index_elements=sorted(key), set_=updates)
-    _STATEMENTS[(dialect, table.name)] = built
-    return built
+            parameters = tuple(value for row in part for value in row)
+            sql = _upsert_sql(dialect, table, len(part))
+        connection.exec_driver_sql(sql, parameters)
+        statements += 1
+    return statements
 
 
-def _upsert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows``, adding (or OR-ing) into the rows whose key exists."""
-    if rows:
-        connection.execute(_upsert_statement(connection.dialect.name, table), rows)
+def table_rows(origin: str, merged: list[AggregateRow]) -> dict[Table, list[tuple[Any, ...]]]:
+    """The rows of each metric table for a merged batch, values in column order."""
+    buckets: list[tuple[Any, ...]] = []
+    latency: list[tuple[Any, ...]] = []
+    scores: list[tuple[Any, ...]] = []
+    for row in merged:  # sorted by key: every batch locks keys in one order
+        key = (origin, *row.key)
+        columns = row.columns()
+        buckets.append((origin, *(columns[name] for name in _BUCKET_COLUMNS)))
+        latency.extend(
+            (*key, bucket, count) for bucket, count in sorted(row.latency_histogram.items())
+        )
+        scores.extend(
+            (*key, name, m.count, m.sum, m.sumsq) for name, m in sorted(row.scores.items())
+        )
+    return {metric_buckets: buckets, metric_latency: latency, metric_scores: scores}
 
 
 def _is_transient(exc: OperationalError) -> bool:
@@ -137,32 +229,28 @@ class MetricsStore:
 
     def _add_once(self, merged: list[AggregateRow]) -> None:
         with self._engine.connect() as connection:
+            if self._origin is None:
+                self._origin = self._read_origin(connection)
+                connection.rollback()  # the write below picks its own transaction mode
+            tables = table_rows(self._origin, merged)
             if connection.dialect.name == "postgresql":
+                if all(len(values) <= _PG_ROWS_PER_STATEMENT for values in tables.values()):
+                    # One statement, one transaction, one round trip.
+                    single = connection.execution_options(isolation_level="AUTOCOMMIT")
+                    parameters = tuple(
+                        array
+                        for table, values in tables.items()
+                        for array in _pg_arrays(table, values)
+                    )
+                    single.exec_driver_sql(_pg_one_statement_sql(), parameters)
+                    return
                 # The runtime's engine reads in autocommit: this batch is one transaction.
                 connection = connection.execution_options(isolation_level="READ COMMITTED")
             else:
                 connection = connection.execution_options(**{WRITE_OPTION: True})
             with connection.begin():
-                if self._origin is None:
-                    self._origin = self._read_origin(connection)
-                origin = self._origin
-                buckets: list[dict[str, Any]] = []
-                latency: list[dict[str, Any]] = []
-                scores: list[dict[str, Any]] = []
-                for row in merged:
-                    key = {"origin": origin, **dict(zip(_ROW_KEY, row.key, strict=True))}
-                    buckets.append({**row.columns(), "origin": origin})
-                    latency.extend(
-                        {**key, "bucket": bucket, "count": count}
-                        for bucket, count in sorted(row.latency_histogram.items())
-                    )
-                    scores.extend(
-                        {**key, "name": name, "count": m.count, "sum": m.sum, "sumsq": m.sumsq}
-                        for name, m in sorted(row.scores.items())
-                    )
-                _upsert(connection, metric_buckets, buckets)
-                _upsert(connection, metric_latency, latency)
-                _upsert(connection, metric_scores, scores)
+                for table, values in tables.items():
+                    _upsert(connection, table, values)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -230,4 +318,6 @@ class MetricsStore:
 
 
 # The columns every batch adds; kept beside the upsert so a schema change shows up here.
-assert set(ADDITIVE_COLUMNS) | set(OR_COLUMNS) <= set(metric_buckets.c.keys())
+assert (*KEY_COLUMNS, *INFO_COLUMNS, *ADDITIVE_COLUMNS, *OR_COLUMNS) == _BUCKET_COLUMNS
+assert [c.name for c in metric_latency.columns] == [*METRIC_KEY, "bucket", "count"]
+assert [c.name for c in metric_scores.columns] == [*METRIC_KEY, "name", "count", "sum", "sumsq"]
