@@ -1,0 +1,81 @@
+"""The main screen's keys: when each is available (and why not), and the command
+palette's list of them. Functions of the main screen, kept apart so main.py stays
+readable."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from promptdeck.permissions import Action
+
+if TYPE_CHECKING:
+    from promptdeck.tui.screens.main import MainScreen
+
+# The screen's actions -> the store's action they lead to (promptdeck.permissions
+# holds the role each needs and the wording of a refusal).
+NEEDS: dict[str, Action] = {
+    "edit": Action.SAVE,
+    "new_feature": Action.CREATE_FEATURE,
+    "activate": Action.ACTIVATE,
+    "rollback": Action.ROLLBACK,
+    "canary": Action.SET_CANARY,
+    "request_review": Action.REQUEST_REVIEW,
+}
+
+
+def why_disabled(screen: MainScreen, action: str) -> str | None:
+    """Why ``action`` is not available now (None: it is)."""
+    if action in NEEDS and not screen.deck.allows(NEEDS[action]):
+        return screen.deck.refusal(NEEDS[action])
+    if action in ("edit", "diff", "mark", "activate", "canary", "request_review") and (
+        screen.selected_number is None
+    ):
+        return "Select a version first"
+    if action == "request_review":
+        state = screen.reviews.get(screen.selected_number or 0)
+        if state is not None and state.status in ("requested", "approved"):
+            return f"v{screen.selected_number} is already {state.status}"
+    env = screen.deck.environment
+    active = screen.deployment.active if screen.deployment else None
+    if action == "activate" and active is not None and active == screen.selected_number:
+        return f"v{screen.selected_number} is already active in {env}"
+    if action == "rollback":
+        if screen.feature is None:
+            return "Select a feature first"
+        if screen.deployment is None or not screen.deployment.previous:
+            return f"Nothing to roll back to: no earlier active version in {env}"
+    if action in ("history", "experiment", "monitor") and screen.feature is None:
+        return "Select a feature first"
+    return None
+
+
+def palette_commands() -> Iterator[tuple[str, str, str]]:
+    """(title, help, action) of every key, for the command palette."""
+    yield ("Filter features", "Type to narrow the features list (/)", "filter")
+    yield ("Edit version", "Edit a new version from the selected one (e)", "edit")
+    yield ("Diff", "Compare with the active version or the two marked ones (d)", "diff")
+    yield ("Mark version", "Mark a version to diff two versions (space)", "mark")
+    yield ("Activate version", "Make the selected version active (a)", "activate")
+    yield ("Roll back", "Return to the previously active version (r)", "rollback")
+    yield ("Canary", "Start, stop or promote a canary (c)", "canary")
+    yield ("History", "The feature's audit log (h)", "history")
+    yield (
+        "Checks",
+        "The selected version's checks: results, run, edit the suite (k)",
+        "checks",
+    )
+    yield (
+        "Experiment",
+        "The canary against the active version, with the evidence (x)",
+        "experiment",
+    )
+    yield ("Monitor", "The feature's metrics over time, per version (m)", "monitor")
+    yield ("New feature", "Create a feature with its first prompt (n)", "new_feature")
+    yield ("Switch environment", "production, staging, ... (E)", "environment")
+    yield ("Review queue", "Versions waiting for review: diff, approve, reject (v)", "reviews")
+    yield (
+        "Request review",
+        "Ask reviewers to approve the selected version (p)",
+        "request_review",
+    )
