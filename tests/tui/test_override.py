@@ -53,9 +53,9 @@ async def test_admin_activates_over_missing_checks_with_a_reason(
         assert isinstance(dialog, ChangeDialog)
         assert dialog._title == "Override checks · Activate sql-assistant v5"
         said = dialog_text(dialog)
-        assert "Missing: production requires passing checks" in said
+        assert "Missing checks, overridden if you confirm" in said
+        assert "production requires passing checks" in said
         assert "sql-assistant has no suite" in said
-        assert "overrides the missing checks" in said
         hint = str(dialog.query_one(".dialog-hint", Static).content)
         assert "override checks and activate" in hint
         await pilot.press("enter")  # the reason is required, here too

@@ -418,3 +418,52 @@ def test_snapshot_empty_review_queue(make_app: AppFactory, snap_compare: Any) ->
     review (p, or the command), and that production is not protected."""
     app = make_app(user="alice")
     assert snap_compare(app, terminal_size=SIZE, run_before=snapshot_steps("v"))
+
+
+def footer_actions(screen: MainScreen) -> set[str]:
+    return {b.binding.action for b in screen.active_bindings.values() if b.binding.show}
+
+
+@run_async
+async def test_an_editor_footer_offers_ask_review_in_place_of_the_admin_keys(
+    make_app: AppFactory, governed: Path
+) -> None:
+    app = make_app(user="ed")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_feature(pilot, "translator")
+        await select_version(pilot, screen, 3)
+        shown = footer_actions(screen)
+        assert "ask_review" in shown and not {"activate", "rollback"} & shown
+        await pilot.press("a")  # hidden, and still says why
+        await settle(pilot)
+        assert "ed is an editor; to activate a version you must be an admin" in notifications(app)
+        await pilot.press("p")
+        await settle(pilot)
+        assert isinstance(app.screen, ChangeDialog)
+        await pilot.press("escape")
+        await settle(pilot)
+        # The live version has nothing to review: p says so instead of asking.
+        await select_version(pilot, screen, 2)
+        await pilot.press("p")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert "v2 is already live in production: there is nothing to review" in (
+            notifications(app)
+        )
+
+
+@run_async
+async def test_an_admin_footer_keeps_activate_and_p_still_asks_for_review(
+    make_app: AppFactory, governed: Path
+) -> None:
+    app = make_app(user="alice")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_feature(pilot, "translator")
+        await select_version(pilot, screen, 3)
+        shown = footer_actions(screen)
+        assert {"activate", "rollback"} <= shown and "ask_review" not in shown
+        await pilot.press("p")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ChangeDialog)
+        assert dialog._title == "Request review of translator v3"

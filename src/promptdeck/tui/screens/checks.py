@@ -34,6 +34,7 @@ ANSWER_CHARS = 2000
 class ChecksScreen(Screen[None]):
     """Cases, pass/fail, the answer beside the failed assertion, cost and time."""
 
+    HELP_SECTION = "Checks"  # help opens at these keys
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="checks.back"),
         Binding("r", "run", "Run suite", id="checks.run"),

@@ -69,6 +69,9 @@ class MainScreen(Screen[None]):
         Binding("space", "mark", "Mark", show=False, id="main.mark"),
         Binding("a", "activate", "Activate", id="main.activate"),
         Binding("r", "rollback", "Rollback", id="main.rollback"),
+        # Shown instead of a and r to those who may ask for a review but not activate
+        # (the footer has no room for both at 80 columns); p below does the work.
+        Binding("p", "ask_review", "Ask review", id="main.ask-review"),
         Binding("c", "canary", "Canary", show=False, id="main.canary"),
         Binding("h", "history", "History", show=False, id="main.history"),
         Binding("k", "checks", "Checks", id="main.checks"),
@@ -459,6 +462,12 @@ class MainScreen(Screen[None]):
             return True  # down from the filter goes to the list
         if action in ("focus_features", "focus_versions"):
             return not isinstance(self.focused, Input)
+        if action in ("activate", "rollback", "ask_review"):
+            asks = main_keys.asks_instead(self)
+            if action == "ask_review" and not asks:
+                return False  # hidden: p (request_review) serves
+            if action != "ask_review" and asks:
+                return False  # hidden; pressing the key still says why (app.run_action)
         return None if self.why_disabled(action) else True
 
     def why_disabled(self, action: str) -> str | None:
@@ -540,6 +549,9 @@ class MainScreen(Screen[None]):
         from promptdeck.tui.screens.review import ReviewQueueScreen
 
         self.app.push_screen(ReviewQueueScreen(), lambda _: self.reload())
+
+    def action_ask_review(self) -> None:
+        self.action_request_review()
 
     def action_request_review(self) -> None:
         if self.feature is not None and self.selected_number is not None:

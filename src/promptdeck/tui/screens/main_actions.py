@@ -131,14 +131,13 @@ def _confirm_move(
             )
         )
     overriding: list[Text] = []
-    if override is not None:
+    if override is not None:  # one paragraph: the dialog must fit 80x24
         overriding = [
-            Text(f"Missing: {override}", style="bold red"),
-            Text(
-                "Confirming overrides the missing checks (admins only): the history "
-                "records the override with your reason",
-                style="bold yellow",
-            ),
+            Text.assemble(
+                ("Missing checks, overridden if you confirm ", "bold red"),
+                ("(admins only; the history records it with your reason): ", "bold yellow"),
+                override,
+            )
         ]
     details = [
         *overriding,

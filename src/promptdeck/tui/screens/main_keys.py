@@ -24,8 +24,17 @@ NEEDS: dict[str, Action] = {
 }
 
 
+def asks_instead(screen: MainScreen) -> bool:
+    """The user may ask for a review but not activate (an editor, a reviewer): the
+    footer offers p (Ask review) in place of a and r."""
+    deck = screen.deck
+    return deck.allows(Action.REQUEST_REVIEW) and not deck.allows(Action.ACTIVATE)
+
+
 def why_disabled(screen: MainScreen, action: str) -> str | None:
     """Why ``action`` is not available now (None: it is)."""
+    if action == "ask_review":  # the footer's p: the same as request_review
+        return why_disabled(screen, "request_review") if asks_instead(screen) else None
     if action in NEEDS and not screen.deck.allows(NEEDS[action]):
         return screen.deck.refusal(NEEDS[action])
     if action in ("edit", "diff", "mark", "activate", "canary", "request_review") and (
@@ -38,6 +47,8 @@ def why_disabled(screen: MainScreen, action: str) -> str | None:
             return f"v{screen.selected_number} is already {state.status}"
     env = screen.deck.environment
     active = screen.deployment.active if screen.deployment else None
+    if action == "request_review" and active is not None and active == screen.selected_number:
+        return f"v{active} is already live in {env}: there is nothing to review"
     if action == "activate" and active is not None and active == screen.selected_number:
         return f"v{screen.selected_number} is already active in {env}"
     if action == "rollback":
