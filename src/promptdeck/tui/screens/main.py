@@ -422,7 +422,9 @@ class MainScreen(Screen[None]):
     # -- filter ----------------------------------------------------------------------
 
     def action_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        # Now, not through focus() (which waits its turn behind keys already queued):
+        # a name typed right after / goes into the filter even while the app is busy.
+        self.set_focus(self.query_one("#filter", Input))
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
