@@ -467,3 +467,23 @@ async def test_an_admin_footer_keeps_activate_and_p_still_asks_for_review(
         dialog = app.screen
         assert isinstance(dialog, ChangeDialog)
         assert dialog._title == "Request review of translator v3"
+
+
+@run_async
+async def test_a_wide_footer_shows_more_keys_and_they_work(make_app: AppFactory) -> None:
+    app = make_app(user="alice")
+    async with app.run_test(size=(200, 50)) as pilot:
+        screen = await open_feature(pilot, "customer-support")
+        shown = footer_actions(screen)
+        wide = {"wide('canary')", "wide('history')", "wide('experiment')", "wide('monitor')"}
+        assert wide <= shown
+        await pilot.press("h")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "HistoryScreen"
+    app = make_app(user="alice")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_feature(pilot, "customer-support")
+        assert not {a for a in footer_actions(screen) if a.startswith("wide")}
+        await pilot.press("h")  # the key still works where the footer has no room for it
+        await settle(pilot)
+        assert type(app.screen).__name__ == "HistoryScreen"

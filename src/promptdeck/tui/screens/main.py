@@ -1,8 +1,8 @@
 """The main screen: features, the selected feature's versions, and a preview.
 
 Every key of the app starts here. The screen holds what is shown and loads it in
-workers; its parts live beside it: the versions table (main_versions.py), when each
-key is available and the palette (main_keys.py), the moves of what is served
+workers; its parts live beside it: the versions table (main_versions.py), the keys
+(bindings, when each is available or shown, the palette: main_keys.py), the moves of what is served
 (main_actions.py), the governance keys (main_governance.py), the dialogs (dialogs.py).
 """
 
@@ -62,29 +62,7 @@ class MainScreen(Screen[None]):
     """Browse features and versions; every action is one key away."""
 
     HELP_SECTION = "Main screen"  # help opens at these keys
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter", show=False, id="main.filter"),
-        Binding("e", "edit", "Edit", id="main.edit"),
-        Binding("d", "diff", "Diff", id="main.diff"),
-        Binding("space", "mark", "Mark", show=False, id="main.mark"),
-        Binding("a", "activate", "Activate", id="main.activate"),
-        Binding("r", "rollback", "Rollback", id="main.rollback"),
-        # Shown instead of a and r to those who may ask for a review but not activate
-        # (the footer has no room for both at 80 columns); p below does the work.
-        Binding("p", "ask_review", "Ask review", id="main.ask-review"),
-        Binding("c", "canary", "Canary", show=False, id="main.canary"),
-        Binding("h", "history", "History", show=False, id="main.history"),
-        Binding("k", "checks", "Checks", id="main.checks"),
-        Binding("x", "experiment", "Experiment", show=False, id="main.experiment"),
-        Binding("m", "monitor", "Monitor", show=False, id="main.monitor"),
-        Binding("n", "new_feature", "New", show=False, id="main.new"),
-        Binding("v", "reviews", "Reviews", id="main.reviews"),
-        Binding("p", "request_review", "Ask review", show=False, id="main.request-review"),
-        Binding("E", "environment", "Env", show=False, id="main.environment"),
-        Binding("tab", "app.focus_next", "Next pane", show=False, id="main.next-pane"),
-        Binding("left", "focus_features", "Features", show=False, id="main.features"),
-        Binding("right", "focus_versions", "Versions", show=False, id="main.versions"),
-    ]
+    BINDINGS = main_keys.BINDINGS
 
     # -- messages from workers --------------------------------------------------------
 
@@ -361,6 +339,7 @@ class MainScreen(Screen[None]):
         )
 
     def on_resize(self) -> None:
+        self.refresh_bindings()  # the footer shows more keys when wide
         if self.versions and self.query_one(VersionsTable).needs_refit:
             self.call_after_refresh(self._fill_table)
 
@@ -460,17 +439,7 @@ class MainScreen(Screen[None]):
     # -- enabling (tui/screens/main_keys.py) ------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "focus_features" and self.focused is self.query_one("#filter"):
-            return True  # down from the filter goes to the list
-        if action in ("focus_features", "focus_versions"):
-            return not isinstance(self.focused, Input)
-        if action in ("activate", "rollback", "ask_review"):
-            asks = main_keys.asks_instead(self)
-            if action == "ask_review" and not asks:
-                return False  # hidden: p (request_review) serves
-            if action != "ask_review" and asks:
-                return False  # hidden; pressing the key still says why (app.run_action)
-        return None if self.why_disabled(action) else True
+        return main_keys.check_action(self, action, parameters)
 
     def why_disabled(self, action: str) -> str | None:
         return main_keys.why_disabled(self, action)
@@ -551,6 +520,9 @@ class MainScreen(Screen[None]):
         from promptdeck.tui.screens.review import ReviewQueueScreen
 
         self.app.push_screen(ReviewQueueScreen(), lambda _: self.reload())
+
+    async def action_wide(self, action: str) -> None:
+        await self.run_action(action)
 
     def action_ask_review(self) -> None:
         self.action_request_review()

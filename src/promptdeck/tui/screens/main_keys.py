@@ -1,16 +1,54 @@
-"""The main screen's keys: when each is available (and why not), and the command
-palette's list of them. Functions of the main screen, kept apart so main.py stays
-readable."""
+"""The main screen's keys: the bindings, when each is available (and why not, or
+hidden from the footer), and the command palette's list of them. Functions of the
+main screen, kept apart so main.py stays readable."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from textual.binding import Binding, BindingType
+from textual.widgets import Input
+
 from promptdeck.permissions import Action
 
 if TYPE_CHECKING:
     from promptdeck.tui.screens.main import MainScreen
+
+# From this width on, the footer also shows c, h, x, m, n and E.
+WIDE_FOOTER = 140
+
+BINDINGS: list[BindingType] = [
+    Binding("slash", "filter", "Filter", show=False, id="main.filter"),
+    Binding("e", "edit", "Edit", id="main.edit"),
+    Binding("d", "diff", "Diff", id="main.diff"),
+    Binding("space", "mark", "Mark", show=False, id="main.mark"),
+    Binding("a", "activate", "Activate", id="main.activate"),
+    Binding("r", "rollback", "Rollback", id="main.rollback"),
+    # Shown instead of a and r to those who may ask for a review but not activate
+    # (the footer has no room for both at 80 columns); p below does the work.
+    Binding("p", "ask_review", "Ask review", id="main.ask-review"),
+    # In a wide terminal the footer has room for more keys: these show them there
+    # (wide(...) runs the key's action; narrow, the hidden binding below serves).
+    Binding("c", "wide('canary')", "Canary", id="main.wide-canary"),
+    Binding("h", "wide('history')", "History", id="main.wide-history"),
+    Binding("c", "canary", "Canary", show=False, id="main.canary"),
+    Binding("h", "history", "History", show=False, id="main.history"),
+    Binding("k", "checks", "Checks", id="main.checks"),
+    Binding("x", "wide('experiment')", "Experiment", id="main.wide-experiment"),
+    Binding("m", "wide('monitor')", "Monitor", id="main.wide-monitor"),
+    Binding("x", "experiment", "Experiment", show=False, id="main.experiment"),
+    Binding("m", "monitor", "Monitor", show=False, id="main.monitor"),
+    Binding("v", "reviews", "Reviews", id="main.reviews"),
+    Binding("n", "wide('new_feature')", "New", id="main.wide-new"),
+    Binding("n", "new_feature", "New", show=False, id="main.new"),
+    Binding("E", "wide('environment')", "Env", id="main.wide-environment"),
+    Binding("p", "request_review", "Ask review", show=False, id="main.request-review"),
+    Binding("E", "environment", "Env", show=False, id="main.environment"),
+    Binding("tab", "app.focus_next", "Next pane", show=False, id="main.next-pane"),
+    Binding("left", "focus_features", "Features", show=False, id="main.features"),
+    Binding("right", "focus_versions", "Versions", show=False, id="main.versions"),
+]
 
 # The screen's actions -> the store's action they lead to (promptdeck.permissions
 # holds the role each needs and the wording of a refusal).
@@ -22,6 +60,25 @@ NEEDS: dict[str, Action] = {
     "canary": Action.SET_CANARY,
     "request_review": Action.REQUEST_REVIEW,
 }
+
+
+def check_action(screen: MainScreen, action: str, parameters: tuple[object, ...]) -> bool | None:
+    """Enabled (True), greyed out (None) or hidden from the footer (False)."""
+    if action == "focus_features" and screen.focused is screen.query_one("#filter"):
+        return True  # down from the filter goes to the list
+    if action in ("focus_features", "focus_versions"):
+        return not isinstance(screen.focused, Input)
+    if action == "wide":
+        if screen.size.width < WIDE_FOOTER:
+            return False  # hidden: the key's own binding serves
+        return check_action(screen, str(parameters[0]), ())
+    if action in ("activate", "rollback", "ask_review"):
+        asks = asks_instead(screen)
+        if action == "ask_review" and not asks:
+            return False  # hidden: p (request_review) serves
+        if action != "ask_review" and asks:
+            return False  # hidden; pressing the key still says why (app.run_action)
+    return None if why_disabled(screen, action) else True
 
 
 def asks_instead(screen: MainScreen) -> bool:
