@@ -1,9 +1,10 @@
 """The main screen: features, the selected feature's versions, and a preview.
 
 Every key of the app starts here. The screen holds what is shown and loads it in
-workers; its parts live beside it: the versions table (main_versions.py), the keys
-(bindings, when each is available or shown, the palette: main_keys.py), the moves of what is served
-(main_actions.py), the governance keys (main_governance.py), the dialogs (dialogs.py).
+workers; its parts live beside it: the versions table (main_versions.py); the keys,
+when each is available or shown, and the palette (main_keys.py); editing and the moves
+of what is served (main_actions.py); the governance keys (main_governance.py); the
+dialogs (dialogs.py).
 """
 
 from __future__ import annotations
