@@ -43,6 +43,7 @@ SHOTS: dict[str, tuple[str, ...]] = {
     "activation-dialog": ("down", "right", "home", "a"),
     "history": ("down", "h"),
     "help": ("question_mark",),
+    "review-queue": ("v",),
 }
 
 
@@ -72,6 +73,10 @@ def main() -> None:
         db = Path(tmp) / "demo.db"
         with PromptStore(db, user="alice") as store:
             store.import_documents(yamlio.read_files([ROOT / "sample_prompts"]))
+            # One version waiting for a reviewer: the queue's picture has a row.
+            store.governance.request_review(
+                "sql-assistant", 5, "Dates in the analysts' time zone; check the join rules"
+            )
         for name, keys in SHOTS.items():
             print(asyncio.run(shoot(db, name, keys)).relative_to(ROOT))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,10 +19,12 @@ from llm_server import LLMServer, answer
 from textual.widgets import DataTable, ProgressBar, Static, TextArea
 from tui_helpers import WRITE_TIME, run_async, settle
 
+from promptdeck import yamlio
 from promptdeck.checks.assertions import JUDGE_SYSTEM_PROMPT
 from promptdeck.checks.model_call import ModelReply, ModelRequest
 from promptdeck.checks.runner import Target, run_suite
 from promptdeck.store import PromptStore
+from promptdeck.store.checks import Checks
 from promptdeck.tui.screens.checks import ChecksScreen, SuiteEditor
 
 MODEL = "claude-3-5-haiku-20241022"
@@ -224,3 +227,74 @@ def test_snapshot_checks_view(make_app: AppFactory, tui_db: Path, snap_compare: 
         await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=(110, 32), run_before=open_checks)
+
+
+async def open_suite_editor(pilot: Any) -> SuiteEditor:
+    await settle(pilot)
+    await pilot.app.push_screen(ChecksScreen("customer-support", 5))
+    await settle(pilot)
+    await pilot.press("e")
+    await settle(pilot)
+    editor = pilot.app.screen
+    assert isinstance(editor, SuiteEditor)
+    return editor
+
+
+@run_async
+async def test_saving_the_suite_runs_in_a_worker_and_the_editor_waits_for_it(
+    make_app: AppFactory, tui_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    on_ui_thread: list[bool] = []
+    real_save = Checks.save_suite
+
+    def slow_save(self: Checks, *args: Any, **kwargs: Any) -> Any:
+        on_ui_thread.append(threading.current_thread() is threading.main_thread())
+        assert release.wait(10)
+        return real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Checks, "save_suite", slow_save)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        editor = await open_suite_editor(pilot)
+        with PromptStore(tui_db, user="alice") as store:
+            suite = store.checks.suite("customer-support")
+        assert suite is not None
+        shorter = {**suite.body, "cases": suite.body["cases"][:-1]}
+        editor.query_one("#suite-yaml", TextArea).text = yamlio.dump_suite(shorter)
+        editor.query_one("#suite-reason").focus()
+        await pilot.press(*"one case fewer", "ctrl+s")
+        await pilot.pause(0.2)
+        # The save waits in its worker; the app still answers keys meanwhile.
+        assert editor.saving and app.screen is editor
+        assert "Saving the suite" in str(editor.query_one("#suite-error", Static).render())
+        assert editor.check_action("save", ()) is None
+        await pilot.press("escape")  # waits for the save rather than leaving it behind
+        await pilot.pause(0.1)
+        assert app.screen is editor
+        release.set()
+        await settle(pilot)
+        assert isinstance(app.screen, ChecksScreen)
+        assert any("Saved the suite of customer-support" in n.message for n in app._notifications)
+    assert on_ui_thread == [False]
+    with PromptStore(tui_db, user="alice") as store:
+        saved = store.checks.suite("customer-support")
+        assert saved is not None and saved.reason == "one case fewer"
+        assert len(saved.body["cases"]) == len(suite.body["cases"]) - 1
+
+
+@run_async
+async def test_a_refused_suite_save_is_one_line_and_keeps_the_editor(
+    make_app: AppFactory, tui_db: Path
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        editor = await open_suite_editor(pilot)
+        editor.query_one("#suite-reason").focus()
+        await pilot.press(*"no change", "ctrl+s")  # the suite as it is: nothing changed
+        await settle(pilot)
+        assert app.screen is editor and not editor.saving
+        (said,) = [n for n in app._notifications if n.title == "Suite not saved"]
+        assert "nothing changed" in said.message and "\n" not in said.message
+        assert "nothing changed" in str(editor.query_one("#suite-error", Static).render())
+        assert editor.check_action("save", ()) is True

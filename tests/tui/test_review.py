@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Input, Static
 from tui_helpers import run_async, settle
 
 from promptdeck.store import PromptStore
+from promptdeck.store.governance import Governance
 from promptdeck.tui.app import PromptDeckApp
 from promptdeck.tui.screens.dialogs import (
     CanaryDialog,
@@ -122,6 +123,70 @@ async def test_reviewer_sees_the_count_and_approves_with_a_comment(
         state = store.governance.state("sql-assistant", 5)
         assert state.status == "approved" and state.approved_by == ("rita",)
         assert store.governance.blockers("sql-assistant", 5, "production") == []
+
+
+@run_async
+async def test_the_header_count_does_not_build_the_queue(
+    make_app: AppFactory, governed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The count is read on every reload: it must not load versions and diff them."""
+
+    def no_queue(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the header built the review queue")
+
+    monkeypatch.setattr(Governance, "queue", no_queue)
+    app = make_app(user="rita")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "1 to review" in app.sub_title
+        with PromptStore(governed, user="ed") as editor:
+            editor.governance.request_review("translator", 3, "wording")
+        main = app.screen
+        assert isinstance(main, MainScreen)
+        main.reload()  # as after a write (or when the revision poll sees one)
+        await settle(pilot)
+        assert "2 to review" in app.sub_title
+
+
+@run_async
+async def test_an_empty_queue_says_what_it_holds_and_how_to_ask_for_review(
+    make_app: AppFactory,
+) -> None:
+    app = make_app(user="alice")  # the sample store: nobody asked for a review
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "to review" not in app.sub_title
+        queue = await open_queue(pilot)
+        assert not queue.query_one("#queue").display
+        assert queue.query_one("#queue-empty-pane").display
+        text = str(queue.query_one("#queue-empty", Static).content)
+        assert "Nothing to review in production" in text
+        assert "select a version and press p" in text
+        assert "promptdeck review request FEATURE VERSION" in text
+        assert "production is not protected" in text
+        await pilot.press("a")
+        await settle(pilot)
+        assert app.screen is queue
+        assert "Nothing to review" in notifications(app)
+
+
+@run_async
+async def test_the_queue_emptied_by_an_approval_says_the_environment_is_protected(
+    make_app: AppFactory, governed: Path
+) -> None:
+    app = make_app(user="rita")
+    async with app.run_test(size=SIZE) as pilot:
+        queue = await open_queue(pilot)
+        assert queue.query_one("#queue").display
+        assert not queue.query_one("#queue-empty-pane").display
+        await pilot.press("a")
+        await settle(pilot)
+        await type_text(pilot, "reads well")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is queue and queue.entries == []
+        text = str(queue.query_one("#queue-empty", Static).content)
+        assert "production is protected" in text and "1 approval by someone" in text
 
 
 @run_async
@@ -346,3 +411,79 @@ def test_snapshot_approve_dialog(make_app: AppFactory, governed: Path, snap_comp
     the required comment refused while empty."""
     app = make_app(user="rita")
     assert snap_compare(app, terminal_size=SIZE, run_before=snapshot_steps("v", "a", "enter"))
+
+
+def test_snapshot_empty_review_queue(make_app: AppFactory, snap_compare: Any) -> None:
+    """Nothing to review at 80x24: what the queue lists, how an editor asks for a
+    review (p, or the command), and that production is not protected."""
+    app = make_app(user="alice")
+    assert snap_compare(app, terminal_size=SIZE, run_before=snapshot_steps("v"))
+
+
+def footer_actions(screen: MainScreen) -> set[str]:
+    return {b.binding.action for b in screen.active_bindings.values() if b.binding.show}
+
+
+@run_async
+async def test_an_editor_footer_offers_ask_review_in_place_of_the_admin_keys(
+    make_app: AppFactory, governed: Path
+) -> None:
+    app = make_app(user="ed")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_feature(pilot, "translator")
+        await select_version(pilot, screen, 3)
+        shown = footer_actions(screen)
+        assert "ask_review" in shown and not {"activate", "rollback"} & shown
+        await pilot.press("a")  # hidden, and still says why
+        await settle(pilot)
+        assert "ed is an editor; to activate a version you must be an admin" in notifications(app)
+        await pilot.press("p")
+        await settle(pilot)
+        assert isinstance(app.screen, ChangeDialog)
+        await pilot.press("escape")
+        await settle(pilot)
+        # The live version has nothing to review: p says so instead of asking.
+        await select_version(pilot, screen, 2)
+        await pilot.press("p")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert "v2 is already live in production: there is nothing to review" in (
+            notifications(app)
+        )
+
+
+@run_async
+async def test_an_admin_footer_keeps_activate_and_p_still_asks_for_review(
+    make_app: AppFactory, governed: Path
+) -> None:
+    app = make_app(user="alice")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_feature(pilot, "translator")
+        await select_version(pilot, screen, 3)
+        shown = footer_actions(screen)
+        assert {"activate", "rollback"} <= shown and "ask_review" not in shown
+        await pilot.press("p")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ChangeDialog)
+        assert dialog._title == "Request review of translator v3"
+
+
+@run_async
+async def test_a_wide_footer_shows_more_keys_and_they_work(make_app: AppFactory) -> None:
+    app = make_app(user="alice")
+    async with app.run_test(size=(200, 50)) as pilot:
+        screen = await open_feature(pilot, "customer-support")
+        shown = footer_actions(screen)
+        wide = {"wide('canary')", "wide('history')", "wide('experiment')", "wide('monitor')"}
+        assert wide <= shown
+        await pilot.press("h")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "HistoryScreen"
+    app = make_app(user="alice")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_feature(pilot, "customer-support")
+        assert not {a for a in footer_actions(screen) if a.startswith("wide")}
+        await pilot.press("h")  # the key still works where the footer has no room for it
+        await settle(pilot)
+        assert type(app.screen).__name__ == "HistoryScreen"

@@ -102,11 +102,11 @@ def read_blockers(
 ) -> list[str]:
     """``blockers`` on any session (the app's read before it asks for a reason).
     An unknown environment is refused with "did you mean"."""
-    found = _blocked_one(session, feature, version, environment)
+    found = read_blocked(session, feature, version, environment)
     return found.lines if found is not None else []
 
 
-def _blocked_one(
+def read_blocked(
     session: Session, feature: FeatureRow, version: VersionRow, environment: str
 ) -> Blocked | None:
     from promptdeck.store.governance import environment_row
@@ -186,7 +186,7 @@ def pass_gate(
     ``override_checks``: an admin takes the version without passing checks; the
     override is an audit event with the move's reason. Other blockers still refuse.
     """
-    found = _blocked_one(work.session, feature, version, environment)
+    found = read_blocked(work.session, feature, version, environment)
     if found is None:
         return
     if override_checks and found.checks is not None:

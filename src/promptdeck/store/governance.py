@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import Connection, func, inspect, select, text
@@ -437,8 +438,34 @@ class Governance:
         return entries
 
     def pending_count(self, environment: str = DEFAULT_ENVIRONMENT) -> int:
-        """How many versions wait in the queue (for the app's header)."""
-        return len(self.queue(environment))
+        """How many versions wait in the queue (for the app's header, read on every
+        reload): the same versions ``queue`` lists, from the review rows of versions
+        asked for review and not live in ``environment``, without loading a version
+        or computing a diff."""
+        with self._store.reading() as session:
+            environment_row(session, environment)
+            live = select(DeploymentRow.active_version_id).where(
+                DeploymentRow.environment == environment,
+                DeploymentRow.active_version_id.is_not(None),
+            )
+            asked = select(ReviewRow.version_id).where(ReviewRow.kind == "request")
+            rows = session.execute(
+                select(ReviewRow.version_id, ReviewRow.kind, ReviewRow.actor)
+                .where(ReviewRow.version_id.in_(asked), ReviewRow.version_id.not_in(live))
+                .order_by(ReviewRow.id)
+            ).all()
+        # Each reviewer's latest word counts (as in fold_review_state): a version waits
+        # unless someone's latest word approves it and nobody's rejects it.
+        latest: dict[int, dict[str, str]] = {}
+        for version_id, kind, actor in rows:
+            words = latest.setdefault(version_id, {})
+            if kind != "request":
+                words[actor] = kind
+        return sum(
+            1
+            for words in latest.values()
+            if "reject" in words.values() or "approve" not in words.values()
+        )
 
     # -- gates -----------------------------------------------------------------------
 
@@ -452,6 +479,30 @@ class Governance:
             feature_row = lookups.feature_row(session, feature)
             row = lookups.version_row(session, feature_row, version)
             return gates.read_blockers(session, feature_row, row, environment)
+
+    def gate(self, feature: str, version: int, environment: str = DEFAULT_ENVIRONMENT) -> Gate:
+        """``blockers`` with the checks' line named apart: the one blocker an admin may
+        override (``override_checks`` on activate, set_canary and promote)."""
+        with self._store.reading() as session:
+            feature_row = lookups.feature_row(session, feature)
+            row = lookups.version_row(session, feature_row, version)
+            found = gates.read_blocked(session, feature_row, row, environment)
+            if found is None:
+                return Gate((), None)
+            return Gate(tuple(found.lines), found.checks)
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """What keeps a version out of an environment (``Governance.gate``)."""
+
+    blockers: tuple[str, ...]  # one line each; empty: the move may go ahead
+    checks: str | None  # the line among them that missing checks add, if any
+
+    @property
+    def only_checks(self) -> bool:
+        """Held back by missing checks alone: an admin may override."""
+        return self.checks is not None and self.blockers == (self.checks,)
 
 
 def _already_live(session: Session, version: VersionRow, environment: str) -> bool:
@@ -471,6 +522,7 @@ def _already_live(session: Session, version: VersionRow, environment: str) -> bo
 __all__ = [
     "ROLE_PREFIX_SETTING",
     "TRUST_DECLARED_ENV",
+    "Gate",
     "Governance",
     "StoreError",
     "environment_row",

@@ -134,7 +134,9 @@ class PromptDeckApp(App[None]):
         target, name, params = self._parse_action(
             action, self if default_namespace is None else default_namespace, namespaces
         )
-        if isinstance(target, Explains) and target.check_action(name, params) is None:
+        # None: greyed out; False: hidden from the footer (a key another one stands in
+        # for). Either way, a reason to give is given instead of doing nothing.
+        if isinstance(target, Explains) and not target.check_action(name, params):
             reason = target.why_disabled(name)
             if reason:
                 self.notify(reason, title="Not available", severity="warning", markup=False)

@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Footer, Header, Input, ProgressBar, Stati
 
 from promptdeck.display import visible
 from promptdeck.errors import PromptDeckError
+from promptdeck.tui.text import one_line
 
 if TYPE_CHECKING:
     from promptdeck.checks.records import CheckRun, SuiteRevision
@@ -33,6 +34,7 @@ ANSWER_CHARS = 2000
 class ChecksScreen(Screen[None]):
     """Cases, pass/fail, the answer beside the failed assertion, cost and time."""
 
+    HELP_SECTION = "Checks"  # help opens at these keys
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="checks.back"),
         Binding("r", "run", "Run suite", id="checks.run"),
@@ -299,7 +301,12 @@ def _first_failure(case: CaseResult) -> str:
 
 
 class SuiteEditor(ModalScreen[bool]):
-    """The suite as YAML in a text area, saved with a reason (ctrl+s); escape cancels."""
+    """The suite as YAML in a text area, saved with a reason (ctrl+s); escape cancels.
+
+    The save runs in a thread worker (a remote store can take a while): the status line
+    says it is saving, ctrl+s and escape wait for it, a refusal is said in the status
+    line and in a one-line notification, and the editor stays open with the text.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="suite-editor.cancel"),
@@ -310,6 +317,7 @@ class SuiteEditor(ModalScreen[bool]):
         super().__init__(classes="dialog")
         self.feature = feature
         self.text = text
+        self.saving = False
 
     @property
     def deck(self) -> PromptDeckApp:
@@ -323,19 +331,45 @@ class SuiteEditor(ModalScreen[bool]):
             yield Static(id="suite-error")
             yield Footer(compact=True)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("save", "cancel") and self.saving:
+            return None  # greyed while the save runs: it ends by closing or refusing
+        return True
+
     def action_cancel(self) -> None:
-        self.dismiss(False)
+        if not self.saving:
+            self.dismiss(False)
 
     def action_save(self) -> None:
-        from promptdeck import yamlio
-
+        if self.saving:
+            return
         text = self.query_one("#suite-yaml", TextArea).text
         reason = self.query_one("#suite-reason", Input).value
-        error = self.query_one("#suite-error", Static)
+        self.saving = True
+        self.query_one("#suite-error", Static).update(
+            Text(f"Saving the suite of {visible(self.feature)}…", style="dim")
+        )
+        self.refresh_bindings()
+        self.save(text, reason)
+
+    @work(thread=True, exclusive=True, group="suite-save")
+    def save(self, text: str, reason: str) -> None:
+        from promptdeck import yamlio
+
         try:
             data = yamlio.parse_suite_text(text, f"{self.feature} suite")
             self.deck.store.checks.save_suite(self.feature, data, reason=reason)
         except PromptDeckError as exc:
-            error.update(Text(visible(str(exc)), style="bold red"))
+            self.app.call_from_thread(self._refused, str(exc))
             return
+        self.app.call_from_thread(self._saved)
+
+    def _saved(self) -> None:
+        self.saving = False
         self.dismiss(True)
+
+    def _refused(self, message: str) -> None:
+        self.saving = False
+        self.query_one("#suite-error", Static).update(Text(visible(message), style="bold red"))
+        self.notify(one_line(message, 200), title="Suite not saved", severity="error", markup=False)
+        self.refresh_bindings()

@@ -226,6 +226,7 @@ class CanaryRequest:
     reason: str
     version: int = 0
     percent: int = 0
+    override_checks: bool = False  # the admin chose the labelled override
 
 
 class CanaryDialog(ModalScreen[CanaryRequest | None]):
@@ -234,6 +235,10 @@ class CanaryDialog(ModalScreen[CanaryRequest | None]):
     What the store would refuse (the active version, a version that does not exist,
     stopping or promoting when no canary runs) is refused here, in the error line,
     and the dialog stays open with the user's input.
+
+    ``override_set`` (for ``override_version``) and ``override_promote``: checks the
+    environment requires and the version lacks; the dialog names them, and the button
+    that goes ahead says it overrides them (an admin's choice, recorded with the reason).
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -253,8 +258,14 @@ class CanaryDialog(ModalScreen[CanaryRequest | None]):
         new_percent: int | None = None,
         reason: str = "",
         error: str = "",
+        override_set: str | None = None,
+        override_version: int | None = None,
+        override_promote: str | None = None,
     ) -> None:
         super().__init__(classes="dialog")
+        self._override_set = override_set
+        self._override_version = override_version
+        self._override_promote = override_promote
         self._feature = feature
         self._environment = environment
         self._version = version
@@ -277,6 +288,31 @@ class CanaryDialog(ModalScreen[CanaryRequest | None]):
                 else f"Active: {active}. No canary running."
             )
             yield Static(Text(now), classes="dialog-line")
+            if self._override_set is not None:
+                yield Static(
+                    Text.assemble(
+                        (f"Missing for v{self._override_version}: ", "bold red"),
+                        self._override_set,
+                    ),
+                    classes="dialog-line",
+                )
+            if self._override_promote is not None:
+                yield Static(
+                    Text.assemble(
+                        (f"Missing for promoting v{self._current}: ", "bold red"),
+                        self._override_promote,
+                    ),
+                    classes="dialog-line",
+                )
+            if self._override_set is not None or self._override_promote is not None:
+                yield Static(
+                    Text(
+                        "A button marked 'override checks' goes ahead without them "
+                        "(admins only; the history records it with your reason)",
+                        style="bold yellow",
+                    ),
+                    classes="dialog-line",
+                )
             with Horizontal(classes="dialog-row"):
                 yield Label("Version", classes="dialog-label")
                 yield Input(
@@ -299,9 +335,15 @@ class CanaryDialog(ModalScreen[CanaryRequest | None]):
             yield reason_input()
             yield Static("", id="dialog-error")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Set canary", id="set", variant="primary")
+                if self._override_set is not None:
+                    yield Button("Set · override checks", id="set", variant="error")
+                else:
+                    yield Button("Set canary", id="set", variant="primary")
                 yield Button("Stop canary", id="stop", disabled=self._current is None)
-                yield Button("Promote", id="promote", disabled=self._current is None)
+                if self._override_promote is not None:
+                    yield Button("Promote · override checks", id="promote", variant="error")
+                else:
+                    yield Button("Promote", id="promote", disabled=self._current is None)
 
     def on_mount(self) -> None:
         for widget in self.query(Input):
@@ -353,7 +395,8 @@ class CanaryDialog(ModalScreen[CanaryRequest | None]):
             self.query_one("#reason", Input).focus()
             return
         if action != "set":
-            self.dismiss(CanaryRequest(action, reason))
+            override = action == "promote" and self._override_promote is not None
+            self.dismiss(CanaryRequest(action, reason, override_checks=override))
             return
         try:
             version = int(self.query_one("#canary-version", Input).value)
@@ -370,7 +413,9 @@ class CanaryDialog(ModalScreen[CanaryRequest | None]):
             self._show_error(problem)
             self.query_one("#canary-version", Input).focus()
             return
-        self.dismiss(CanaryRequest("set", reason, version, percent))
+        # The override is for the version whose missing checks the dialog named.
+        override = self._override_set is not None and version == self._override_version
+        self.dismiss(CanaryRequest("set", reason, version, percent, override_checks=override))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -1,37 +1,30 @@
 """The main screen: features, the selected feature's versions, and a preview.
 
-Over 600 lines because every key of the app starts here, each with its worker and its
-dialog; the governance keys live in main_governance.py, the dialogs in dialogs.py.
+Every key of the app starts here. The screen holds what is shown and loads it in
+workers; its parts live beside it: the versions table (main_versions.py); the keys,
+when each is available or shown, and the palette (main_keys.py); editing and the moves
+of what is served (main_actions.py); the governance keys (main_governance.py); the
+dialogs (dialogs.py).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from promptdeck.display import (
-    STATE_ACTIVE,
-    STATE_CANARY,
-    STATE_NEWER,
-    STATE_PREVIOUS,
-    STATE_ROLLBACK,
-    version_state,
-    visible,
-)
 from promptdeck.errors import PromptDeckError
-from promptdeck.permissions import Action
 from promptdeck.records import (
     Deployment,
     Environment,
@@ -41,18 +34,9 @@ from promptdeck.records import (
     Version,
     VersionSummary,
 )
-from promptdeck.tui.changes import describe_change
-from promptdeck.tui.screens import main_governance
-from promptdeck.tui.screens.dialogs import (
-    CanaryDialog,
-    CanaryRequest,
-    ChangeDialog,
-    NewFeature,
-    NewFeatureDialog,
-)
-from promptdeck.tui.screens.review import review_cell
-from promptdeck.tui.text import age, highlight_prompt, one_line, parameters_text, plural
-from promptdeck.tui.widgets.diff_view import DiffData
+from promptdeck.tui.screens import main_actions, main_governance, main_keys
+from promptdeck.tui.screens.main_versions import VersionsTable, preview_meta
+from promptdeck.tui.text import highlight_prompt, plural
 from promptdeck.tui.widgets.feature_list import FeatureList
 
 if TYPE_CHECKING:
@@ -63,42 +47,6 @@ DEBOUNCE = 0.06  # seconds: rapid cursor moves load only where the cursor stops
 # or sync made elsewhere (the CLI, another app) reloads the lists and the header.
 POLL_INTERVAL = 2.0
 CACHE_SIZE = 64
-# Fixed widths of the versions table; the reason takes what is left. The author gets
-# more room when the table is wide (WIDE_TABLE columns or more).
-VERSION_COLUMNS = {"number": 4, "state": 10, "review": 9, "checks": 7, "author": 8, "age": 4}
-# The review and checks columns are shown once a feature has reviews or a suite; in a
-# narrow table they then take the author's place (the preview names the author).
-CHECK_STYLES = {"passed": "green", "failed": "bold red", "error": "yellow", "not run": "dim"}
-WIDE_AUTHOR = 16
-WIDE_TABLE = 90
-
-STATE_STYLES = {
-    STATE_ACTIVE: "bold green",
-    STATE_CANARY: "bold yellow",
-    STATE_ROLLBACK: "bold magenta",  # also named in words: colour is never the only mark
-    STATE_NEWER: "yellow",
-    STATE_PREVIOUS: "dim",
-}
-
-# The screen's actions -> the store's action they lead to (promptdeck.permissions
-# holds the role each needs and the wording of a refusal).
-NEEDS: dict[str, Action] = {
-    "edit": Action.SAVE,
-    "new_feature": Action.CREATE_FEATURE,
-    "activate": Action.ACTIVATE,
-    "rollback": Action.ROLLBACK,
-    "canary": Action.SET_CANARY,
-    "request_review": Action.REQUEST_REVIEW,
-}
-
-
-class VersionsTable(DataTable[Text]):
-    """The versions: home and end move the cursor to the first and last version."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("home", "scroll_top", "First", show=False, id="versions.first"),
-        Binding("end", "scroll_bottom", "Last", show=False, id="versions.last"),
-    ]
 
 
 class FilterInput(Input):
@@ -115,80 +63,39 @@ class MainScreen(Screen[None]):
     """Browse features and versions; every action is one key away."""
 
     HELP_SECTION = "Main screen"  # help opens at these keys
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter", show=False, id="main.filter"),
-        Binding("e", "edit", "Edit", id="main.edit"),
-        Binding("d", "diff", "Diff", id="main.diff"),
-        Binding("space", "mark", "Mark", show=False, id="main.mark"),
-        Binding("a", "activate", "Activate", id="main.activate"),
-        Binding("r", "rollback", "Rollback", id="main.rollback"),
-        Binding("c", "canary", "Canary", show=False, id="main.canary"),
-        Binding("h", "history", "History", show=False, id="main.history"),
-        Binding("k", "checks", "Checks", id="main.checks"),
-        Binding("x", "experiment", "Experiment", show=False, id="main.experiment"),
-        Binding("m", "monitor", "Monitor", show=False, id="main.monitor"),
-        Binding("n", "new_feature", "New", show=False, id="main.new"),
-        Binding("v", "reviews", "Reviews", id="main.reviews"),
-        Binding("p", "request_review", "Ask review", show=False, id="main.request-review"),
-        Binding("E", "environment", "Env", show=False, id="main.environment"),
-        Binding("tab", "app.focus_next", "Next pane", show=False, id="main.next-pane"),
-        Binding("left", "focus_features", "Features", show=False, id="main.features"),
-        Binding("right", "focus_versions", "Versions", show=False, id="main.versions"),
-    ]
+    BINDINGS = main_keys.BINDINGS
 
     # -- messages from workers --------------------------------------------------------
 
+    @dataclass
     class FeaturesLoaded(Message):
-        def __init__(
-            self,
-            features: list[FeatureSummary],
-            role: Role,
-            environments: list[Environment],
-            keep: str | None,
-            select: int | None,
-            unpushed: int | None = None,
-            to_review: int | None = None,
-            revision: int | None = None,
-            synced: bool = True,
-        ) -> None:
-            super().__init__()
-            self.features = features
-            self.role = role
-            self.unpushed = unpushed
-            self.to_review = to_review
-            self.revision = revision
-            self.synced = synced  # False: never synced with the remote (count unknown)
-            self.environments = environments
-            self.keep = keep
-            self.select = select
+        features: list[FeatureSummary]
+        role: Role
+        environments: list[Environment]
+        keep: str | None  # the feature to stay on
+        select: int | None  # the version to move to
+        unpushed: int | None = None
+        to_review: int | None = None
+        revision: int | None = None  # the store revision read before the lists
+        synced: bool = True  # False: never synced with the remote (count unknown)
 
+    @dataclass
     class VersionsLoaded(Message):
-        def __init__(
-            self,
-            feature: str,
-            versions: list[VersionSummary],
-            deployment: Deployment,
-            select: int | None,
-            reviews: dict[int, ReviewState],
-        ) -> None:
-            super().__init__()
-            self.feature = feature
-            self.versions = versions
-            self.reviews = reviews
-            self.deployment = deployment
-            self.select = select
-            self.check_states: dict[int, str] = {}
+        feature: str
+        versions: list[VersionSummary]
+        deployment: Deployment
+        select: int | None
+        reviews: dict[int, ReviewState]
+        check_states: dict[int, str] = field(default_factory=dict)
 
+    @dataclass
     class PreviewLoaded(Message):
-        def __init__(self, version: Version, text: Text) -> None:
-            super().__init__()
-            self.version = version
-            self.text = text
+        version: Version
+        text: Text
 
+    @dataclass
     class Failed(Message):
-        def __init__(self, message: str) -> None:
-            super().__init__()
-            self.message = message
+        message: str
 
     # -- state -----------------------------------------------------------------------
 
@@ -364,9 +271,9 @@ class MainScreen(Screen[None]):
         except PromptDeckError as exc:
             self.post_message(self.Failed(str(exc)))
             return
-        message = self.VersionsLoaded(feature, versions, deployment, select, reviews)
-        message.check_states = checks
-        self.post_message(message)
+        self.post_message(
+            self.VersionsLoaded(feature, versions, deployment, select, reviews, checks)
+        )
 
     @on(VersionsLoaded)
     def _versions_loaded(self, message: VersionsLoaded) -> None:
@@ -421,69 +328,21 @@ class MainScreen(Screen[None]):
             table.border_subtitle = plural(len(self.versions), "version")
 
     def _fill_table(self, row: int | None = None) -> None:
-        """(Re)build the versions table with the cursor on ``row`` (default: where it is).
-
-        The reason column takes the width that is left.
-        """
-        table = self.query_one("#versions", DataTable)
-        row = table.cursor_row if row is None else row
-        table.clear(columns=True)
-        available = table.scrollable_content_region.width
-        widths = dict(VERSION_COLUMNS)
-        if available >= WIDE_TABLE:
-            widths["author"] = WIDE_AUTHOR
-        if not self.reviews:
-            del widths["review"]
-        if not any(self.check_states.values()):
-            del widths["checks"]
-        if available < WIDE_TABLE and ("review" in widths or "checks" in widths):
-            del widths["author"]
-        fixed = sum(widths.values()) + 2 * table.cell_padding * (len(widths) + 1)
-        reason_width = max(10, available - fixed - 1)
-        self._table_width = available
-        for key, width in widths.items():
-            table.add_column(key if key != "number" else "#", key=key, width=width)
-        table.add_column("reason", key="reason", width=reason_width)
-        now = self.deck.now()
-        for summary in self.versions:
-            cells = self._version_cells(summary, now, widths.get("author", WIDE_AUTHOR))
-            table.add_row(*(cells[key] for key in (*widths, "reason")), key=str(summary.number))
-        if 0 <= row < len(self.versions):
-            table.move_cursor(row=row, animate=False)
+        """(Re)build the versions table with the cursor on ``row`` (default: where it is)."""
+        self.query_one(VersionsTable).fill(
+            self.versions,
+            deployment=self.deployment,
+            reviews=self.reviews,
+            check_states=self.check_states,
+            marked=self.marked,
+            now=self.deck.now(),
+            row=row,
+        )
 
     def on_resize(self) -> None:
-        table = self.query_one("#versions", DataTable)
-        if self.versions and table.scrollable_content_region.width != self._table_width:
+        self.refresh_bindings()  # the footer shows more keys when wide
+        if self.versions and self.query_one(VersionsTable).needs_refit:
             self.call_after_refresh(self._fill_table)
-
-    def _version_cells(
-        self, summary: VersionSummary, now: Any, author_width: int = WIDE_AUTHOR
-    ) -> dict[str, Text]:
-        """Every column's cell, by column key."""
-        deployment = self.deployment
-        state = ""
-        if deployment is not None:
-            state = version_state(
-                summary.number,
-                active=deployment.active,
-                canary=deployment.canary,
-                canary_percent=deployment.canary_percent,
-                previous=deployment.previous,
-            )
-        style = STATE_STYLES.get(state.split(" ")[0], "")
-        check_state = self.check_states.get(summary.number, "")
-        mark = "●" if summary.number in self.marked else " "
-        return {
-            "number": Text.assemble((mark, "bold"), f"v{summary.number}"),
-            "state": Text(state, style=style),
-            "review": review_cell(self.reviews.get(summary.number)),
-            "checks": Text(check_state, style=CHECK_STYLES.get(check_state, "")),
-            "author": Text(
-                one_line(summary.author, author_width), no_wrap=True, overflow="ellipsis"
-            ),
-            "age": Text(age(summary.created_at, now, short=True), style="dim"),
-            "reason": Text(one_line(summary.reason, 300), no_wrap=True, overflow="ellipsis"),
-        }
 
     @on(DataTable.RowHighlighted, "#versions")
     def _version_highlighted(self, _message: DataTable.RowHighlighted) -> None:
@@ -529,25 +388,7 @@ class MainScreen(Screen[None]):
         if self._preview_for == key:
             return
         self._preview_for = key
-        now = self.deck.now()
-        variables = version.variables
-        meta = Text.assemble(
-            (f"v{version.number}", "bold"),
-            " · ",
-            (visible(version.model), "bold"),
-            " · ",
-            (parameters_text(version.parameters), ""),
-            "\n",
-            ("by ", "dim"),
-            visible(one_line(version.author, 40)),
-            (f", {age(version.created_at, now)}", "dim"),
-            (f" (from v{version.parent})" if version.parent else "", "dim"),
-            ": ",
-            one_line(version.reason, 300),
-            "\n",
-            ("variables: ", "dim"),
-            (" ".join(f"{{{{{name}}}}}" for name in variables) or "none", "green"),
-        )
+        meta = preview_meta(version, self.deck.now())
         self.query_one("#meta", Static).update(meta)
         self.query_one("#preview", Static).update(text)
         pane = self.query_one("#preview-pane", VerticalScroll)
@@ -561,7 +402,9 @@ class MainScreen(Screen[None]):
     # -- filter ----------------------------------------------------------------------
 
     def action_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        # Now, not through focus() (which waits its turn behind keys already queued):
+        # a name typed right after / goes into the filter even while the app is busy.
+        self.set_focus(self.query_one("#filter", Input))
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -594,67 +437,16 @@ class MainScreen(Screen[None]):
     def action_focus_versions(self) -> None:
         self.query_one("#versions", DataTable).focus()
 
-    # -- enabling --------------------------------------------------------------------
+    # -- enabling (tui/screens/main_keys.py) ------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "focus_features" and self.focused is self.query_one("#filter"):
-            return True  # down from the filter goes to the list
-        if action in ("focus_features", "focus_versions"):
-            return not isinstance(self.focused, Input)
-        return None if self.why_disabled(action) else True
+        return main_keys.check_action(self, action, parameters)
 
     def why_disabled(self, action: str) -> str | None:
-        if action in NEEDS and not self.deck.allows(NEEDS[action]):
-            return self.deck.refusal(NEEDS[action])
-        if action in ("edit", "diff", "mark", "activate", "canary", "request_review") and (
-            self.selected_number is None
-        ):
-            return "Select a version first"
-        if action == "request_review":
-            state = self.reviews.get(self.selected_number or 0)
-            if state is not None and state.status in ("requested", "approved"):
-                return f"v{self.selected_number} is already {state.status}"
-        env = self.deck.environment
-        active = self.deployment.active if self.deployment else None
-        if action == "activate" and active is not None and active == self.selected_number:
-            return f"v{self.selected_number} is already active in {env}"
-        if action == "rollback":
-            if self.feature is None:
-                return "Select a feature first"
-            if self.deployment is None or not self.deployment.previous:
-                return f"Nothing to roll back to: no earlier active version in {env}"
-        if action in ("history", "experiment", "monitor") and self.feature is None:
-            return "Select a feature first"
-        return None
+        return main_keys.why_disabled(self, action)
 
     def palette_commands(self) -> Iterable[tuple[str, str, str]]:
-        yield ("Filter features", "Type to narrow the features list (/)", "filter")
-        yield ("Edit version", "Edit a new version from the selected one (e)", "edit")
-        yield ("Diff", "Compare with the active version or the two marked ones (d)", "diff")
-        yield ("Mark version", "Mark a version to diff two versions (space)", "mark")
-        yield ("Activate version", "Make the selected version active (a)", "activate")
-        yield ("Roll back", "Return to the previously active version (r)", "rollback")
-        yield ("Canary", "Start, stop or promote a canary (c)", "canary")
-        yield ("History", "The feature's audit log (h)", "history")
-        yield (
-            "Checks",
-            "The selected version's checks: results, run, edit the suite (k)",
-            "checks",
-        )
-        yield (
-            "Experiment",
-            "The canary against the active version, with the evidence (x)",
-            "experiment",
-        )
-        yield ("Monitor", "The feature's metrics over time, per version (m)", "monitor")
-        yield ("New feature", "Create a feature with its first prompt (n)", "new_feature")
-        yield ("Switch environment", "production, staging, ... (E)", "environment")
-        yield ("Review queue", "Versions waiting for review: diff, approve, reject (v)", "reviews")
-        yield (
-            "Request review",
-            "Ask reviewers to approve the selected version (p)",
-            "request_review",
-        )
+        return main_keys.palette_commands()
 
     # -- actions ---------------------------------------------------------------------
 
@@ -667,11 +459,7 @@ class MainScreen(Screen[None]):
         else:
             self.marked.append(number)
             del self.marked[:-2]
-        table = self.query_one("#versions", DataTable)
-        for index, summary in enumerate(self.versions):
-            mark = "●" if summary.number in self.marked else " "
-            cell = Text.assemble((mark, "bold"), f"v{summary.number}")
-            table.update_cell_at(Coordinate(index, 0), cell)
+        self.query_one(VersionsTable).show_marks(self.versions, self.marked)
         # Said in the table's border, not in a toast that would cover the diff.
         self._update_versions_subtitle()
 
@@ -734,256 +522,51 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(ReviewQueueScreen(), lambda _: self.reload())
 
+    async def action_wide(self, action: str) -> None:
+        await self.run_action(action)
+
+    def action_ask_review(self) -> None:
+        self.action_request_review()
+
     def action_request_review(self) -> None:
         if self.feature is not None and self.selected_number is not None:
             main_governance.request_review(self, self.feature, self.selected_number)
 
     def action_edit(self) -> None:
         if self.feature is not None and self.selected_number is not None:
-            self.open_editor(self.feature, self.selected_number)
-
-    @work(thread=True, group="open")
-    def open_editor(self, feature: str, number: int) -> None:
-        from promptdeck.tui.screens.editor import EditorScreen
-
-        try:
-            base = self._cached_version(feature, number)
-            latest = self.deck.store.version(feature, "latest")
-        except PromptDeckError as exc:
-            self.post_message(self.Failed(str(exc)))
-            return
-
-        def show() -> None:  # on the UI thread: workers never create or touch widgets
-            self.app.push_screen(
-                EditorScreen(feature, base=base, latest=latest.number), self._after_edit
-            )
-
-        self.app.call_from_thread(show)
-
-    def _after_edit(self, saved: int | None) -> None:
-        if saved is not None:
-            self.reload(select=saved)
+            main_actions.open_editor(self, self.feature, self.selected_number)
 
     def action_new_feature(self) -> None:
-        from promptdeck.tui.screens.editor import EditorScreen
+        main_actions.new_feature(self)
 
-        names = frozenset(f.name for f in self.query_one(FeatureList).rows)
-        model = self._cache[next(reversed(self._cache))][0].model if self._cache else ""
+    def last_model(self) -> str:
+        """The model of the version looked at last (a new feature's default)."""
+        return self._cache[next(reversed(self._cache))][0].model if self._cache else ""
 
-        def chosen(new: NewFeature | None) -> None:
-            if new is None:
-                return
-
-            def created(saved: int | None) -> None:
-                if saved is not None:
-                    self.query_one("#filter", Input).value = ""
-                    self.reload(keep=new.name, select=saved)
-
-            self.app.push_screen(EditorScreen(new.name, model=new.model), created)
-
-        self.app.push_screen(NewFeatureDialog(names, model), chosen)
-
-    def _cached_version(self, feature: str, number: int) -> Version:
+    def cached_version(self, feature: str, number: int) -> Version:
         """In a worker: the version from the preview cache, else from the store."""
         cached = self._cache.get((feature, number))
         return cached[0] if cached else self.deck.store.version(feature, number)
+
+    # What is served (activate, roll back, canary), edits: tui/screens/main_actions.py.
 
     def action_activate(self) -> None:
         if self.feature is None or self.selected_number is None:
             return
         active = self.deployment.active if self.deployment else None
-        self.confirm_move("activate", self.feature, active, self.selected_number)
+        main_actions.confirm_move(self, "activate", self.feature, active, self.selected_number)
 
     def action_rollback(self) -> None:
         if self.feature is None or self.deployment is None or not self.deployment.previous:
             return
         target = self.deployment.previous[-1]
-        self.confirm_move("rollback", self.feature, self.deployment.active, target)
-
-    @work(thread=True, group="confirm")
-    def confirm_move(self, kind: str, feature: str, current: int | None, target: int) -> None:
-        """Load both versions, describe the move, ask for a reason, then do it."""
-        env = self.deck.environment
-        if kind == "activate" and main_governance.blocked(
-            self, feature, target, f"activate v{target}"
-        ):
-            return
-        try:
-            new = self._cached_version(feature, target)
-            old = self._cached_version(feature, current) if current is not None else None
-            checks = _checks_line(self.deck.store, feature, target, env)
-        except PromptDeckError as exc:
-            self.post_message(self.Failed(str(exc)))
-            return
-        old_text = old.system_prompt if old else ""
-        data = DiffData.compute(old_text, new.system_prompt)
-        deployment = self.deployment
-        ends_canary: list[Text] = []
-        if deployment is not None and deployment.canary == target:
-            # The store clears the canary when its version becomes active: say so.
-            ends_canary.append(
-                Text(
-                    f"v{target} is the canary at {deployment.canary_percent}%: "
-                    f"{'activating' if kind == 'activate' else 'rolling back to'} it "
-                    "ends the canary",
-                    style="bold yellow",
-                )
-            )
-        elif deployment is not None and deployment.canary is not None:
-            # Moving the active pointer leaves the canary alone: say who gets what.
-            ends_canary.append(
-                Text(
-                    f"The canary v{deployment.canary} keeps serving "
-                    f"{deployment.canary_percent}% of users; v{target} serves the other "
-                    f"{100 - deployment.canary_percent}%",
-                    style="bold yellow",
-                )
-            )
-        details = [
-            Text.assemble(
-                ("from ", "dim"),
-                (f"v{current}" if current is not None else "(none)", "bold"),
-                ("  →  to ", "dim"),
-                (f"v{target}", "bold"),
-                (f"  in {env}", "dim"),
-            ),
-            checks,
-            *ends_canary,
-            *describe_change(
-                old_text,
-                old.model if old else new.model,
-                old.parameters if old else {},
-                new.system_prompt,
-                new.model,
-                new.parameters,
-                data,
-            ),
-        ]
-        verb = "Activate" if kind == "activate" else "Roll back"
-        title = (
-            f"Activate {feature} v{target}"
-            if kind == "activate"
-            else f"Roll back {feature} to v{target}"
-        )
-        store = self.deck.store
-
-        def confirmed(reason: str | None) -> None:
-            if reason is None:
-                return
-            if kind == "activate":
-                self.write(
-                    f"Activated v{target} in {env}",
-                    lambda: store.activate(
-                        feature, target, reason=reason, environment=env, expect_active=current
-                    ),
-                    select=target,
-                )
-            else:
-                self.write(
-                    f"Rolled back to v{target} in {env}",
-                    lambda: store.rollback(
-                        feature, reason=reason, environment=env, expect_target=target
-                    ),
-                    select=target,
-                )
-
-        def show() -> None:  # on the UI thread: workers never create or touch widgets
-            self.app.push_screen(
-                ChangeDialog(title, details, confirm=verb.lower(), diff=data), confirmed
-            )
-
-        self.app.call_from_thread(show)
-
-    def canary_default(self) -> int | None:
-        """The version the canary dialog proposes: the selected one unless it is the
-        active one (a canary must be another version), else the latest non-active one."""
-        active = self.deployment.active if self.deployment else None
-        selected = self.selected_number
-        if selected is not None and selected != active:
-            return selected
-        return next((v.number for v in self.versions if v.number != active), None)
+        main_actions.confirm_move(self, "rollback", self.feature, self.deployment.active, target)
 
     def action_canary(self) -> None:
         if self.feature is None or self.selected_number is None:
             return
         running = self.deployment is not None and self.deployment.canary is not None
-        self.check_canary(self.feature, self.canary_default(), running)
-
-    @work(thread=True, group="confirm")
-    def check_canary(self, feature: str, version: int | None, running: bool) -> None:
-        """With no canary running, a version that may not go live is refused at once;
-        a running canary can always be stopped or promoted in the dialog."""
-        if (
-            version is not None
-            and not running
-            and main_governance.blocked(self, feature, version, f"make v{version} the canary")
-        ):
-            return
-        self.app.call_from_thread(self.open_canary, feature, version)
-
-    def open_canary(
-        self,
-        feature: str,
-        version: int | None,
-        *,
-        percent: int | None = None,
-        reason: str = "",
-        error: str = "",
-    ) -> None:
-        """The canary dialog; a refused write opens it again with the user's input."""
-        env, store = self.deck.environment, self.deck.store
-        deployment = self.deployment or Deployment(feature, env)
-
-        def chosen(request: CanaryRequest | None) -> None:
-            if request is None:
-                return
-            reason = request.reason
-
-            def refused(message: str) -> None:
-                self.open_canary(
-                    feature,
-                    request.version or version,
-                    percent=request.percent if request.action == "set" else percent,
-                    reason=reason,
-                    error=message,
-                )
-
-            if request.action == "set":
-                self.write(
-                    f"Canary v{request.version} at {request.percent}% in {env}",
-                    lambda: store.set_canary(
-                        feature, request.version, request.percent, reason=reason, environment=env
-                    ),
-                    refused=refused,
-                )
-            elif request.action == "stop":
-                self.write(
-                    f"Canary stopped in {env}",
-                    lambda: store.clear_canary(feature, reason=reason, environment=env),
-                    refused=refused,
-                )
-            else:
-                self.write(
-                    f"Canary promoted to active in {env}",
-                    lambda: store.promote(feature, reason=reason, environment=env),
-                    refused=refused,
-                )
-
-        self.app.push_screen(
-            CanaryDialog(
-                feature,
-                env,
-                version=version,
-                current=deployment.canary,
-                percent=deployment.canary_percent,
-                active=deployment.active,
-                versions=[summary.number for summary in self.versions],
-                new_percent=percent,
-                reason=reason,
-                error=error,
-            ),
-            chosen,
-        )
+        main_actions.check_canary(self, self.feature, main_actions.canary_default(self), running)
 
     @work(thread=True, group="write")
     def write(
@@ -1015,16 +598,3 @@ class MainScreen(Screen[None]):
             self.app.call_from_thread(after)
         else:
             self.app.call_from_thread(self.reload, None, select)
-
-
-def _checks_line(store: Any, feature: str, number: int, environment: str) -> Text:
-    """The version's latest check result for the activation dialog (in a worker)."""
-    required = store.checks.required(environment)
-    needs = f" ({environment} requires passing checks)" if required else ""
-    if store.checks.suite(feature) is None:
-        return Text(f"Checks: {feature} has no suite{needs}", style="bold red" if needs else "dim")
-    run = store.checks.latest_run(feature, number)
-    if run is None:
-        return Text(f"Checks: v{number} not run{needs}", style="bold red" if needs else "dim")
-    style = "bold green" if run.passed else "bold red"
-    return Text(f"Checks: v{number} {run.describe()}{needs}", style=style)

@@ -1,17 +1,19 @@
 """The main screen's governance keys: the environment switch (existing environments;
 a new one only when an admin asks for it and confirms), review requests, and the gate
 read before activate and canary so that what is missing is said before a reason is
-typed. Functions of the main screen, kept apart so main.py stays readable."""
+typed (missing checks alone: an admin's explicit override). Functions of the main
+screen, kept apart so main.py stays readable."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from difflib import get_close_matches
 from typing import TYPE_CHECKING
 
 from rich.text import Text
 
 from promptdeck.errors import PromptDeckError
-from promptdeck.permissions import Action
+from promptdeck.permissions import Action, article
 from promptdeck.tui.screens.dialogs import (
     ChangeDialog,
     ConfirmDialog,
@@ -121,22 +123,55 @@ def _open_request_review(screen: MainScreen, feature: str, number: int) -> None:
     screen.app.call_from_thread(show)
 
 
-def blocked(screen: MainScreen, feature: str, number: int, move: str) -> bool:
-    """In a worker: True (and say what is missing) when ``number`` may not go live in
-    the app's environment yet: said before a reason is typed, not after. ``move``
-    completes "Cannot ... in production yet"."""
-    env = screen.deck.environment
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """The gate as read before a move's dialog opens."""
+
+    refused: bool  # True: said why in a notification; no dialog opens
+    override: str | None = None  # missing checks the admin's dialog offers to override
+
+
+def gate(screen: MainScreen, feature: str, number: int, move: str) -> Passage:
+    """In a worker: may ``number`` go live in the app's environment? What is missing is
+    said before a reason is typed, not after. Missing checks alone do not refuse an
+    admin: the dialog then names them and offers the override (an audit event); anyone
+    else is told that only an admin may override. ``move`` completes "Cannot ... in
+    production yet"."""
+    deck = screen.deck
+    env = deck.environment
     try:
-        blockers = screen.deck.store.governance.blockers(feature, number, env)
+        found = deck.store.governance.gate(feature, number, env)
     except PromptDeckError as exc:
         screen.post_message(screen.Failed(str(exc)))
-        return True
-    if blockers:
-        screen.app.call_from_thread(
-            screen.notify,
-            "\n".join(blockers),
-            title=f"Cannot {move} in {env} yet",
-            severity="warning",
-            markup=False,
+        return Passage(refused=True)
+    if not found.blockers:
+        return Passage(refused=False)
+    if found.only_checks and deck.role == "admin":
+        return Passage(refused=False, override=found.checks)
+    lines = list(found.blockers)
+    if found.only_checks:
+        lines.append(
+            f"{deck.user} is {article(deck.role or 'viewer')} {deck.role or 'viewer'}: "
+            "only an admin may override missing checks"
         )
-    return bool(blockers)
+    screen.app.call_from_thread(
+        screen.notify,
+        "\n".join(lines),
+        title=f"Cannot {move} in {env} yet",
+        severity="warning",
+        markup=False,
+    )
+    return Passage(refused=True)
+
+
+def checks_to_override(screen: MainScreen, feature: str, number: int) -> str | None:
+    """In a worker, quietly: the missing checks an admin may override for ``number``
+    (the running canary, before promote), else None."""
+    deck = screen.deck
+    if deck.role != "admin":
+        return None
+    try:
+        found = deck.store.governance.gate(feature, number, deck.environment)
+    except PromptDeckError:
+        return None  # the dialog opens anyway; the store says what it refuses
+    return found.checks if found.only_checks else None

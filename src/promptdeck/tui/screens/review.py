@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from promptdeck.display import visible
 from promptdeck.errors import PromptDeckError
 from promptdeck.permissions import Action
-from promptdeck.records import ReviewQueueEntry, ReviewState
+from promptdeck.records import Environment, ReviewQueueEntry, ReviewState
 from promptdeck.tui.changes import describe_change
 from promptdeck.tui.screens.dialogs import ChangeDialog
 from promptdeck.tui.text import age, one_line, plural
@@ -58,6 +58,34 @@ def review_cell(state: ReviewState | None) -> Text:
         return Text("")
     word, style = REVIEW_WORDS[state.status]
     return Text(word, style=style)
+
+
+def nothing_to_review(environment: Environment) -> Text:
+    """The empty queue's explanation (what it lists, how a review is asked for)."""
+    name = environment.name
+    text = Text.assemble(
+        (f"Nothing to review in {name}.", "bold"),
+        "\n\nThe queue lists the versions an editor asked to have reviewed that are not "
+        f"approved yet and not live in {name}.\n\nTo ask for a review: on the main "
+        "screen, select a version and press ",
+        ("p", "bold"),
+        " (Ask review), or run\n  ",
+        ("promptdeck review request FEATURE VERSION --reason ...", "bold"),
+        "\n\n",
+    )
+    if environment.protected:
+        needed = plural(environment.required_approvals, "approval")
+        text.append(
+            f"{name} is protected: a version goes live there only with {needed} by "
+            "someone other than its author."
+        )
+    else:
+        text.append(
+            f"{name} is not protected: versions go live there without review (an admin "
+            f"protects it with `promptdeck env protect {name}`).",
+            style="dim",
+        )
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +138,10 @@ class ReviewQueueScreen(Screen[None]):
     ]
 
     class Loaded(Message):
-        def __init__(self, entries: list[ReviewQueueEntry]) -> None:
+        def __init__(self, entries: list[ReviewQueueEntry], environment: Environment) -> None:
             super().__init__()
             self.entries = entries
+            self.environment = environment  # protected or not: the empty queue says
 
     class Failed(Message):
         def __init__(self, message: str) -> None:
@@ -140,6 +169,9 @@ class ReviewQueueScreen(Screen[None]):
         table: DataTable[Text] = DataTable(id="queue", cursor_type="row")
         table.border_title = f"To review · against what is live in {self.deck.environment}"
         yield table
+        with VerticalScroll(id="queue-empty-pane") as empty:
+            empty.border_title = table.border_title
+            yield Static(id="queue-empty")
         with VerticalScroll(id="review-detail-pane") as pane:
             pane.border_title = "Request"
             yield Static(id="review-detail")
@@ -152,11 +184,13 @@ class ReviewQueueScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="review-queue")
     def load(self) -> None:
         try:
-            entries = self.deck.store.governance.queue(self.deck.environment)
+            governance = self.deck.store.governance
+            entries = governance.queue(self.deck.environment)
+            environment = governance.environment(self.deck.environment)
         except PromptDeckError as exc:
             self.post_message(self.Failed(str(exc)))
             return
-        self.post_message(self.Loaded(entries))
+        self.post_message(self.Loaded(entries, environment))
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
@@ -173,7 +207,20 @@ class ReviewQueueScreen(Screen[None]):
             if (previous.feature, previous.version) in keys:
                 table.move_cursor(row=keys.index((previous.feature, previous.version)))
         self._show_detail()
+        self._show_empty(message.environment)
         self.refresh_bindings()
+
+    def _show_empty(self, environment: Environment) -> None:
+        """An empty queue says so in place of the table: what the queue holds, how an
+        editor asks for a review, and whether review gates this environment."""
+        empty = not self.entries
+        self.query_one("#queue", DataTable).display = not empty
+        self.query_one("#review-detail-pane").display = not empty
+        self.query_one("#queue-empty-pane").display = empty
+        if empty:
+            self.query_one("#queue-empty", Static).update(nothing_to_review(environment))
+        elif self.focused is None:
+            self.query_one("#queue", DataTable).focus()
 
     def _fill_table(self) -> None:
         """(Re)build the table: each column as wide as its content, and the reason
