@@ -26,7 +26,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PromptStor
     url = (
         str(tmp_path / "store.db")
         if request.param == "sqlite"
-        else str(request.getfixturevalue("pg_url"))
+        else str(request.getfixturevalue("pg_store_url"))
     )
     with PromptStore(url, user="alice") as st:
         st.create_feature("greeting", "Hello v1", model="m", reason="first", parameters={"t": 1})
