@@ -242,6 +242,9 @@ class Prompts(OutcomeRecording):
         )
         self._closed = False
         self._lock = threading.Lock()  # serialises use of the store, never taken by get()
+        # Set while a metrics write waits for the lock: the refresh thread's NOTIFY wait
+        # (which holds the lock) then stands aside instead of taking it straight back.
+        self._write_waiting = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -494,6 +497,9 @@ class Prompts(OutcomeRecording):
         if not self._listen or self._store is None:
             self._stop.wait(timeout)
             return False
+        if self._write_waiting.is_set():  # a flush waits for the connection: let it in
+            self._stop.wait(min(timeout, 0.01))
+            return False
         with self._lock:
             store = self._store
             if store is None or self._closed:
@@ -595,6 +601,7 @@ class Prompts(OutcomeRecording):
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
+        self._write_waiting = threading.Event()
         if self._store is not None:
             # The parent's connections must not be used by the child: drop them unclosed.
             self._store.engine.dispose(close=False)

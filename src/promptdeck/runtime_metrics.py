@@ -45,6 +45,7 @@ class OutcomeRecording:
     _recorder: Recorder | None
     _recorder_lock: threading.Lock
     _lock: threading.Lock
+    _write_waiting: threading.Event
     _store: PromptStore | None
     _last_error: str | None
     _full_reload: bool
@@ -131,7 +132,9 @@ class OutcomeRecording:
 
     def _write_metrics(self, rows: list[AggregateRow]) -> None:
         """The recorder's sink (its flush thread): one batch, one transaction, or raise."""
+        self._write_waiting.set()  # the refresh's NOTIFY wait gives the connection up
         with self._lock:  # the store's one connection is shared with the refresh
+            self._write_waiting.clear()
             store = self._store
             if store is None:
                 # Down at the last refresh: try now (close() flushes through here too).

@@ -55,6 +55,23 @@ class Terminal:
                 raise AssertionError(f"{text!r} not on screen after {timeout}s:\n{screen}")
             time.sleep(0.1)
 
+    def until_keys_arrive(self, key: str, *, leaves: str, timeout: float = 30.0) -> str:
+        """Press ``key`` until ``leaves`` is off the screen. Keys sent while the app
+        starts (its start-up exchange with the terminal) can be dropped; a fixed sleep
+        was not enough on a loaded machine. Presses are two seconds apart, so a key
+        that was only late is seen before the next is sent."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.keys(key)
+            settle = time.monotonic() + 2.0
+            while time.monotonic() < settle:
+                screen = self.screen()
+                if leaves not in screen:
+                    return screen
+                time.sleep(0.1)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{key} never reached the app:\n{self.screen()}")
+
     def keys(self, *keys: str) -> None:
         for key in keys:
             tmux("send-keys", "-t", self.session, key)
@@ -121,7 +138,7 @@ def terminal(tmp_path: Path) -> Iterator[tuple[Terminal, Path]]:
 def test_edit_save_and_activate_in_a_real_terminal(terminal: tuple[Terminal, Path]) -> None:
     term, db = terminal
     term.wait_for("Versions · aaa-nasty")
-    time.sleep(0.5)  # let the app finish starting before keys arrive
+    term.until_keys_arrive("Down", leaves="Versions · aaa-nasty")
     term.keys("/")
     term.type("summarizer")
     term.keys("Enter")
@@ -159,6 +176,9 @@ def test_escape_sequences_and_markup_show_literally_in_a_real_terminal(
     assert "Say [bold]hi[/] [/INST]" in screen
     assert "␛[31mRED␛[0m" in screen  # shown, not obeyed: the frame stays intact
     assert "[b]odd[/b]" in screen
+    term.until_keys_arrive("Down", leaves="Versions · aaa-nasty")
+    term.keys("Up")
+    term.wait_for("Versions · aaa-nasty")
     term.keys("e")
     screen = term.wait_for("Editing aaa-nasty")
     screen = term.wait_for("RED")
@@ -177,8 +197,8 @@ SGR_COLOUR = re.compile(r"\x1b\[[0-9;]*?([34]8;(?:5;\d+|2;\d+;\d+;\d+))")
 def colours_of_a_diff(tmp_path: Path, **env: str) -> tuple[str, set[str]]:
     with launched(tmp_path, **env) as (term, _db):
         term.wait_for("Versions · aaa-nasty")
-        time.sleep(0.5)
-        term.keys("Down")  # code-reviewer, whose v4 is active
+        # code-reviewer, whose v4 is active, is next in the list.
+        term.until_keys_arrive("Down", leaves="Versions · aaa-nasty")
         term.wait_for("Versions · code-reviewer")
         term.keys("Tab", "Down", "d")  # diff v3 with the active v4
         term.wait_for("lines ·")
