@@ -139,8 +139,8 @@ def test_every_shell_example_runs_as_written(demo: Path) -> None:
     assert ran >= 7
     # Only the PostgreSQL init and sync blocks, the review walkthrough and `check`.
     assert len(skipped) == 4, skipped
-    assert "init" in skipped[0] and "review request" in skipped[1]
-    assert "PROMPTDECK_REMOTE" in skipped[2] and "ANTHROPIC_API_KEY" in skipped[3]
+    for marker in ("init", "review request", "PROMPTDECK_REMOTE", "ANTHROPIC_API_KEY"):
+        assert sum(marker in first_line for first_line in skipped) == 1, (marker, skipped)
     # What the examples did is there: the canary was promoted, the history says how.
     out = run(["promptdeck", "versions", "customer-support"])
     assert re.search(r"^v6\s+active", out, re.M)
@@ -164,7 +164,9 @@ def test_every_python_example_runs_as_written(
         exec(compiled, namespace)  # the README's own code
         ran.append(code)
     assert len(ran) == 1 and 'Prompts(".demo/demo.db"' in ran[0]  # the runtime example
-    assert len(skipped) == 2 and "pgbouncer" in skipped[0] and "anthropic" in skipped[1]
+    assert len(skipped) == 2, skipped
+    assert sorted("pgbouncer" in code for code in skipped) == [False, True]  # PgBouncer
+    assert sorted("anthropic" in code for code in skipped) == [False, True]  # experiments
     prompts = namespace["prompts"]
     prompts.close()  # type: ignore[attr-defined]
     out = capsys.readouterr().out.splitlines()
