@@ -60,7 +60,7 @@ except ImportError:  # not installed: use the source tree
     sys.path.insert(0, str(ROOT / "src"))
     from promptdeck.runtime import Prompts
 from bench_fleet import postgres_cpu_seconds, process_cpu_seconds  # noqa: E402
-from pgserver import PostgresServer  # noqa: E402
+from pgserver import PostgresServer, make_unsecured_store  # noqa: E402
 
 from promptdeck.metrics.aggregate import AggregateRow  # noqa: E402
 
@@ -319,6 +319,7 @@ def main() -> None:
     with PostgresServer(max_connections=max(args.processes) + 30) as server:
         database = "bench_metrics_fleet"
         url = server.create_database(database)
+        make_unsecured_store(url)  # a store without `init`'s roles: bench plays users
         with PromptStore(url, user="bench") as store:
             store.import_documents(yamlio.read_files([SAMPLES]))
         header = (
