@@ -547,3 +547,11 @@ def test_a_store_secured_by_an_older_promptdeck_is_told_to_run_init_once(team: T
     assert cli("--db", team.url("admin"), "role", viewer, "editor").exit_code == 0
     with team.store("admin") as admin:
         assert admin.role(viewer) == "editor"
+
+
+def test_a_login_with_no_role_in_the_store_is_told_so_in_one_line(team: Team) -> None:
+    outsider = f"outsider_{uuid.uuid4().hex[:6]}"
+    team.add_login(outsider)  # a database login nobody gave a promptdeck role
+    line = refused(cli("--db", team.url(outsider), "features"), "has no role")
+    assert "promptdeck --db URL role LOGIN viewer" in line
+    assert PASSWORD not in line

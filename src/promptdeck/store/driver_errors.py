@@ -14,6 +14,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from promptdeck.config import redact, scrub
 from promptdeck.errors import PromptDeckError, StoreError
 
+INSUFFICIENT_PRIVILEGE = "42501"  # PostgreSQL's SQLSTATE for "permission denied"
+
 
 @contextmanager
 def translated_errors(url: str) -> Iterator[None]:
@@ -34,7 +36,20 @@ def translated_errors(url: str) -> Iterator[None]:
             raise StoreError(f"the store {shown} is locked by another process; try again") from None
         raise StoreError(f"cannot use store {shown}: {scrub(message, url)}") from None
     except DBAPIError as exc:
-        raise StoreError(f"database error on {shown}: {scrub(first_line(exc), url)}") from None
+        message = first_line(exc)
+        if _sqlstate(exc) == INSUFFICIENT_PRIVILEGE and "promptdeck_schema" in message:
+            # The first read of every open: this login is in none of the store's groups.
+            raise StoreError(
+                f"this database login has no role in the promptdeck store {shown}; an admin "
+                "gives it one with `promptdeck --db URL role LOGIN viewer` (or editor, "
+                "reviewer, admin)"
+            ) from None
+        raise StoreError(f"database error on {shown}: {scrub(message, url)}") from None
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    state = getattr(exc.orig, "sqlstate", None)
+    return state if isinstance(state, str) else None
 
 
 def first_line(exc: BaseException) -> str:

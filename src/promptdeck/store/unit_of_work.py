@@ -32,7 +32,7 @@ from promptdeck.permissions import Action, allowed, refusal
 from promptdeck.records import Deployment, Role, content_hash
 from promptdeck.store import lookups
 from promptdeck.store.clock import now
-from promptdeck.store.driver_errors import translated_errors
+from promptdeck.store.driver_errors import INSUFFICIENT_PRIVILEGE, translated_errors
 from promptdeck.store.engine import NOTIFY_CHANNEL, WRITE_OPTION
 from promptdeck.store.rows import (
     AuditEventRow,
@@ -43,9 +43,6 @@ from promptdeck.store.rows import (
     StoreStateRow,
     VersionRow,
 )
-
-# PostgreSQL's SQLSTATE for "permission denied".
-INSUFFICIENT_PRIVILEGE = "42501"
 
 
 class _Unset:
