@@ -37,7 +37,7 @@ def _serve(url: str, index: int, counter: Any, stop: Any, snapshot: str, report:
     prompts = Prompts(url, refresh_interval=0.2, metrics_interval=INTERVAL, snapshot_path=snapshot)
     name = f"w{index}"
     n = 0
-    while not stop.is_set():
+    while not stop.value:
         prompt = prompts.get(FEATURE, user_id=f"{index}-{n}")
         counter.value = n + 1  # before recording: the counter never falls behind
         prompts.record(prompt, tokens_in=100, tokens_out=10, success=n % 5 != 0, scores={name: 1.0})
@@ -63,7 +63,9 @@ def test_kill_and_outage_lose_at_most_the_killed_interval(
         store.import_documents(yamlio.read_files([SAMPLES]))
         revision_before = store.revision()
     context = multiprocessing.get_context("spawn")
-    stop = context.Event()
+    # A lock-free flag, not a multiprocessing Event: SIGKILL can land while the killed
+    # worker holds an Event's lock, and every other worker would then wait on it forever.
+    stop = context.Value("b", 0, lock=False)
     counters = [context.Value("q", 0, lock=False) for _ in range(WORKERS)]
     reports = [context.Array("q", [-1, -1, -1], lock=False) for _ in range(WORKERS)]
     processes = [
@@ -96,12 +98,12 @@ def test_kill_and_outage_lose_at_most_the_killed_interval(
         time.sleep(2.0)
         pg_server.start()
         time.sleep(2.0)  # the survivors reconnect and send what they held
-        stop.set()
+        stop.value = 1
         for process in processes[1:]:
             process.join(60)
             assert process.exitcode == 0
     finally:
-        stop.set()
+        stop.value = 1
         for process in processes:
             if process.is_alive():
                 process.kill()
