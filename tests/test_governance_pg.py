@@ -395,7 +395,7 @@ def test_the_library_creates_a_shared_store_secured_or_not_at_all(
         assert "versions" in table_names(weak_url)
         # The store is secured from its first moment: a login in none of its groups
         # cannot even read it.
-        with pytest.raises(StoreError, match="permission denied"):
+        with pytest.raises(StoreError, match="has no role in the promptdeck store"):
             PromptStore(weak_url, create=False)
     finally:
         server.drop_database(database)
