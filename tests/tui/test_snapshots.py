@@ -66,6 +66,11 @@ def test_snapshot_conflict_dialog(make_app: AppFactory, tui_db: Path, snap_compa
             latest = colleague.versions("customer-support")[0].number
             colleague.save("customer-support", "Be brief.", reason="shorter answers", base=latest)
         await steps(("ctrl+s", "w", "h", "y", "enter"))(pilot)
+        # The editor's footer stays under the dialog; whether it had redrawn since focus
+        # left the text field (ctrl+q and f1 show only while typing) was a race.
+        for screen in pilot.app.screen_stack:
+            screen.refresh_bindings()
+        await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=(100, 30), run_before=run_before)
 
