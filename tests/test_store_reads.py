@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from promptdeck.errors import NotFoundError, ValidationError
-from promptdeck.store import PromptStore, identity, lookups, pg_security, tables
+from promptdeck.store import PromptStore, identity, lookups, pg_security, reads, tables
 from promptdeck.store.rows import AuditEventRow, Base, DeploymentRow
 
 
@@ -46,7 +46,7 @@ def test_versions_and_deployments_agree_with_the_orm_lookups(store: PromptStore)
         feature = lookups.feature_row(session, "greeting")
         for ref in (1, 2, 3, 4, "3", "latest", "active"):
             row = lookups.resolve(session, feature, ref, "production")
-            assert store.version("greeting", ref) == lookups.to_version(row, "greeting")
+            assert store.version("greeting", ref) == reads.version_record(row, "greeting")
         assert store.version("greeting", "active", "staging").number == 1
         rows = session.scalars(
             select(DeploymentRow)
@@ -55,7 +55,7 @@ def test_versions_and_deployments_agree_with_the_orm_lookups(store: PromptStore)
         ).all()
         expected = [lookups.to_deployment(session, "greeting", r.environment, r) for r in rows]
         events = [
-            lookups.to_event(row)
+            reads.audit_event(row)
             for row in session.scalars(
                 select(AuditEventRow).order_by(AuditEventRow.at.desc(), AuditEventRow.id.desc())
             )

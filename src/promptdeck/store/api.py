@@ -414,7 +414,6 @@ class PromptStore:
         system_prompt = check_prompt(system_prompt)
         model = check_model(model)
         params = check_parameters(parameters or {})
-        from promptdeck.store import lookups
 
         with self.unit_of_work() as work:
             work.require(Action.CREATE_FEATURE)
@@ -425,7 +424,7 @@ class PromptStore:
                 feature_row, 1, system_prompt, model, params, reason, parent=None
             )
             work.audit("create-feature", name, to_version=1, reason=reason)
-            return lookups.to_version(row, name)
+            return reads.version_record(row, name)
 
     def save(
         self,
@@ -448,7 +447,6 @@ class PromptStore:
         """
         reason = check_reason(reason)
         system_prompt = check_prompt(system_prompt)
-        from promptdeck.store import lookups
 
         with self.unit_of_work() as work:
             work.require(Action.SAVE)
@@ -492,7 +490,7 @@ class PromptStore:
                 reason=reason,
                 details={"on_top_of": latest.number} if latest.number != base_row.number else {},
             )
-            return lookups.to_version(row, feature)
+            return reads.version_record(row, feature)
 
     @contextmanager
     def _deployment_change(

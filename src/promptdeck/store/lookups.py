@@ -1,30 +1,23 @@
 """ORM lookups shared by the unit of work and the ORM read sessions: rows by name or
-number, and rows turned into the frozen records the store hands out.
+number, and a deployment row turned into its record.
 
 Plain reads that need no ORM row (listings, one version, deployments, history, what
-the runtime serves) are Core queries in reads.py."""
+the runtime serves) are Core queries in reads.py, which also turns version and audit
+rows (Core or ORM) into records."""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from promptdeck.errors import NotFoundError, ValidationError
 from promptdeck.permissions import RANK
-from promptdeck.records import (
-    AuditEvent,
-    Deployment,
-    Role,
-    Version,
-)
+from promptdeck.records import Deployment, Role
 from promptdeck.store.reads import VersionRef as VersionRef
 from promptdeck.store.reads import feature_summaries as feature_summaries
 from promptdeck.store.reads import serving_entries as serving_entries
 from promptdeck.store.reads import unknown_feature as unknown_feature
 from promptdeck.store.rows import (
-    AuditEventRow,
     DeploymentRow,
     FeatureRow,
     RoleRow,
@@ -138,43 +131,4 @@ def to_deployment(
         canary=canary,
         canary_percent=row.canary_percent if canary is not None else 0,
         previous=previous,
-    )
-
-
-def to_version(row: VersionRow, feature: str) -> Version:
-    return Version(
-        uid=row.uid,
-        feature=feature,
-        number=row.number,
-        system_prompt=row.system_prompt,
-        model=row.model,
-        parameters=dict(row.parameters),
-        author=row.author,
-        reason=row.reason,
-        created_at=row.created_at,
-        parent=row.parent_number,
-        content_hash=row.content_hash,
-    )
-
-
-def maybe_version(
-    versions: Mapping[int, VersionRow], version_id: int | None, feature: str
-) -> Version | None:
-    if version_id is None or version_id not in versions:
-        return None
-    return to_version(versions[version_id], feature)
-
-
-def to_event(row: AuditEventRow) -> AuditEvent:
-    return AuditEvent(
-        uid=row.uid,
-        at=row.at,
-        actor=row.actor,
-        action=row.action,
-        feature=row.feature,
-        environment=row.environment,
-        from_version=row.from_version,
-        to_version=row.to_version,
-        reason=row.reason,
-        details=dict(row.details or {}),
     )

@@ -204,6 +204,11 @@ def version(connection: Connection, feature: str, ref: VersionRef, environment: 
             raise NotFoundError(f"{feature} has no active version in {environment}")
     else:
         raise ValidationError(f"not a version: {ref!r} (use a number, 'active' or 'latest')")
+    return version_record(row, feature)
+
+
+def version_record(row: Any, feature: str) -> Version:
+    """A row of ``versions`` as a record: a Core row here, a VersionRow in the writers."""
     return Version(
         uid=row.uid,
         feature=feature,
@@ -279,21 +284,23 @@ def events(connection: Connection, feature: str | None, limit: int | None) -> li
         query = query.where(audit_events.c.feature == feature)
     if limit is not None:
         query = query.limit(limit)
-    return [
-        AuditEvent(
-            uid=row.uid,
-            at=row.at,
-            actor=row.actor,
-            action=row.action,
-            feature=row.feature,
-            environment=row.environment,
-            from_version=row.from_version,
-            to_version=row.to_version,
-            reason=row.reason,
-            details=dict(row.details or {}),
-        )
-        for row in connection.execute(query)
-    ]
+    return [audit_event(row) for row in connection.execute(query)]
+
+
+def audit_event(row: Any) -> AuditEvent:
+    """A row of ``audit_events`` as a record (a Core row or an AuditEventRow)."""
+    return AuditEvent(
+        uid=row.uid,
+        at=row.at,
+        actor=row.actor,
+        action=row.action,
+        feature=row.feature,
+        environment=row.environment,
+        from_version=row.from_version,
+        to_version=row.to_version,
+        reason=row.reason,
+        details=dict(row.details or {}),
+    )
 
 
 # -- what the runtime serves ---------------------------------------------------------------
