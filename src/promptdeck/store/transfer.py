@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 from promptdeck.errors import StoreError, ValidationError
 from promptdeck.permissions import RANK, Action
 from promptdeck.records import DEFAULT_ENVIRONMENT, Deployment, FeatureDocument, VersionSpec
-from promptdeck.store import gates, lookups
+from promptdeck.store import gates, lookups, reads
 from promptdeck.store.clock import now
 from promptdeck.store.driver_errors import first_line
-from promptdeck.store.rows import DeploymentRow, EnvironmentRow, FeatureRow, VersionRow
+from promptdeck.store.rows import EnvironmentRow, FeatureRow, VersionRow
 from promptdeck.store.unit_of_work import UnitOfWork
 from promptdeck.store.validation import (
     check_author,
@@ -317,12 +317,5 @@ def export_document(session: Session, feature: str) -> FeatureDocument:
         )
         for row in rows
     )
-    deployments = tuple(
-        lookups.to_deployment(session, feature, r.environment, r)
-        for r in session.scalars(
-            select(DeploymentRow)
-            .where(DeploymentRow.feature_id == feature_row.id)
-            .order_by(DeploymentRow.environment)
-        )
-    )
+    deployments = tuple(reads.deployment_records(session.connection(), feature))
     return FeatureDocument(feature=feature, versions=specs, deployments=deployments)
