@@ -1,10 +1,11 @@
 """The runtime's read: what one environment serves, as plain rows, in one statement.
 
-``PromptStore.serving()`` hands out full :class:`~promptdeck.records.Version` records
-through an ORM session: right for tools, too slow for a process starting with 10,000
-features (a Version per row, author, reason and times parsed, all thrown away). The
-runtime library reads here instead: Core, no session, only the columns it serves, and
+``PromptStore.serving()`` (reads.serving_entries) hands out full
+:class:`~promptdeck.records.Version` records: right for tools, too slow for a process
+starting with 10,000 features (a Version per row, author, reason and times parsed, all
+thrown away). The runtime library reads here instead: only the columns it serves, and
 it builds its own immutable prompts from the tuples (runtime_types.served_from_row).
+Core tables only (tables.py), so the runtime never loads the ORM.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from promptdeck.store.driver_errors import translated_errors
-from promptdeck.store.rows import DeploymentRow, FeatureRow, StoreStateRow, VersionRow
+from promptdeck.store.tables import deployments, features, store_state, versions
 
 __all__ = ["SERVING_VERSION_COLUMNS", "serving_rows"]
 
@@ -30,10 +31,6 @@ SERVING_VERSION_COLUMNS = ("uid", "number", "system_prompt", "model", "parameter
 @cache
 def _statement() -> Select[Any]:
     """Built once; SQLAlchemy caches its compiled form per engine."""
-    deployments = DeploymentRow.__table__
-    features = FeatureRow.__table__
-    state = StoreStateRow.__table__
-    versions = VersionRow.__table__
     active, canary = versions.alias("active"), versions.alias("canary")
 
     def columns(version: Any) -> list[Any]:
@@ -43,14 +40,14 @@ def _statement() -> Select[Any]:
 
     return (
         select(
-            state.c.revision,
+            store_state.c.revision,
             features.c.name,
             deployments.c.canary_percent,
             deployments.c.revision,
             *columns(active),
             *columns(canary),
         )
-        .select_from(state)
+        .select_from(store_state)
         .outerjoin(
             deployments,
             and_(
@@ -61,7 +58,7 @@ def _statement() -> Select[Any]:
         .outerjoin(features, features.c.id == deployments.c.feature_id)
         .outerjoin(active, active.c.id == deployments.c.active_version_id)
         .outerjoin(canary, canary.c.id == deployments.c.canary_version_id)
-        .where(state.c.id == 1)
+        .where(store_state.c.id == 1)
     )
 
 
