@@ -8,6 +8,8 @@ environments and history.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,3 +127,23 @@ def test_the_moved_reads_still_work_on_an_orm_session(store: PromptStore) -> Non
     with store.reading() as session:
         assert lookups.feature_summaries(session, "production") == store.features()
         assert lookups.serving_entries(session, "production", 0) == store.serving()
+
+
+def test_the_runtime_serves_without_loading_the_orm(tmp_path: Path) -> None:
+    """The runtime reads through store/serving.py's Core statement: importing it,
+    opening a store and serving a prompt never imports sqlalchemy.orm."""
+    db = tmp_path / "store.db"
+    with PromptStore(str(db), user="ada", create=True) as store:
+        store.create_feature("greeting", "Hello", model="m", reason="first")
+        store.activate("greeting", 1, reason="live")
+    script = (
+        "import sys\n"
+        "from promptdeck.runtime import Prompts\n"
+        f"prompts = Prompts({str(db)!r}, refresh_interval=None, snapshot_path=False)\n"
+        "print(prompts.get('greeting').system_prompt)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('sqlalchemy.orm')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.splitlines() == ["Hello", "[]"], result.stderr
