@@ -359,3 +359,16 @@ def test_import_into_a_protected_environment_takes_only_approved_versions(
     result = empty_store.import_documents([single])
     assert result.versions_created and not result.deployments_set
     assert empty_store.deployment("greeting").active is None
+
+
+def test_an_environment_made_by_requiring_checks_is_like_any_new_one(
+    opened: dict[str, PromptStore],
+) -> None:
+    """checks.require on an unknown environment creates it as create_environment does
+    (the same defaults, so sync and `env list` see no difference), requiring checks."""
+    admin = opened["alice"]
+    admin.checks.require("qa")
+    made = admin.governance.create_environment("eu")
+    qa = admin.governance.environment("qa")
+    assert (qa.protected, qa.required_approvals, qa.require_checks) == (False, 1, True)
+    assert (made.protected, made.required_approvals, made.require_checks) == (False, 1, False)

@@ -200,15 +200,7 @@ class Checks:
                 select(EnvironmentRow).where(EnvironmentRow.name == environment)
             ).first()
             if row is None:
-                row = EnvironmentRow(
-                    name=environment,
-                    protected=False,
-                    required_approvals=0,
-                    require_checks=on,
-                    created_at=now(),
-                    created_by=work.user,
-                )
-                work.session.add(row)
+                row = work.ensure_environment(environment)  # unprotected, as everywhere
             elif row.require_checks == on:
                 work.discard()
                 return

@@ -106,8 +106,7 @@ def environment_row(session: Session, name: str) -> EnvironmentRow:
 
 def add_environment(work: UnitOfWork, name: str) -> EnvironmentRow:
     """A new unprotected environment (callers check the name and the role)."""
-    work.ensure_environment(name)
-    return environment_row(work.session, name)
+    return work.ensure_environment(name)
 
 
 # -- reviews ---------------------------------------------------------------------------

@@ -146,21 +146,23 @@ class UnitOfWork:
             self.session.flush()
         return row
 
-    def ensure_environment(self, name: str) -> None:
-        """Create the environment ``name`` (unprotected) unless it exists."""
-        exists = self.session.scalar(select(EnvironmentRow.id).where(EnvironmentRow.name == name))
-        if exists is None:
-            self.session.add(
-                EnvironmentRow(
-                    name=name,
-                    protected=False,
-                    required_approvals=1,
-                    require_checks=False,
-                    created_at=now(),
-                    created_by=self.user,
-                )
+    def ensure_environment(self, name: str) -> EnvironmentRow:
+        """The environment ``name``, created (unprotected) unless it exists."""
+        row = self.session.scalars(
+            select(EnvironmentRow).where(EnvironmentRow.name == name)
+        ).first()
+        if row is None:
+            row = EnvironmentRow(
+                name=name,
+                protected=False,
+                required_approvals=1,
+                require_checks=False,
+                created_at=now(),
+                created_by=self.user,
             )
+            self.session.add(row)
             self.session.flush()
+        return row
 
     def to_deployment(
         self, feature: str, environment: str, deployment: DeploymentRow | None
