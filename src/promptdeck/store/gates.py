@@ -9,7 +9,7 @@ Rollback is not gated: it returns to a version that was already live.
 
 One rule, two ways in: ``blockers_of_moves`` reads what the rule needs for many moves
 at once (environments, versions, reviews, current suites and check runs: a constant
-number of queries per batch of moves, for sync), and ``blockers`` is the same call
+number of queries per batch of moves, for sync), and ``read_blocked`` is the same call
 for one move (activate, canary, promote, import, the app's explanation).
 """
 
@@ -90,30 +90,20 @@ class _Runs:
     latest: tuple[datetime, int, str] | None = None  # (finished_at, id, status)
 
 
-def blockers(
-    work: UnitOfWork, feature: FeatureRow, version: VersionRow, environment: str
-) -> list[str]:
-    """What keeps ``version`` of ``feature`` out of ``environment``, one line each."""
-    return read_blockers(work.session, feature, version, environment)
-
-
-def read_blockers(
-    session: Session, feature: FeatureRow, version: VersionRow, environment: str
-) -> list[str]:
-    """``blockers`` on any session (the app's read before it asks for a reason).
-    An unknown environment is refused with "did you mean"."""
-    found = read_blocked(session, feature, version, environment)
-    return found.lines if found is not None else []
-
-
 def read_blocked(
     session: Session, feature: FeatureRow, version: VersionRow, environment: str
 ) -> Blocked | None:
+    """Why ``version`` of ``feature`` may not go live in ``environment`` (None: it may),
+    on any session: the unit of work's gate, and the app's read before it asks for a
+    reason. An unknown environment is refused with "did you mean"."""
     from promptdeck.store.governance import environment_row
 
-    environment_row(session, environment)  # NotFoundError with "did you mean"
+    row = environment_row(session, environment)  # NotFoundError with "did you mean"
+    settings = GateSettings(
+        row.name, bool(row.protected), row.required_approvals, bool(row.require_checks)
+    )
     move = Move(feature.id, feature.name, version.id, environment)
-    return blockers_of_moves(session, [move]).get(move)
+    return blockers_of_moves(session, [move], {environment: settings}).get(move)
 
 
 def blockers_of_moves(

@@ -474,10 +474,7 @@ class Governance:
         """What keeps ``version`` from going live in ``environment``, one line each
         (empty: it may). The same rule activate/canary/promote apply in their unit of
         work; this read lets the app explain before a reason is typed."""
-        with self._store.reading() as session:
-            feature_row = lookups.feature_row(session, feature)
-            row = lookups.version_row(session, feature_row, version)
-            return gates.read_blockers(session, feature_row, row, environment)
+        return list(self.gate(feature, version, environment).blockers)
 
     def gate(self, feature: str, version: int, environment: str = DEFAULT_ENVIRONMENT) -> Gate:
         """``blockers`` with the checks' line named apart: the one blocker an admin may
