@@ -86,7 +86,8 @@ def apply_plan(
     # travels in a run applies from the next run on (so a fresh clone of a protected
     # store can take what the store already serves); reviews, suites and check runs
     # that travel count at once (copied below, before the moves).
-    gate_settings = gates.read_settings(session, {c.environment for _f, c in planned.moves})
+    moved_into = {change.environment for _comparison, change in planned.moves}
+    gate_settings = gates.read_settings(session, moved_into) if moved_into else {}
     renumbered: list[str] = []
     for comparison in planned.renumber:  # pull resolving a version conflict
         renumbered.extend(renumber_local_only(work, comparison, remote_url))
