@@ -8,7 +8,7 @@ seen, and one given a moment later is not needed. Each area adds its own line he
 Rollback is not gated: it returns to a version that was already live.
 
 One rule, two ways in: ``blockers_of_moves`` reads what the rule needs for many moves
-at once (environments, versions, reviews, current suites and check runs: a constant
+at once (environments, reviews, current suites and check runs: a constant
 number of queries per batch of moves, for sync), and ``read_blocked`` is the same call
 for one move (activate, canary, promote, import, the app's explanation).
 """
@@ -45,11 +45,14 @@ class NotApprovedError(PermissionDeniedError):
 
 @dataclass(frozen=True, slots=True)
 class Move:
-    """A version about to go live (active or canary) in an environment."""
+    """A version about to go live (active or canary) in an environment; the version's
+    number and author name it in the refusal (callers hold them: no second read)."""
 
     feature_id: int
     feature: str
     version_id: int
+    number: int
+    author: str
     environment: str
 
 
@@ -102,7 +105,9 @@ def read_blocked(
     settings = GateSettings(
         row.name, bool(row.protected), row.required_approvals, bool(row.require_checks)
     )
-    move = Move(feature.id, feature.name, version.id, environment)
+    move = Move(
+        feature.id, feature.name, version.id, version.number, version.author, environment
+    )
     return blockers_of_moves(session, [move], {environment: settings}).get(move)
 
 
@@ -113,8 +118,8 @@ def blockers_of_moves(
 ) -> dict[Move, Blocked]:
     """The moves the gate refuses, each with why; a move missing from the result may
     go ahead. Reads in bulk: the environments (unless given: sync passes the settings
-    read before its run copied any), then for the moves they concern the versions,
-    reviews, current suites and check runs, IN_CHUNK values per query.
+    read before its run copied any), then for the moves they concern the reviews,
+    current suites and check runs, IN_CHUNK values per query.
 
     An environment the store does not hold is neither protected nor requires checks
     (callers that name one from user input check it exists first)."""
@@ -126,20 +131,18 @@ def blockers_of_moves(
     checked = [m for m in moves if _settings(environments, m).require_checks]
     if not protected and not checked:
         return {}
-    versions = _versions(session, {m.version_id for m in (*protected, *checked)})
-    reviews = _review_states(session, protected, versions)
+    reviews = _review_states(session, protected)
     suites = _current_suites(session, {m.feature_id for m in checked})
     runs = _check_runs(session, {m.version_id for m in checked})
     found: dict[Move, Blocked] = {}
     for move in moves:
         env = _settings(environments, move)
-        number, author = versions.get(move.version_id, (0, ""))
         review = None
         if env.protected:
             review = review_line(
                 move.feature,
-                number,
-                author,
+                move.number,
+                move.author,
                 env.name,
                 env.required_approvals,
                 reviews[move.version_id],
@@ -151,7 +154,7 @@ def blockers_of_moves(
             checks = checks_line(
                 env.name,
                 move.feature,
-                number,
+                move.number,
                 suite.number if suite is not None else None,
                 held.passed if held is not None else False,
                 held.latest[2] if held is not None and held.latest is not None else None,
@@ -291,26 +294,12 @@ def read_settings(session: Session, names: Iterable[str]) -> dict[str, GateSetti
     }
 
 
-def _versions(session: Session, ids: set[int]) -> dict[int, tuple[int, str]]:
-    """version id -> (number, author)."""
-    found: dict[int, tuple[int, str]] = {}
-    for chunk in _chunks(sorted(ids)):
-        for version_id, number, author in session.execute(
-            select(VersionRow.id, VersionRow.number, VersionRow.author).where(
-                VersionRow.id.in_(chunk)
-            )
-        ):
-            found[version_id] = (number, author)
-    return found
-
-
-def _review_states(
-    session: Session, moves: Sequence[Move], versions: dict[int, tuple[int, str]]
-) -> dict[int, ReviewState]:
+def _review_states(session: Session, moves: Sequence[Move]) -> dict[int, ReviewState]:
     """version id -> its review state (the same fold the review commands show)."""
     from promptdeck.store.governance import fold_review_state
 
     feature_of = {m.version_id: m.feature for m in moves}
+    number_of = {m.version_id: m.number for m in moves}
     grouped: dict[int, list[Review]] = {version_id: [] for version_id in feature_of}
     for chunk in _chunks(sorted(feature_of)):
         for version_id, uid, kind, actor, comment, at in session.execute(
@@ -325,12 +314,11 @@ def _review_states(
             .where(ReviewRow.version_id.in_(chunk))
             .order_by(ReviewRow.id)
         ):
-            number = versions[version_id][0]
-            feature = feature_of[version_id]
+            feature, number = feature_of[version_id], number_of[version_id]
             kind = cast(ReviewKind, kind)
             grouped[version_id].append(Review(uid, feature, number, kind, actor, comment, at))
     return {
-        version_id: fold_review_state(feature_of[version_id], versions[version_id][0], found)
+        version_id: fold_review_state(feature_of[version_id], number_of[version_id], found)
         for version_id, found in grouped.items()
     }
 

@@ -70,14 +70,14 @@ def apply_plan(
     source: Session,
     remote_url: str,
     progress: Progress | None,
-    tables: TablesPlan | None = None,
+    tables: TablesPlan,
 ) -> tuple[list[str], dict[tuple[str, str], PointerState]]:
     """Write ``planned`` (and ``tables``) in ``work`` (on the target side), copying rows
     from ``source``.
 
     Returns what was renumbered and the target's pointers after the moves (per feature
     and environment that moved)."""
-    if planned.versions or planned.features or planned.events or (tables and tables.writes):
+    if planned.versions or planned.features or planned.events or tables.writes:
         work.require(Action.PUSH_VERSIONS if direction == "push" else Action.PULL_VERSIONS)
     if planned.moves:
         work.require(Action.PUSH_POINTERS if direction == "push" else Action.PULL_POINTERS)
@@ -86,12 +86,13 @@ def apply_plan(
     # travels in a run applies from the next run on (so a fresh clone of a protected
     # store can take what the store already serves); reviews, suites and check runs
     # that travel count at once (copied below, before the moves).
-    gate_settings = gates.read_settings(session, {c.environment for _f, c in planned.moves})
+    moved_into = {change.environment for _comparison, change in planned.moves}
+    gate_settings = gates.read_settings(session, moved_into) if moved_into else {}
     renumbered: list[str] = []
     for comparison in planned.renumber:  # pull resolving a version conflict
         renumbered.extend(renumber_local_only(work, comparison, remote_url))
     features = _insert_rows(session, direction, planned, source, progress)
-    if tables is not None and tables.writes:
+    if tables.writes:
         copying.copy_tables(work, tables, source, features)
     after: dict[tuple[str, str], PointerState] = {}
     if planned.moves:

@@ -112,7 +112,7 @@ def move_pointers(
             if uid is not None
         }
     )
-    ids, numbers = _version_ids(session, wanted)
+    ids, numbers, named = _version_ids(session, wanted)
     deployments = _deployments(session, [(features[name], env) for name, env in grouped])
 
     stamp = now()
@@ -137,7 +137,9 @@ def move_pointers(
                     deployment.top = None
                 else:
                     if target is not None:
-                        going_live.append(gates.Move(feature_id, name, target, environment))
+                        going_live.append(
+                            gates.Move(feature_id, name, target, *named[target], environment)
+                        )
                     if deployment.active is not None:
                         assert deployment.id is not None  # an active version: a held row
                         deployment.top_position += 1
@@ -155,7 +157,9 @@ def move_pointers(
                 if target is not None and target == deployment.active:
                     target = None  # a canary is never the active version
                 if target is not None and target != deployment.canary:  # a new canary
-                    going_live.append(gates.Move(feature_id, name, target, environment))
+                    going_live.append(
+                        gates.Move(feature_id, name, target, *named[target], environment)
+                    )
                 deployment.canary, deployment.percent = target, value[1] if target else 0
             moved = True
         if not moved:
@@ -274,18 +278,23 @@ def _event(
     }
 
 
-def _version_ids(session: Session, uids: Sequence[str]) -> tuple[dict[str, int], dict[str, int]]:
+def _version_ids(
+    session: Session, uids: Sequence[str]
+) -> tuple[dict[str, int], dict[str, int], dict[int, tuple[int, str]]]:
+    """uid -> id, uid -> number, and id -> (number, author): what the gate names."""
     ids: dict[str, int] = {}
     numbers: dict[str, int] = {}
+    named: dict[int, tuple[int, str]] = {}
     for chunk in chunks(uids):
-        for version_uid, version_id, number in session.execute(
-            select(VersionRow.uid, VersionRow.id, VersionRow.number).where(
+        for version_uid, version_id, number, author in session.execute(
+            select(VersionRow.uid, VersionRow.id, VersionRow.number, VersionRow.author).where(
                 VersionRow.uid.in_(chunk)
             )
         ):
             ids[version_uid] = version_id
             numbers[version_uid] = number
-    return ids, numbers
+            named[version_id] = (number, author)
+    return ids, numbers, named
 
 
 def _deployments(

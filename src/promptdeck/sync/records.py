@@ -462,14 +462,7 @@ class TablesPlan:
 
     @property
     def writes(self) -> bool:
-        return bool(
-            self.create_environments
-            or self.update_environments
-            or self.reviews
-            or self.suites
-            or self.check_runs
-            or self.metric_origins
-        )
+        return bool(self.counts())
 
     def counts(self) -> tuple[tuple[str, int], ...]:
         """(what, how many) of each kind copied, for the summary."""
