@@ -167,6 +167,25 @@ def test_notify_makes_an_activation_visible_long_before_the_poll(
         wait_until(lambda: client.get("translator").version == 2)
 
 
+def test_a_metrics_flush_is_not_kept_waiting_by_the_notify_wait(
+    url: str, admin: PromptStore, snapshot: Path
+) -> None:
+    # The refresh thread waits for NOTIFY on the store's one connection, slice after
+    # slice, holding it; a flush must get the connection within a slice or two.
+    with Prompts(
+        url, refresh_interval=3600.0, snapshot_path=snapshot, metrics_interval=None
+    ) as client:
+        wait_until(lambda: client.status().listening)
+        prompt = client.get("translator")
+        for _ in range(20):
+            client.record(prompt, tokens_in=10, tokens_out=1, success=True)
+            start = time.monotonic()
+            assert client.flush_metrics()
+            assert time.monotonic() - start < 1.0
+        wait_until(lambda: client.status().listening)  # the wait went on after the flushes
+    assert sum(row.count for row in admin.metrics.rows("translator")) == 20
+
+
 def _connections_to(server: PostgresServer, database: str) -> int:
     with server.admin() as admin:
         row = admin.execute(
