@@ -10,10 +10,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from waits import wait_for_refreshes, wait_until
 
 from promptdeck import yamlio
 from promptdeck.canary import BUCKETS, bucket, in_canary
@@ -24,23 +25,6 @@ from promptdeck.store import PromptStore
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_prompts"
 INTERVAL = 0.05
 LOGGER = "promptdeck.runtime"
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> float:
-    """Seconds until ``predicate()`` held; fails the test after ``timeout`` (generous:
-    only a failing test waits that long, and a loaded machine must not fail one)."""
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"condition not met within {timeout} s")
-        time.sleep(0.002)
-    return time.monotonic() - start
-
-
-def wait_for_refreshes(client: Prompts, count: int) -> None:
-    """Until the client's background thread has read the store ``count`` more times."""
-    target = client.status().refreshes + count
-    wait_until(lambda: client.status().refreshes >= target)
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,6 +123,36 @@ def test_a_store_that_cannot_be_reached_keeps_the_outcomes(
     assert prompts.flush_metrics()
     (row,) = store.metrics.rows(FEATURE)
     assert (row.count, row.successes, row.failures) == (2, 1, 1)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_records_though_the_parent_was_mid_record_and_mid_flush(
+    prompts: Prompts, store: PromptStore
+) -> None:
+    # Other threads of the parent were creating the recorder and flushing at the fork:
+    # the child inherits those locks held, and must not wait on them.
+    prompt = prompts.get(FEATURE)
+    read_end, write_end = os.pipe()
+    with prompts._recorder_lock, prompts._lock:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child: record, flush, report, leave at once
+            try:
+                prompts.record(prompt, success=True)
+                os.write(write_end, b"flushed" if prompts.flush_metrics() else b"refused")
+            finally:
+                os._exit(0)
+    os.close(write_end)
+    deadline = time.monotonic() + 20
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung on a lock its parent held at the fork")
+        time.sleep(0.01)
+    with os.fdopen(read_end) as pipe:
+        assert pipe.read() == "flushed"
+    (row,) = store.metrics.rows(FEATURE)
+    assert (row.count, row.successes) == (1, 1)
 
 
 def test_snapshot_prompts_carry_their_uid(store_path: Path, tmp_path: Path) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pgserver import PostgresServer
 from sqlalchemy.engine import make_url
+from waits import wait_for_refreshes, wait_until
 
 from promptdeck import yamlio
 from promptdeck.canary import in_canary
@@ -23,21 +24,6 @@ pytestmark = pytest.mark.postgres
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_prompts"
 INTERVAL = 0.05
 LOGGER = "promptdeck.runtime"
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> float:
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"condition not met within {timeout} s")
-        time.sleep(0.005)
-    return time.monotonic() - start
-
-
-def wait_for_refreshes(client: Prompts, count: int) -> None:
-    """Until the client's background thread has read the store ``count`` more times."""
-    target = client.status().refreshes + count
-    wait_until(lambda: client.status().refreshes >= target)
 
 
 @pytest.fixture
@@ -165,6 +151,25 @@ def test_notify_makes_an_activation_visible_long_before_the_poll(
         wait_until(lambda: client.get("translator").version == 3)
         admin.rollback("translator", reason="notify test back")
         wait_until(lambda: client.get("translator").version == 2)
+
+
+def test_a_metrics_flush_is_not_kept_waiting_by_the_notify_wait(
+    url: str, admin: PromptStore, snapshot: Path
+) -> None:
+    # The refresh thread waits for NOTIFY on the store's one connection, slice after
+    # slice, holding it; a flush must get the connection within a slice or two.
+    with Prompts(
+        url, refresh_interval=3600.0, snapshot_path=snapshot, metrics_interval=None
+    ) as client:
+        wait_until(lambda: client.status().listening)
+        prompt = client.get("translator")
+        for _ in range(20):
+            client.record(prompt, tokens_in=10, tokens_out=1, success=True)
+            start = time.monotonic()
+            assert client.flush_metrics()
+            assert time.monotonic() - start < 1.0
+        wait_until(lambda: client.status().listening)  # the wait went on after the flushes
+    assert sum(row.count for row in admin.metrics.rows("translator")) == 20
 
 
 def _connections_to(server: PostgresServer, database: str) -> int:

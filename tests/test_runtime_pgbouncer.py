@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pgserver import PgBouncer, make_unsecured_store
+from waits import wait_for_refreshes, wait_until
 
 from promptdeck import yamlio
 from promptdeck.runtime import Prompts
@@ -22,21 +23,6 @@ from promptdeck.store import PromptStore
 pytestmark = pytest.mark.postgres
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_prompts"
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> float:
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"condition not met within {timeout} s")
-        time.sleep(0.005)
-    return time.monotonic() - start
-
-
-def wait_for_refreshes(client: Prompts, count: int) -> None:
-    """Until the client's background thread has read the store ``count`` more times."""
-    target = client.status().refreshes + count
-    wait_until(lambda: client.status().refreshes >= target)
 
 
 @pytest.fixture

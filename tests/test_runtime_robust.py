@@ -11,11 +11,11 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from waits import wait_for_refreshes, wait_until
 
 from promptdeck import yamlio
 from promptdeck.errors import NotFoundError
@@ -25,21 +25,6 @@ from promptdeck.store import PromptStore
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_prompts"
 INTERVAL = 0.05
 LOGGER = "promptdeck.runtime"
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> float:
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"condition not met within {timeout} s")
-        time.sleep(0.002)
-    return time.monotonic() - start
-
-
-def wait_for_refreshes(client: Prompts, count: int) -> None:
-    """Until the client's background thread has read the store ``count`` more times."""
-    target = client.status().refreshes + count
-    wait_until(lambda: client.status().refreshes >= target)
 
 
 def records_of(caplog: pytest.LogCaptureFixture, level: str) -> list[str]:

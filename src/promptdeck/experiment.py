@@ -83,7 +83,7 @@ class Arms:
 
 def _canary_start(history: Sequence[AuditEvent], environment: str, canary: int) -> datetime | None:
     start = None
-    for event in history:  # newest first
+    for event in history:  # newest first, as store.history() gives them
         if event.environment != environment:
             continue
         if event.action == "canary" and event.to_version == canary:
@@ -125,9 +125,7 @@ def arms_for(
             deployment.canary_percent,
         )
         if since is None:
-            history = [e for e in store.history(feature) if e.environment is not None]
-            history.sort(key=lambda event: event.at, reverse=True)
-            since = _canary_start(history, environment, candidate)
+            since = _canary_start(store.history(feature), environment, candidate)
     return Arms(
         feature, environment, baseline, uids[baseline], candidate, uids[candidate],
         since, until, percent,

@@ -600,7 +600,9 @@ class Prompts(OutcomeRecording):
         self._thread.start()
 
     def _after_fork_in_child(self) -> None:
+        # Locks another thread of the parent held at the fork stay held in the child.
         self._lock = threading.Lock()
+        self._recorder_lock = threading.Lock()
         self._write_waiting = threading.Event()
         if self._store is not None:
             # The parent's connections must not be used by the child: drop them unclosed.

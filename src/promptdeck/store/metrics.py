@@ -146,13 +146,11 @@ def rows_per_statement(dialect: str, table: Table) -> int:
     return min(_SQLITE_ROWS_PER_STATEMENT, _SQLITE_PARAMETERS // len(table.columns))
 
 
-def _upsert(connection: Connection, table: Table, rows: list[tuple[Any, ...]]) -> int:
+def _upsert(connection: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
     """Insert ``rows`` (values in the table's column order, distinct keys, sorted),
-    adding (or OR-ing) into the rows whose key exists. Returns the statements run: one
-    per table and chunk."""
+    adding (or OR-ing) into the rows whose key exists: one statement per chunk."""
     dialect = connection.dialect.name
     chunk = rows_per_statement(dialect, table)
-    statements = 0
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
         if dialect == "postgresql":
@@ -162,8 +160,6 @@ def _upsert(connection: Connection, table: Table, rows: list[tuple[Any, ...]]) -
             parameters = tuple(value for row in part for value in row)
             sql = _upsert_sql(dialect, table, len(part))
         connection.exec_driver_sql(sql, parameters)
-        statements += 1
-    return statements
 
 
 def table_rows(origin: str, merged: list[AggregateRow]) -> dict[Table, list[tuple[Any, ...]]]:
