@@ -12,7 +12,7 @@ from experiment_data import FEATURE, add_outcomes
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
-from tui_helpers import NOW, run_async, settle
+from tui_helpers import NOW, run_async, settle, type_text
 
 from promptdeck.store import PromptStore
 from promptdeck.tui.screens.dialogs import ChangeDialog
@@ -74,8 +74,7 @@ async def test_promote_from_the_experiment_with_the_evidence_in_the_dialog(
         assert isinstance(app.screen, ChangeDialog)
         shown = " ".join(str(line.render()) for line in app.screen.query(".dialog-line"))
         assert "success rate: 9" in shown and "better" in shown
-        for key in "better success":
-            await pilot.press("space" if key == " " else key)
+        await type_text(pilot, "better success")
         await pilot.press("enter")
         await settle(pilot)
     with PromptStore(with_metrics, user="alice") as store:
@@ -93,8 +92,7 @@ async def test_stop_the_canary_from_the_experiment(
         await pilot.press("x")
         await settle(pilot)
         assert isinstance(app.screen, ChangeDialog)
-        for key in "costly":
-            await pilot.press(key)
+        await type_text(pilot, "costly")
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, ExperimentScreen)
