@@ -409,12 +409,5 @@ class ReviewQueueScreen(Screen[None]):
 
     @work(thread=True, group="review-write")
     def record(self, done: str, call: Callable[[], object]) -> None:
-        try:
-            call()
-        except PromptDeckError as exc:
-            self.app.call_from_thread(
-                self.notify, str(exc), title="Refused", severity="error", markup=False
-            )
-            return
-        self.app.call_from_thread(self.notify, done, markup=False)
-        self.app.call_from_thread(self.load)
+        if self.deck.attempt_write(done, call):
+            self.app.call_from_thread(self.load)
