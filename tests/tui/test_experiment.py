@@ -110,9 +110,16 @@ async def test_a_viewer_cannot_promote(with_metrics: Path, make_app: AppFactory)
     app = make_app(user="victor")
     async with app.run_test(size=(120, 34)) as pilot:
         await open_view(pilot, "x")
+        screen = app.screen
+        assert isinstance(screen, ExperimentScreen) and screen.evidence is not None
+        assert screen.check_action("promote", ()) is None  # greyed in the footer
+        assert screen.check_action("stop", ()) is None
         await pilot.press("p")
         await settle(pilot)
-        assert isinstance(app.screen, ExperimentScreen)
+        assert app.screen is screen  # no dialog opened
+    with PromptStore(with_metrics, user="alice") as store:
+        deployment = store.deployment(FEATURE)
+    assert (deployment.active, deployment.canary) == (5, 6)
 
 
 @run_async
