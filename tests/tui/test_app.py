@@ -12,7 +12,7 @@ from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static, TextArea
-from tui_helpers import run_async, settle
+from tui_helpers import notifications, open_feature, run_async, settle, type_text
 
 from promptdeck.store import PromptStore
 from promptdeck.tui.app import NO_REMOTE, PromptDeckApp
@@ -34,28 +34,9 @@ from promptdeck.tui.widgets.feature_list import FeatureList
 SIZE = (80, 24)
 
 
-async def open_feature(pilot: Pilot[None], name: str) -> MainScreen:
-    await settle(pilot)
-    await pilot.press("slash", *name, "enter")
-    await settle(pilot)
-    screen = pilot.app.screen
-    assert isinstance(screen, MainScreen)
-    assert screen.feature == name
-    return screen
-
-
-def notifications(app: PromptDeckApp) -> list[str]:
-    return [n.message for n in app._notifications]
-
-
 def preview_text(screen: MainScreen) -> str:
     content = screen.query_one("#preview", Static).content
     return content.plain if isinstance(content, Text) else str(content)
-
-
-async def type_text(pilot: Pilot[None], text: str) -> None:
-    for char in text:
-        await pilot.press("space" if char == " " else char)
 
 
 @run_async

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import AppFactory
-from test_app import SIZE, notifications, open_feature, type_text
+from test_app import SIZE
 from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Input, Static, TextArea
-from tui_helpers import run_async, settle
+from tui_helpers import notifications, open_feature, run_async, settle, type_text
 
 from promptdeck.merge import START_MARKER
 from promptdeck.store import PromptStore

@@ -12,7 +12,7 @@ from experiment_data import FEATURE, add_outcomes
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
-from tui_helpers import NOW, run_async, settle
+from tui_helpers import NOW, run_async, settle, type_text
 
 from promptdeck.store import PromptStore
 from promptdeck.tui.screens.dialogs import ChangeDialog
@@ -74,8 +74,7 @@ async def test_promote_from_the_experiment_with_the_evidence_in_the_dialog(
         assert isinstance(app.screen, ChangeDialog)
         shown = " ".join(str(line.render()) for line in app.screen.query(".dialog-line"))
         assert "success rate: 9" in shown and "better" in shown
-        for key in "better success":
-            await pilot.press("space" if key == " " else key)
+        await type_text(pilot, "better success")
         await pilot.press("enter")
         await settle(pilot)
     with PromptStore(with_metrics, user="alice") as store:
@@ -93,8 +92,7 @@ async def test_stop_the_canary_from_the_experiment(
         await pilot.press("x")
         await settle(pilot)
         assert isinstance(app.screen, ChangeDialog)
-        for key in "costly":
-            await pilot.press(key)
+        await type_text(pilot, "costly")
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, ExperimentScreen)
@@ -112,9 +110,16 @@ async def test_a_viewer_cannot_promote(with_metrics: Path, make_app: AppFactory)
     app = make_app(user="victor")
     async with app.run_test(size=(120, 34)) as pilot:
         await open_view(pilot, "x")
+        screen = app.screen
+        assert isinstance(screen, ExperimentScreen) and screen.evidence is not None
+        assert screen.check_action("promote", ()) is None  # greyed in the footer
+        assert screen.check_action("stop", ()) is None
         await pilot.press("p")
         await settle(pilot)
-        assert isinstance(app.screen, ExperimentScreen)
+        assert app.screen is screen  # no dialog opened
+    with PromptStore(with_metrics, user="alice") as store:
+        deployment = store.deployment(FEATURE)
+    assert (deployment.active, deployment.canary) == (5, 6)
 
 
 @run_async

@@ -10,9 +10,15 @@ from typing import Any
 
 import pytest
 from conftest import AppFactory
-from test_review import open_feature, select_version, snapshot_steps, type_text
 from textual.widgets import Button, Static
-from tui_helpers import run_async, settle
+from tui_helpers import (
+    open_feature,
+    run_async,
+    select_version,
+    settle,
+    snapshot_steps,
+    type_text,
+)
 
 from promptdeck.store import PromptStore
 from promptdeck.tui.app import PromptDeckApp

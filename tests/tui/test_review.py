@@ -4,7 +4,6 @@ explained before a reason is typed, review requests, and the environment switch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,18 @@ from conftest import AppFactory
 from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
-from tui_helpers import run_async, settle
+from tui_helpers import (
+    notifications,
+    open_feature,
+    run_async,
+    select_version,
+    settle,
+    snapshot_steps,
+    type_text,
+)
 
 from promptdeck.store import PromptStore
 from promptdeck.store.governance import Governance
-from promptdeck.tui.app import PromptDeckApp
 from promptdeck.tui.screens.dialogs import (
     CanaryDialog,
     ChangeDialog,
@@ -45,34 +51,8 @@ def governed(tui_db: Path) -> Path:
     return tui_db
 
 
-def notifications(app: PromptDeckApp) -> list[str]:
-    return [n.message for n in app._notifications]
-
-
 def cell_text(table: DataTable[Text], row: int, column: str) -> str:
     return str(table.get_cell_at(table.get_cell_coordinate(str(row), column)).plain)
-
-
-async def open_feature(pilot: Pilot[None], name: str) -> MainScreen:
-    await settle(pilot)
-    await pilot.press("slash", *name, "enter")
-    await settle(pilot)
-    screen = pilot.app.screen
-    assert isinstance(screen, MainScreen)
-    assert screen.feature == name
-    return screen
-
-
-async def select_version(pilot: Pilot[None], screen: MainScreen, number: int) -> None:
-    """Move the versions cursor to ``number`` (the table lists the newest first)."""
-    table = screen.query_one("#versions", DataTable)
-    table.move_cursor(row=[v.number for v in screen.versions].index(number))
-    await settle(pilot)
-    assert screen.selected_number == number
-
-
-async def type_text(pilot: Pilot[None], text: str) -> None:
-    await pilot.press(*("space" if char == " " else char for char in text))
 
 
 async def open_queue(pilot: Pilot[None]) -> ReviewQueueScreen:
@@ -386,17 +366,6 @@ async def test_palette_offers_the_review_actions(make_app: AppFactory, governed:
         await open_queue(pilot)
         titles = [command.title for command in app.get_system_commands(app.screen)]
         assert "Approve" in titles and "Reject" in titles
-
-
-def snapshot_steps(*keys: str) -> Callable[[Pilot[Any]], Coroutine[Any, Any, None]]:
-    async def run_before(pilot: Pilot[Any]) -> None:
-        await settle(pilot)
-        for key in keys:
-            await pilot.press(key)
-            await settle(pilot, rounds=1)
-        await settle(pilot)
-
-    return run_before
 
 
 def test_snapshot_review_queue(make_app: AppFactory, governed: Path, snap_compare: Any) -> None:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import AppFactory
 from textual.pilot import Pilot
-from tui_helpers import settle
+from tui_helpers import settle, snapshot_steps
 
 from promptdeck import sync
 from promptdeck.store import PromptStore
@@ -40,32 +39,21 @@ CASES: dict[str, tuple[Steps, tuple[int, int]]] = {
 }
 
 
-def steps(keys: Steps) -> Callable[[Pilot[Any]], Any]:
-    async def run_before(pilot: Pilot[Any]) -> None:
-        await settle(pilot)
-        for key in keys:
-            await pilot.press(key)
-            await settle(pilot, rounds=1)
-        await settle(pilot)
-
-    return run_before
-
-
 @pytest.mark.parametrize("case", list(CASES))
 def test_snapshot(case: str, make_app: AppFactory, snap_compare: Any) -> None:
     keys, size = CASES[case]
-    assert snap_compare(make_app(), terminal_size=size, run_before=steps(keys))
+    assert snap_compare(make_app(), terminal_size=size, run_before=snapshot_steps(*keys))
 
 
 def test_snapshot_conflict_dialog(make_app: AppFactory, tui_db: Path, snap_compare: Any) -> None:
     """A colleague saves while the edit is open: the save meets their newer version."""
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        await steps(("down", "right", "e", "H", "i", "space"))(pilot)
+        await snapshot_steps("down", "right", "e", "H", "i", "space")(pilot)
         with PromptStore(tui_db, user="li.wei") as colleague:
             latest = colleague.versions("customer-support")[0].number
             colleague.save("customer-support", "Be brief.", reason="shorter answers", base=latest)
-        await steps(("ctrl+s", "w", "h", "y", "enter"))(pilot)
+        await snapshot_steps("ctrl+s", "w", "h", "y", "enter")(pilot)
         # The editor's footer stays under the dialog; whether it had redrawn since focus
         # left the text field (ctrl+q and f1 show only while typing) was a race.
         for screen in pilot.app.screen_stack:
@@ -81,7 +69,7 @@ def test_snapshot_viewer_footer(make_app: AppFactory, tui_db: Path, snap_compare
         admin.set_role("alice", "admin")
         admin.set_role("victor", "viewer")
     app = make_app(user="victor")
-    assert snap_compare(app, terminal_size=(100, 24), run_before=steps(("down",)))
+    assert snap_compare(app, terminal_size=(100, 24), run_before=snapshot_steps("down"))
 
 
 @pytest.fixture
@@ -109,14 +97,14 @@ def with_remote(
 
 def test_snapshot_sync_view(with_remote: Any, snap_compare: Any) -> None:
     """The sync view: a row per feature that differs, the conflict marked, keys below."""
-    assert snap_compare(with_remote, terminal_size=(100, 30), run_before=steps(("s",)))
+    assert snap_compare(with_remote, terminal_size=(100, 30), run_before=snapshot_steps("s"))
 
 
 def test_snapshot_sync_choice(with_remote: Any, snap_compare: Any) -> None:
     """Choosing for the summarizer's version conflict: renumber mine on top."""
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        await steps(("s",))(pilot)
+        await snapshot_steps("s")(pilot)
         table = pilot.app.screen.query_one("DataTable")
         rows = [str(table.get_row_at(index)[0]) for index in range(table.row_count)]
         table.move_cursor(row=rows.index("summarizer"))

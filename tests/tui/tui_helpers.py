@@ -7,9 +7,14 @@ import functools
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ParamSpec
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+if TYPE_CHECKING:
+    from promptdeck.tui.app import PromptDeckApp
+    from promptdeck.tui.screens.main import MainScreen
 
 P = ParamSpec("P")
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_prompts"
@@ -35,3 +40,45 @@ def run_async(test: Callable[P, Coroutine[Any, Any, None]]) -> Callable[P, None]
         asyncio.run(test(*args, **kwargs))
 
     return wrapper
+
+
+def snapshot_steps(*keys: str) -> Callable[[Pilot[Any]], Coroutine[Any, Any, None]]:
+    """A snapshot's ``run_before``: settle, press each key (settling after each), settle."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot, rounds=1)
+        await settle(pilot)
+
+    return run_before
+
+
+def notifications(app: PromptDeckApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def type_text(pilot: Pilot[None], text: str) -> None:
+    await pilot.press(*("space" if char == " " else char for char in text))
+
+
+async def open_feature(pilot: Pilot[None], name: str) -> MainScreen:
+    """Filter the feature list down to ``name`` and select it."""
+    from promptdeck.tui.screens.main import MainScreen
+
+    await settle(pilot)
+    await pilot.press("slash", *name, "enter")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, MainScreen)
+    assert screen.feature == name
+    return screen
+
+
+async def select_version(pilot: Pilot[None], screen: MainScreen, number: int) -> None:
+    """Move the versions cursor to ``number`` (the table lists the newest first)."""
+    table = screen.query_one("#versions", DataTable)
+    table.move_cursor(row=[v.number for v in screen.versions].index(number))
+    await settle(pilot)
+    assert screen.selected_number == number

@@ -16,6 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
 from textual.screen import Screen
 
+from promptdeck.errors import PromptDeckError
 from promptdeck.permissions import Action, allowed, refusal
 from promptdeck.records import DEFAULT_ENVIRONMENT, Role
 from promptdeck.store import PromptStore
@@ -123,6 +124,30 @@ class PromptDeckApp(App[None]):
         """The one line that explains a refused key, e.g. "victor is a viewer; to save
         a version you must be an editor"."""
         return refusal(self.user, self.role or "viewer", action)
+
+    # -- writes ----------------------------------------------------------------------
+
+    def attempt_write(
+        self,
+        done: str,
+        call: Callable[[], object],
+        refused: Callable[[str], None] | None = None,
+    ) -> bool:
+        """In a thread worker: one store write, then (on the UI thread) ``done`` as a
+        notification, or the store's refusal: to ``refused`` if given, else notified.
+        True when the write was done (the caller then reloads what it shows)."""
+        try:
+            call()
+        except PromptDeckError as exc:
+            if refused is not None:
+                self.call_from_thread(refused, str(exc))
+            else:
+                self.call_from_thread(
+                    self.notify, str(exc), title="Refused", severity="error", markup=False
+                )
+            return False
+        self.call_from_thread(self.notify, done, markup=False)
+        return True
 
     async def run_action(
         self,

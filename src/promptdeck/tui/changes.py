@@ -9,6 +9,7 @@ from rich.text import Text
 
 from promptdeck.diff import line_ending_note
 from promptdeck.display import parameter_changes, visible
+from promptdeck.records import Version
 from promptdeck.templates import variable_changes
 from promptdeck.tui.text import plural
 from promptdeck.tui.widgets.diff_view import DiffData
@@ -59,3 +60,17 @@ def describe_change(
             line.append(f"−{{{{{name}}}}} ", "red")
         lines.append(line)
     return lines
+
+
+def describe_versions(old: Version | None, new: Version, data: DiffData) -> list[Text]:
+    """``describe_change`` from one stored version to another; no ``old`` (nothing live
+    yet): from an empty prompt with ``new``'s model and no parameters."""
+    return describe_change(
+        old.system_prompt if old else "",
+        old.model if old else new.model,
+        old.parameters if old else {},
+        new.system_prompt,
+        new.model,
+        new.parameters,
+        data,
+    )

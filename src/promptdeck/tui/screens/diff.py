@@ -15,7 +15,7 @@ from textual.widgets import Footer, Header, Static
 
 from promptdeck.errors import PromptDeckError
 from promptdeck.records import Version
-from promptdeck.tui.changes import describe_change
+from promptdeck.tui.changes import describe_versions
 from promptdeck.tui.text import plural
 from promptdeck.tui.widgets.diff_view import DiffData, DiffView
 
@@ -109,15 +109,7 @@ class DiffScreen(Screen[None]):
         self.old, self.new = message.old, message.new
         view = self.query_one(DiffView)
         view.set_data(message.data)
-        lines = describe_change(
-            message.old.system_prompt,
-            message.old.model,
-            message.old.parameters,
-            message.new.system_prompt,
-            message.new.model,
-            message.new.parameters,
-            message.data,
-        )
+        lines = describe_versions(message.old, message.new, message.data)
         meta = Text("\n").join(lines[1:])
         self.query_one("#diff-meta", Static).update(meta)
         self.query_one("#diff-meta", Static).display = bool(lines[1:])

@@ -8,6 +8,7 @@ summarised in it. Data loads in a thread worker.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, cast
 
@@ -235,7 +236,7 @@ class ExperimentScreen(Screen[None]):
         evidence = self.evidence
         if evidence is None:
             return
-        arms = evidence.arms
+        arms, store, env = evidence.arms, self.deck.store, self.deck.environment
         if kind == "promote":
             title = f"Promote {self.feature} canary v{arms.candidate} to active"
             head = Text(
@@ -246,27 +247,25 @@ class ExperimentScreen(Screen[None]):
             title = f"Stop the canary v{arms.candidate} of {self.feature}"
             head = Text(f"Every user gets the active v{arms.baseline} again.")
         details = [head, *evidence_lines(evidence)]
+        feature = self.feature
 
         def confirmed(reason: str | None) -> None:
-            if reason is not None:
-                self.write(kind, reason)
+            if reason is None:
+                return
+            if kind == "promote":
+                self.write(
+                    f"Canary promoted to active in {env}",
+                    lambda: store.promote(feature, reason=reason, environment=env),
+                )
+            else:
+                self.write(
+                    f"Canary stopped in {env}",
+                    lambda: store.clear_canary(feature, reason=reason, environment=env),
+                )
 
         self.app.push_screen(ChangeDialog(title, details, confirm=kind), confirmed)
 
     @work(thread=True, group="write")
-    def write(self, kind: str, reason: str) -> None:
-        store, env = self.deck.store, self.deck.environment
-        try:
-            if kind == "promote":
-                store.promote(self.feature, reason=reason, environment=env)
-                done = f"Canary promoted to active in {env}"
-            else:
-                store.clear_canary(self.feature, reason=reason, environment=env)
-                done = f"Canary stopped in {env}"
-        except PromptDeckError as exc:
-            self.app.call_from_thread(
-                self.notify, str(exc), title="Refused", severity="error", markup=False
-            )
-            return
-        self.app.call_from_thread(self.notify, done, markup=False)
-        self.app.call_from_thread(self.load)
+    def write(self, done: str, call: Callable[[], object]) -> None:
+        if self.deck.attempt_write(done, call):
+            self.app.call_from_thread(self.load)

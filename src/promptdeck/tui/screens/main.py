@@ -583,17 +583,8 @@ class MainScreen(Screen[None]):
         is refused, e.g. to open the dialog again with the user's input. ``after``:
         called (on the UI thread) instead of the reload once the write is done.
         """
-        try:
-            call()
-        except PromptDeckError as exc:
-            if refused is not None:
-                self.app.call_from_thread(refused, str(exc))
-            else:
-                self.app.call_from_thread(
-                    self.notify, str(exc), title="Refused", severity="error", markup=False
-                )
+        if not self.deck.attempt_write(done, call, refused):
             return
-        self.app.call_from_thread(self.notify, done, markup=False)
         if after is not None:
             self.app.call_from_thread(after)
         else:

@@ -14,7 +14,7 @@ from textual.widgets import Input
 
 from promptdeck.errors import PromptDeckError
 from promptdeck.records import Deployment
-from promptdeck.tui.changes import describe_change
+from promptdeck.tui.changes import describe_versions
 from promptdeck.tui.screens import main_governance
 from promptdeck.tui.screens.dialogs import (
     CanaryDialog,
@@ -106,8 +106,7 @@ def _confirm_move(
     except PromptDeckError as exc:
         screen.post_message(screen.Failed(str(exc)))
         return
-    old_text = old.system_prompt if old else ""
-    data = DiffData.compute(old_text, new.system_prompt)
+    data = DiffData.compute(old.system_prompt if old else "", new.system_prompt)
     deployment = screen.deployment
     ends_canary: list[Text] = []
     if deployment is not None and deployment.canary == target:
@@ -150,15 +149,7 @@ def _confirm_move(
         ),
         *([checks] if override is None else []),  # else said in red above
         *ends_canary,
-        *describe_change(
-            old_text,
-            old.model if old else new.model,
-            old.parameters if old else {},
-            new.system_prompt,
-            new.model,
-            new.parameters,
-            data,
-        ),
+        *describe_versions(old, new, data),
     ]
     verb = "Activate" if kind == "activate" else "Roll back"
     title = (

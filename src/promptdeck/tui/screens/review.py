@@ -22,7 +22,7 @@ from promptdeck.display import visible
 from promptdeck.errors import PromptDeckError
 from promptdeck.permissions import Action
 from promptdeck.records import Environment, ReviewQueueEntry, ReviewState
-from promptdeck.tui.changes import describe_change
+from promptdeck.tui.changes import describe_versions
 from promptdeck.tui.screens.dialogs import ChangeDialog
 from promptdeck.tui.text import age, one_line, plural
 from promptdeck.tui.widgets.diff_view import DiffData
@@ -104,8 +104,7 @@ def against_live(
     new = store.version(feature, number)
     live_number = store.deployment(feature, environment).active
     old = store.version(feature, live_number) if live_number is not None else None
-    old_text = old.system_prompt if old else ""
-    data = DiffData.compute(old_text, new.system_prompt)
+    data = DiffData.compute(old.system_prompt if old else "", new.system_prompt)
     move = Text.assemble(
         ("live ", "dim"),
         (f"v{live_number}" if live_number is not None else "(none)", "bold"),
@@ -113,16 +112,7 @@ def against_live(
         (f"v{number}", "bold"),
         (f"  in {environment}", "dim"),
     )
-    changes = describe_change(
-        old_text,
-        old.model if old else new.model,
-        old.parameters if old else {},
-        new.system_prompt,
-        new.model,
-        new.parameters,
-        data,
-    )
-    return AgainstLive([heading, move, *changes], data)
+    return AgainstLive([heading, move, *describe_versions(old, new, data)], data)
 
 
 class ReviewQueueScreen(Screen[None]):
@@ -419,12 +409,5 @@ class ReviewQueueScreen(Screen[None]):
 
     @work(thread=True, group="review-write")
     def record(self, done: str, call: Callable[[], object]) -> None:
-        try:
-            call()
-        except PromptDeckError as exc:
-            self.app.call_from_thread(
-                self.notify, str(exc), title="Refused", severity="error", markup=False
-            )
-            return
-        self.app.call_from_thread(self.notify, done, markup=False)
-        self.app.call_from_thread(self.load)
+        if self.deck.attempt_write(done, call):
+            self.app.call_from_thread(self.load)
