@@ -256,3 +256,40 @@ def test_record_keeps_the_first_score_names_of_thousands(hostile_store: Path) ->
     assert row.count == 1
     assert 0 < len(row.scores) + status.dropped_scores == 5000
     assert all(m.count == 1 and m.sum == 1.0 for m in row.scores.values())
+
+
+_ENV = "INSERT INTO environments VALUES (99, {name}, 1, {approvals}, 0, '2026-01-01', {by})"
+_REVIEW = "INSERT INTO reviews VALUES (99, 'r99', 1, {kind}, {actor}, {comment}, '2026-01-01')"
+ESC = "'x' || char(27) || '[2J'"
+# (id, one statement making a remote hostile): a pull refuses it, naming the row.
+REMOTE_CASES: list[tuple[str, str]] = [
+    ("env-name-escape", _ENV.format(name=ESC, approvals=1, by="'bob'")),
+    ("env-creator-escape", _ENV.format(name="'qa'", approvals=1, by=ESC)),
+    ("env-approvals-negative", _ENV.format(name="'qa'", approvals=-7, by="'bob'")),
+    ("env-approvals-2^31", _ENV.format(name="'qa'", approvals=2**31, by="'bob'")),
+    ("review-actor-escape", _REVIEW.format(kind="'approve'", actor=ESC, comment="'ok'")),
+    ("review-comment-escape", _REVIEW.format(kind="'approve'", actor="'bob'", comment=ESC)),
+    ("review-comment-empty", _REVIEW.format(kind="'reject'", actor="'bob'", comment="''")),
+    ("review-comment-10001", _REVIEW.format(kind="'reject'", actor="'bob'",
+                                            comment=f"'{'r' * 10_001}'")),
+    ("review-kind-unknown", _REVIEW.format(kind="'merge'", actor="'bob'", comment="'ok'")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("statement", [c[1] for c in REMOTE_CASES],
+                         ids=[c[0] for c in REMOTE_CASES])  # fmt: skip
+def test_a_pull_from_a_remote_holding_a_hostile_row_is_refused(
+    hostile_store: Path, tmp_path: Path, statement: str
+) -> None:
+    import sqlite3
+
+    with sqlite3.connect(hostile_store) as connection:
+        connection.execute(statement)
+    connection.close()
+    local = tmp_path / "local.db"
+    PromptStore(local, user="alice").close()
+    before = everything(local)
+    line = assert_refused(run(["--db", str(local), "sync", "pull", "--remote",
+                               str(hostile_store)], None))  # fmt: skip
+    assert "nothing was synced" in line
+    assert everything(local) == before
