@@ -48,7 +48,10 @@ def parse_time(text: str, now: datetime) -> datetime:
     match = _DURATION.match(text)
     if match:
         amount, unit = int(match.group(1)), _UNITS[match.group(2)]
-        return now - timedelta(**{unit: amount})
+        try:
+            return now - timedelta(**{unit: amount})
+        except OverflowError:  # further back than the year 1
+            raise ValidationError(f"not a time: {text!r} (too far back)") from None
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:

@@ -137,14 +137,15 @@ def check_uid(uid: str) -> str:
 # --- text ------------------------------------------------------------------------------
 
 
-def check_reason(reason: str | None) -> str:
+def check_reason(reason: str | None, what: str = "reason") -> str:
+    """A reason, or a review's comment (``what``): prose, no controls, at most 10,000."""
     if reason is None or not isinstance(reason, str) or not reason.strip():
-        raise ValidationError("a reason is required: say why (it cannot be empty)")
-    check_unicode(reason, "the reason")
-    _check_forbidden(reason, "the reason", _PROSE_FORBIDDEN)
+        raise ValidationError(f"a {what} is required: say why (it cannot be empty)")
+    check_unicode(reason, f"the {what}")
+    _check_forbidden(reason, f"the {what}", _PROSE_FORBIDDEN)
     reason = reason.strip()
     if len(reason) > MAX_REASON:
-        raise ValidationError(f"the reason is longer than {MAX_REASON:,} characters")
+        raise ValidationError(f"the {what} is longer than {MAX_REASON:,} characters")
     return reason
 
 

@@ -51,6 +51,9 @@ from typing import Any, Final
 MAX_NAME: Final = 200
 MAX_UID: Final = 100
 MAX_SCORE_NAME: Final = 100
+# Any measure, at most: a sum of squares of such values stays finite (1e308 squared is
+# inf, and a 10**400 int cannot become a float at all, after the outcome was counted).
+MAX_MEASURE: Final = 1e150
 
 # -- latency histogram ---------------------------------------------------------------------
 
@@ -175,7 +178,7 @@ def _check_text(value: object, what: str, limit: int) -> None:
 
 
 def _check_count(value: object, what: str) -> None:
-    if value is not None and (type(value) is not int or value < 0):
+    if value is not None and (type(value) is not int or not 0 <= value <= MAX_MEASURE):
         raise ValueError(f"{what} must be a non-negative integer or None, not {value!r}")
 
 
@@ -184,7 +187,7 @@ def _check_amount(value: object, what: str) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{what} must be a number or None, not {value!r}")
-    if not (math.isfinite(value) and value >= 0):
+    if not 0 <= value <= MAX_MEASURE:  # NaN fails too; math.isfinite(10**400) would raise
         raise ValueError(f"{what} must be finite and non-negative, not {value!r}")
 
 
@@ -215,13 +218,15 @@ def check_measures(
     Each check starts with an exact-type test that accepts the usual values in a few
     nanoseconds, and falls back to the full check (subclasses, error message) otherwise.
     """
-    if tokens_in is not None and (type(tokens_in) is not int or tokens_in < 0):
+    if tokens_in is not None and not (type(tokens_in) is int and 0 <= tokens_in <= MAX_MEASURE):
         _check_count(tokens_in, "tokens_in")
-    if tokens_out is not None and (type(tokens_out) is not int or tokens_out < 0):
+    if tokens_out is not None and not (type(tokens_out) is int and 0 <= tokens_out <= MAX_MEASURE):
         _check_count(tokens_out, "tokens_out")
-    if latency_ms is not None and not (type(latency_ms) in _NUMBERS and 0 <= latency_ms < _INF):
+    if latency_ms is not None and not (
+        type(latency_ms) in _NUMBERS and 0 <= latency_ms <= MAX_MEASURE
+    ):
         _check_amount(latency_ms, "latency_ms")
-    if cost is not None and not (type(cost) in _NUMBERS and 0 <= cost < _INF):
+    if cost is not None and not (type(cost) in _NUMBERS and 0 <= cost <= MAX_MEASURE):
         _check_amount(cost, "cost")
     if success is not None and success is not True and success is not False:
         raise ValueError(f"success must be True, False or None, not {success!r}")
@@ -231,11 +236,13 @@ def check_measures(
         for name, value in scores.items():
             if type(name) is not str or not 0 < len(name) <= MAX_SCORE_NAME:
                 _check_text(name, "a score name", MAX_SCORE_NAME)
+            if not name.isprintable():  # a control, NUL or lone surrogate fails the batch
+                raise ValueError(f"score name {name!r} holds a control character")
             if type(value) not in _NUMBERS and (
                 isinstance(value, bool) or not isinstance(value, int | float)
             ):
                 raise ValueError(f"score {name!r} must be a number, not {value!r}")
-            if not -_INF < value < _INF:
+            if not -MAX_MEASURE <= value <= MAX_MEASURE:
                 raise ValueError(f"score {name!r} must be finite, not {value!r}")
     if at is not None and (
         isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at)
@@ -244,7 +251,6 @@ def check_measures(
 
 
 _NUMBERS: Final = (int, float)
-_INF: Final = math.inf
 _NO_SCORES: Final[Mapping[str, float]] = MappingProxyType({})
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from promptdeck.diff import diff_texts
 from promptdeck.errors import NotFoundError, PermissionDeniedError, StoreError, ValidationError
+from promptdeck.limits import check_reason
 from promptdeck.permissions import Action
 from promptdeck.records import (
     DEFAULT_ENVIRONMENT,
@@ -170,14 +171,6 @@ def review_state(session: Session, version: VersionRow, feature: str) -> ReviewS
     return fold_review_state(feature, version.number, version_reviews(session, version, feature))
 
 
-def _check_comment(comment: str | None, what: str) -> str:
-    if comment is None or not comment.strip():
-        raise ValidationError(f"a {what} is required: say why (it cannot be empty)")
-    if "\x00" in comment:
-        raise ValidationError(f"the {what} contains a NUL character")
-    return comment.strip()
-
-
 class Governance:
     """Identity, environments, reviews and gates of one store (``store.governance``)."""
 
@@ -312,7 +305,7 @@ class Governance:
     def _review(
         self, kind: ReviewKind, action: Action, feature: str, version: int, comment: str
     ) -> ReviewState:
-        comment = _check_comment(comment, "reason" if kind == "request" else "comment")
+        comment = check_reason(comment, "reason" if kind == "request" else "comment")
         with self._store.unit_of_work() as work:
             work.require(action)
             feature_row = work.feature(feature, lock=True)

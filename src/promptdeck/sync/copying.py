@@ -26,6 +26,7 @@ from promptdeck.store.rows import (
     metric_latency,
     metric_scores,
 )
+from promptdeck.sync import row_limits
 from promptdeck.sync.moving import BATCH, chunks
 from promptdeck.sync.records import TablesPlan
 
@@ -48,6 +49,8 @@ def copy_tables(
         _insert_attached(session, SUITES, suites, TO_FEATURE, features)
     if plan.reviews or plan.check_runs:
         reviews = _read_attached(source, REVIEWS, plan.reviews, TO_VERSION)
+        for _key, review in reviews:
+            row_limits.refuse_unfit_review(review)
         runs = _read_attached(source, CHECK_RUNS, plan.check_runs, TO_VERSION)
         _name_target_suites(session, source, runs)
         version_ids = _version_ids(session, sorted({key for key, _row in (*reviews, *runs)}))
@@ -68,6 +71,8 @@ def _copy_environments(session: Session, plan: TablesPlan, source: Session) -> N
             select(EnvironmentRow.__table__).where(EnvironmentRow.name.in_(names))
         ).mappings()
     }
+    for row in rows.values():
+        row_limits.refuse_unfit_environment(dict(row))
     created = [
         {k: v for k, v in rows[name].items() if k != "id"} for name in plan.create_environments
     ]

@@ -9,11 +9,15 @@ the remote's, whatever the local backend let in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import BigInteger, Integer, String, Table
+
+from promptdeck import limits
+from promptdeck.errors import ValidationError
+from promptdeck.records import ReviewKind
 
 INT32 = 2**31 - 1
 INT64 = 2**63 - 1
@@ -53,3 +57,36 @@ def misfit(table: Table, row: Mapping[str, Any]) -> str | None:
         ):
             return f"{name} {value} is out of range (at most {largest})"
     return None
+
+
+def _check_environment(row: Mapping[str, Any]) -> None:
+    limits.check_environment(row["name"])
+    limits.check_user(row["created_by"], "creator")
+    approvals = row["required_approvals"]
+    if isinstance(approvals, bool) or not isinstance(approvals, int) or not 1 <= approvals <= 20:
+        raise ValidationError(f"required approvals {approvals!r} is not from 1 to 20")
+
+
+def _check_review(row: Mapping[str, Any]) -> None:
+    if row["kind"] not in get_args(ReviewKind):
+        raise ValidationError(f"unknown review kind {row['kind']!r}")
+    limits.check_user(row["actor"], "reviewer")
+    limits.check_reason(row["comment"], "comment")
+
+
+def refuse_unfit_environment(row: Mapping[str, Any]) -> None:
+    """A copied environment passes the checks `env create`/`protect` make, or the sync
+    stops naming it (a hostile side's escape sequences never reach the other's screens)."""
+    _refuse(_check_environment, row, f"the environment {row['name']!r}")
+
+
+def refuse_unfit_review(row: Mapping[str, Any]) -> None:
+    """A copied review passes the checks `review request/approve/reject` make."""
+    _refuse(_check_review, row, f"the review {row['uid']!r}")
+
+
+def _refuse(check: Callable[[Mapping[str, Any]], None], row: Mapping[str, Any], what: str) -> None:
+    try:
+        check(row)
+    except ValidationError as exc:
+        raise ValidationError(f"cannot sync {what}: {exc}; nothing was synced") from None
