@@ -105,9 +105,7 @@ def read_blocked(
     settings = GateSettings(
         row.name, bool(row.protected), row.required_approvals, bool(row.require_checks)
     )
-    move = Move(
-        feature.id, feature.name, version.id, version.number, version.author, environment
-    )
+    move = Move(feature.id, feature.name, version.id, version.number, version.author, environment)
     return blockers_of_moves(session, [move], {environment: settings}).get(move)
 
 
