@@ -93,7 +93,7 @@ COMMAND_CASES: list[tuple[str, list[str], str | None]] = [
                                  "r" * 10_001], None),
     ("activate-override-unknown-env", ["activate", "translator", "1", "--override-checks",
                                        "--env", "nope", "-m", "x"], None),
-    ("suite-set-missing-file", ["suite", "set", "translator", "--file", "/nonexistent", "-m",
+    ("suite-set-missing-file", ["suite", "set", "translator", "--file", "/dev/null/missing", "-m",
                                 "x"], None),
     ("suite-set-empty-file", ["suite", "set", "translator", "--file", "/dev/null", "-m", "x"],
      None),
@@ -102,7 +102,7 @@ COMMAND_CASES: list[tuple[str, list[str], str | None]] = [
     ("suite-set-list", ["suite", "set", "translator", "--file", "{suite:- 1}", "-m", "x"],
      None),
     ("suite-show-unknown", ["suite", "show", "nope\x1b[2J"], None),
-    ("restore-missing", ["restore", "/nonexistent"], None),
+    ("restore-missing", ["restore", "/dev/null/missing"], None),
 ]  # fmt: skip
 
 
