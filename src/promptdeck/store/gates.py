@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from promptdeck.errors import GateError, PermissionDeniedError
 from promptdeck.records import Review, ReviewKind, ReviewState
+from promptdeck.store.bulk import one_of
 from promptdeck.store.rows import (
     CheckRunRow,
     EnvironmentRow,
@@ -309,7 +310,7 @@ def _review_states(session: Session, moves: Sequence[Move]) -> dict[int, ReviewS
                 ReviewRow.comment,
                 ReviewRow.created_at,
             )
-            .where(ReviewRow.version_id.in_(chunk))
+            .where(one_of(session, ReviewRow.version_id, chunk))
             .order_by(ReviewRow.id)
         ):
             feature, number = feature_of[version_id], number_of[version_id]
@@ -327,7 +328,7 @@ def _current_suites(session: Session, feature_ids: set[int]) -> dict[int, _Suite
     for chunk in _chunks(sorted(feature_ids)):
         newest = (
             select(SuiteRow.feature_id, func.max(SuiteRow.number).label("number"))
-            .where(SuiteRow.feature_id.in_(chunk))
+            .where(one_of(session, SuiteRow.feature_id, chunk))
             .group_by(SuiteRow.feature_id)
             .subquery()
         )
@@ -352,7 +353,10 @@ def _check_runs(session: Session, version_ids: set[int]) -> dict[tuple[int, str]
                 CheckRunRow.suite_uid,
                 CheckRunRow.status,
                 CheckRunRow.finished_at,
-            ).where(CheckRunRow.version_id.in_(chunk), CheckRunRow.suite_uid.is_not(None))
+            ).where(
+                one_of(session, CheckRunRow.version_id, chunk),
+                CheckRunRow.suite_uid.is_not(None),
+            )
         ):
             assert suite_uid is not None
             runs = found.setdefault((version_id, suite_uid), _Runs())

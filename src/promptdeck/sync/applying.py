@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select, tuple_, update
+from sqlalchemy import Table, delete, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from promptdeck.config import redact
 from promptdeck.errors import ValidationError
 from promptdeck.permissions import Action
-from promptdeck.store import UnitOfWork, gates
+from promptdeck.store import UnitOfWork, bulk, gates
 from promptdeck.store.clock import now
 from promptdeck.store.rows import (
     AuditEventRow,
@@ -111,8 +111,9 @@ def _insert_rows(
     features = _feature_ids(session)
     wanted = [name for name in planned.features if name not in features]
     if wanted:
-        session.execute(
-            insert(FeatureRow).execution_options(render_nulls=True),
+        bulk.insert_rows(
+            session.connection(),
+            cast(Table, FeatureRow.__table__),
             [
                 {"name": name, "created_at": created_at, "created_by": created_by}
                 for name, created_at, created_by in source.execute(
@@ -222,11 +223,7 @@ def record_bookkeeping(
         }
         (updates if (feature, environment) in old else inserts).append(values)
     # In batches (ORM bulk by primary key for the updates): one statement per batch.
-    for start in range(0, len(inserts), BATCH):
-        session.execute(
-            insert(SyncPointerRow).execution_options(render_nulls=True),
-            inserts[start : start + BATCH],
-        )
+    bulk.insert_rows(session.connection(), cast(Table, SyncPointerRow.__table__), inserts)
     for start in range(0, len(updates), BATCH):
         session.execute(update(SyncPointerRow), updates[start : start + BATCH])
     session.flush()
@@ -243,7 +240,9 @@ def _fetch_versions(session: Session, uids: Sequence[str]) -> dict[str, dict[str
     columns = [getattr(VersionRow, name) for name in _VERSION_COLUMNS]
     found: dict[str, dict[str, Any]] = {}
     for chunk in chunks(uids):
-        for row in session.execute(select(*columns).where(VersionRow.uid.in_(chunk))):
+        for row in session.execute(
+            select(*columns).where(bulk.one_of(session, VersionRow.uid, chunk))
+        ):
             values = dict(zip(_VERSION_COLUMNS, row, strict=True))
             found[values["uid"]] = values
     return found
@@ -254,7 +253,7 @@ def _fetch_events(session: Session, uids: Sequence[str]) -> list[dict[str, Any]]
     rows: list[tuple[int, dict[str, Any]]] = []
     for chunk in chunks(uids):
         for row in session.execute(
-            select(AuditEventRow.id, *columns).where(AuditEventRow.uid.in_(chunk))
+            select(AuditEventRow.id, *columns).where(bulk.one_of(session, AuditEventRow.uid, chunk))
         ):
             rows.append((row[0], dict(zip(_EVENT_COLUMNS, row[1:], strict=True))))
     rows.sort(key=lambda item: item[0])  # keep the source's order
@@ -286,7 +285,8 @@ def _insert_batches(
     phase: str,
     progress: Progress | None,
 ) -> None:
+    connection = session.connection()
     for start in range(0, len(rows), BATCH):
-        session.execute(insert(cast(Table, table.__table__)), list(rows[start : start + BATCH]))
+        bulk.insert_rows(connection, cast(Table, table.__table__), rows[start : start + BATCH])
         if progress is not None:
             progress(phase, min(start + BATCH, len(rows)), len(rows))

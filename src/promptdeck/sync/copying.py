@@ -14,7 +14,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Table, delete, insert, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from promptdeck.store import UnitOfWork
+from promptdeck.store import UnitOfWork, bulk
 from promptdeck.store.rows import (
     CheckRunRow,
     EnvironmentRow,
@@ -127,7 +127,7 @@ def _version_ids(session: Session, uids: Sequence[str]) -> dict[str, int]:
     ids: dict[str, int] = {}
     for chunk in chunks(uids):
         for uid, version_id in session.execute(
-            select(VersionRow.uid, VersionRow.id).where(VersionRow.uid.in_(chunk))
+            select(VersionRow.uid, VersionRow.id).where(bulk.one_of(session, VersionRow.uid, chunk))
         ):
             ids[uid] = version_id
     return ids
@@ -158,7 +158,7 @@ def _read_attached(source: Session, table: Table, uids: Sequence[str], link: _Li
         for row in source.execute(
             select(table, link.parent_key.label("parent_key"))
             .join(link.parent_id.class_, link.parent_id == table.c[link.column])
-            .where(table.c.uid.in_(chunk))
+            .where(bulk.one_of(source, table.c.uid, chunk))
             .order_by(table.c.id)
         ).mappings():
             values = {k: v for k, v in row.items() if k not in ("id", link.column, "parent_key")}
@@ -171,8 +171,7 @@ def _insert_attached(
 ) -> None:
     """Insert ``rows``, each pointed at the target's row of its parent (key -> id)."""
     values = [{**row, link.column: target_ids[key]} for key, row in rows]
-    for batch in chunks(values, BATCH):
-        session.execute(insert(table), list(batch))
+    bulk.insert_rows(session.connection(), table, values)
 
 
 def _replace_metrics(session: Session, source: Session, origins: Sequence[str]) -> None:
@@ -183,5 +182,4 @@ def _replace_metrics(session: Session, source: Session, origins: Sequence[str]) 
             dict(row)
             for row in source.execute(select(table).where(table.c.origin.in_(origins))).mappings()
         ]
-        for batch in chunks(rows, BATCH):
-            session.execute(insert(table), list(batch))
+        bulk.insert_rows(session.connection(), table, rows)

@@ -27,10 +27,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from promptdeck.store import UnitOfWork, gates
+from promptdeck.store import UnitOfWork, bulk, gates
 from promptdeck.store.clock import now
 from promptdeck.store.rows import AuditEventRow, DeploymentRow, RollbackEntryRow, VersionRow
 from promptdeck.sync.records import (
@@ -65,9 +65,6 @@ _POINTERS: dict[str, Any] = {
 }
 _MOVE_DEPLOYMENT = (
     update(DEPLOYMENTS).where(DEPLOYMENTS.c.id == bindparam("deployment")).values(_POINTERS)
-)
-_CREATE_DEPLOYMENT = insert(DEPLOYMENTS).values(
-    feature_id=bindparam("feature_id"), environment=bindparam("environment"), **_POINTERS
 )
 SHOWN_BLOCKED = 3  # moves named in a refusal; the rest are counted
 
@@ -164,24 +161,34 @@ def move_pointers(
             moved = True
         if not moved:
             continue
-        values = {
-            "active": deployment.active,
-            "canary": deployment.canary,
-            "percent": deployment.percent,
-            "revision": work.revision,
-            "updated_at": stamp,
-        }
         if deployment.id is None:
-            created.append({"feature_id": feature_id, "environment": environment, **values})
+            created.append(
+                {
+                    "feature_id": feature_id,
+                    "environment": environment,
+                    "active_version_id": deployment.active,
+                    "canary_version_id": deployment.canary,
+                    "canary_percent": deployment.percent,
+                    "revision": work.revision,
+                    "updated_at": stamp,
+                }
+            )
         else:
-            updates.append({"deployment": deployment.id, **values})
+            updates.append(
+                {
+                    "deployment": deployment.id,
+                    "active": deployment.active,
+                    "canary": deployment.canary,
+                    "percent": deployment.percent,
+                    "revision": work.revision,
+                    "updated_at": stamp,
+                }
+            )
     refuse_blocked(session, direction, going_live, gate_settings)
     for chunk in chunks(stack_pops):
         session.execute(delete(ROLLBACK_STACK).where(ROLLBACK_STACK.c.id.in_(chunk)))
-    for batch in chunks(stack_pushes, BATCH):
-        session.execute(insert(ROLLBACK_STACK), list(batch))
-    for batch in chunks(created, BATCH):
-        session.execute(_CREATE_DEPLOYMENT, list(batch))
+    bulk.insert_rows(session.connection(), ROLLBACK_STACK, stack_pushes)
+    bulk.insert_rows(session.connection(), DEPLOYMENTS, created)
     for batch in chunks(updates, BATCH):
         session.execute(_MOVE_DEPLOYMENT, list(batch))
 
@@ -194,7 +201,7 @@ def move_pointers(
     }
     for chunk in chunks(sorted(unknown)):
         rows = session.execute(
-            select(VersionRow.id, VersionRow.uid).where(VersionRow.id.in_(chunk))
+            select(VersionRow.id, VersionRow.uid).where(bulk.one_of(session, VersionRow.id, chunk))
         )
         uid_of.update((version_id, uid) for version_id, uid in rows)
 
@@ -234,8 +241,7 @@ def move_pointers(
                     details,
                 )
             )
-    for batch in chunks(events, BATCH):
-        session.execute(insert(AUDIT_EVENTS), list(batch))
+    bulk.insert_rows(session.connection(), AUDIT_EVENTS, events)
     return after
 
 
@@ -288,7 +294,7 @@ def _version_ids(
     for chunk in chunks(uids):
         for version_uid, version_id, number, author in session.execute(
             select(VersionRow.uid, VersionRow.id, VersionRow.number, VersionRow.author).where(
-                VersionRow.uid.in_(chunk)
+                bulk.one_of(session, VersionRow.uid, chunk)
             )
         ):
             ids[version_uid] = version_id
@@ -328,7 +334,7 @@ def _deployments(
                 (tops.c.deployment_id == RollbackEntryRow.deployment_id)
                 & (tops.c.position == RollbackEntryRow.position),
             )
-            .where(RollbackEntryRow.deployment_id.in_(chunk))
+            .where(bulk.one_of(session, RollbackEntryRow.deployment_id, chunk))
         ):
             by_id[deployment_id].top = (entry_id, version_id)
             by_id[deployment_id].top_position = position
@@ -348,7 +354,7 @@ def _read_deployments(
                 DeploymentRow.active_version_id,
                 DeploymentRow.canary_version_id,
                 DeploymentRow.canary_percent,
-            ).where(DeploymentRow.feature_id.in_(chunk))
+            ).where(bulk.one_of(session, DeploymentRow.feature_id, chunk))
         ):
             place = (row.feature_id, row.environment)
             if place in wanted:

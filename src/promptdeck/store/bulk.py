@@ -1,0 +1,153 @@
+"""Many rows into one table in as few statements as the backend allows, and many
+values in one condition.
+
+SQLAlchemy's executemany builds and processes a parameter dict per row, and on
+PostgreSQL psycopg then sends one Bind/Execute per row: at the thousands of rows a
+sync writes, that per-row cost was most of the run. Here PostgreSQL takes one array per
+column (``INSERT ... SELECT FROM unnest(...)``): a short, constant statement text and
+one round trip per chunk, parsed once by the server. SQLite takes the driver's own
+executemany of plain tuples.
+
+Values pass through each column type's bind processor first, as SQLAlchemy's insert
+does, so what is stored is exactly what ``session.execute(insert(table), rows)`` would
+store; a column a row leaves out takes its scalar Python default (else the database's).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    ARRAY,
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ColumnElement,
+    Connection,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Table,
+    Text,
+    any_,
+    bindparam,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import QueryableAttribute, Session  # only callers that have one load it
+
+# One statement's rows at most: bounds the memory of one statement, not its text.
+ROWS_PER_STATEMENT = 5_000
+
+
+def pg_array_type(column: Column[Any]) -> str:
+    """The PostgreSQL array type a column's values travel in. Strings travel as text[]
+    (an explicit cast to varchar(n) would truncate silently; the INSERT's assignment
+    refuses an over-long value instead); JSON as text[], cast per value."""
+    column_type = column.type
+    if isinstance(column_type, String | JSON):
+        return "text[]"
+    if isinstance(column_type, Float):
+        return "float8[]"
+    if isinstance(column_type, BigInteger):
+        return "int8[]"
+    if isinstance(column_type, Integer):
+        return "int4[]"
+    if isinstance(column_type, Boolean):
+        return "bool[]"
+    if isinstance(column_type, DateTime) or isinstance(
+        getattr(column_type, "impl_instance", None), DateTime
+    ):
+        return "timestamptz[]" if getattr(column_type, "timezone", False) else "timestamp[]"
+    raise TypeError(f"no array type for {column.table.name}.{column.name} ({column_type})")
+
+
+def _quoted(name: str) -> str:
+    return f'"{name}"'
+
+
+def insert_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (each with the same keys) into ``table``."""
+    if not rows:
+        return
+    dialect = connection.dialect
+    given = rows[0].keys()
+    columns = [
+        column
+        for column in table.columns
+        if column.name in given or _scalar_default(column) is not None
+    ]
+    names = ", ".join(_quoted(column.name) for column in columns)
+    values = [_column_values(connection, column, rows) for column in columns]
+    if dialect.name == "postgresql":
+        arrays = ", ".join(f"%b::{pg_array_type(column)}" for column in columns)
+        selected = ", ".join(
+            f"{_quoted(column.name)}::json"
+            if isinstance(column.type, JSON)
+            else _quoted(column.name)
+            for column in columns
+        )
+        sql = (
+            f"INSERT INTO {table.name} ({names}) SELECT {selected} "
+            f"FROM unnest({arrays}) AS given({names})"
+        )
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            end = start + ROWS_PER_STATEMENT
+            connection.exec_driver_sql(sql, tuple(column[start:end] for column in values))
+    else:
+        placeholders = ", ".join("?" for _ in columns)
+        sql = f"INSERT INTO {table.name} ({names}) VALUES ({placeholders})"
+        connection.exec_driver_sql(sql, list(zip(*values, strict=True)))
+
+
+def _scalar_default(column: Column[Any]) -> Any:
+    default = column.default
+    if default is None:
+        return None
+    if not default.is_scalar:
+        raise TypeError(f"{column.table.name}.{column.name} has a default insert_rows cannot give")
+    return default.arg  # type: ignore[attr-defined]
+
+
+def _column_values(
+    connection: Connection, column: Column[Any], rows: Sequence[Mapping[str, Any]]
+) -> list[Any]:
+    """One column's values, bound as SQLAlchemy would bind them on this connection."""
+    name = column.name
+    default = _scalar_default(column)
+    raw = (
+        [row.get(name, default) for row in rows]
+        if default is not None
+        else [row[name] for row in rows]
+    )
+    if isinstance(column.type, JSON) and connection.dialect.name == "postgresql":
+        serialize: Callable[[Any], str] = (
+            getattr(connection.dialect, "_json_serializer", None) or json.dumps
+        )
+        # None is JSON null, as SQLAlchemy's JSON type stores it (none_as_null=False).
+        return [serialize(value) for value in raw]
+    process = column.type.bind_processor(connection.dialect)
+    if process is None:
+        return raw
+    return [process(value) for value in raw]
+
+
+def one_of(
+    bind: Session | Connection,
+    column: ColumnElement[Any] | QueryableAttribute[Any],
+    values: Collection[Any],
+) -> ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(array)``, one parameter.
+    psycopg parses a statement's placeholders on every run it cannot cache, and an IN
+    list of thousands was parsed anew each time: tens of milliseconds a sync. Strings
+    compare as text, never cast to the column's varchar(n) (which would truncate)."""
+    dialect = bind.dialect if isinstance(bind, Connection) else bind.get_bind().dialect
+    expression = column if isinstance(column, ColumnElement) else column.__clause_element__()
+    if dialect.name != "postgresql":
+        return expression.in_(values)
+    element: Any = Text() if isinstance(expression.type, String) else expression.type
+    return expression == any_(bindparam(None, list(values), type_=ARRAY(element)))
