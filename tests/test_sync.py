@@ -934,6 +934,12 @@ def test_keep_local_overrides_the_remotes_activation_which_does_not_come_back(
     assert [e.to_version for e in events(team.ra) if e.reason == "alice prefers three"] == [3]
     sync.pull(team.a, team.ra)
     assert not [e for e in events(team.a) if e.reason == "bob prefers two"]
+    # Later runs that do compare events (the remote changed since) keep it out too: the
+    # remote's sync move names what it superseded.
+    team.b.save("translator", "Translate, tersely.", reason="bob edits")
+    sync.push(team.b, team.rb)
+    assert not sync.pull(team.a, team.ra).noop
+    assert not [e for e in events(team.a) if e.reason == "bob prefers two"]
 
 
 def test_a_move_by_sync_is_in_the_history_of_the_side_written(team: Team) -> None:

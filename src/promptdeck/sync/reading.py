@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session, aliased
 
 from promptdeck.config import redact, to_url
@@ -85,9 +85,12 @@ def read_side(session: Session, *, events: bool) -> SideState:
                 )
             )
         }
+        # Only the sync moves whose details name "superseded" are parsed: a text match
+        # first (portable; a false match is harmless), not a JSON parse of every move.
         for details in session.scalars(
             select(AuditEventRow.details).where(
-                AuditEventRow.action.in_(sorted(SYNC_MOVE_ACTIONS.values()))
+                AuditEventRow.action.in_(sorted(SYNC_MOVE_ACTIONS.values())),
+                cast(AuditEventRow.details, Text).contains('"superseded"', autoescape=True),
             )
         ):
             side.superseded.update((details or {}).get("superseded", ()))
