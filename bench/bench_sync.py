@@ -46,14 +46,15 @@ from sqlalchemy import event, insert, select  # noqa: E402
 from promptdeck import sync  # noqa: E402
 from promptdeck.records import content_hash  # noqa: E402
 from promptdeck.store import PromptStore  # noqa: E402
-from promptdeck.store.rows import FeatureRow, ReviewRow, VersionRow  # noqa: E402
+from promptdeck.store.rows import AuditEventRow, FeatureRow, ReviewRow, VersionRow  # noqa: E402
 
 T = TypeVar("T")
 
 
 def build_local(path: Path, features: int, versions: int) -> PromptStore:
-    """A local store with ``versions`` versions spread over ``features`` features,
-    each feature with an active version (so pointer moves are pushed too)."""
+    """A local store with ``versions`` versions spread over ``features`` features, each
+    version with its creation event and each feature with an active version (so
+    pointer moves are pushed too)."""
     store = PromptStore(path, user="bench")
     per_feature = max(1, versions // features)
     now = datetime.now(UTC)
@@ -92,6 +93,27 @@ def build_local(path: Path, features: int, versions: int) -> PromptStore:
                     }
                 )
         session.execute(insert(VersionRow), rows)
+        # The audit event each version has in a store made by `new` and `save`: the
+        # floor (--versions-only) carries these too, as it does for a real store.
+        names = {fid: name for name, fid in ids.items()}
+        session.execute(
+            insert(AuditEventRow),
+            [
+                {
+                    "uid": str(uuid.uuid4()),
+                    "at": now,
+                    "actor": "bench",
+                    "action": "create-feature" if row["number"] == 1 else "create",
+                    "feature": names[row["feature_id"]],
+                    "environment": None,
+                    "from_version": row["parent_number"],
+                    "to_version": row["number"],
+                    "reason": row["reason"],
+                    "details": {},
+                }
+                for row in rows
+            ],
+        )
     for f in range(features):
         store.activate(f"feature-{f:04d}", per_feature, reason="bench")
     return store
