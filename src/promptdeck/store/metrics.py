@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, Engine, Float, String, Table, select
+from sqlalchemy import Connection, Engine, Float, Table, select
 from sqlalchemy.exc import OperationalError
 
 from promptdeck.errors import StoreError
@@ -45,6 +45,7 @@ from promptdeck.metrics.aggregate import (
     Moments,
     merge_rows,
 )
+from promptdeck.store.bulk import pg_array_type
 from promptdeck.store.driver_errors import translated_errors
 from promptdeck.store.engine import WRITE_OPTION
 from promptdeck.store.rows import (
@@ -78,16 +79,6 @@ def _quoted(name: str) -> str:
     return f'"{name}"'
 
 
-def _pg_array_type(column: Column[Any]) -> str:
-    if isinstance(column.type, String):
-        return "text[]"
-    if isinstance(column.type, Float):
-        return "float8[]"
-    if isinstance(column.type, BigInteger):
-        return "int8[]"
-    return "int4[]"
-
-
 @functools.lru_cache(maxsize=32)  # a few shapes recur: full chunks, small batches
 def _upsert_sql(dialect: str, table: Table, rows: int) -> str:
     """INSERT ... ON CONFLICT DO UPDATE adding (or OR-ing) into the existing rows, as
@@ -103,7 +94,7 @@ def _upsert_sql(dialect: str, table: Table, rows: int) -> str:
         if name not in key and name != "version"
     )
     if dialect == "postgresql":
-        arrays = ", ".join(f"%b::{_pg_array_type(column)}" for column in table.columns)
+        arrays = ", ".join(f"%b::{pg_array_type(column)}" for column in table.columns)
         source = f"SELECT * FROM unnest({arrays})"
     else:
         one_row = "(" + ", ".join(["?"] * len(columns)) + ")"
