@@ -42,6 +42,10 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 MARKED_ACTIONS = ("activate", "rollback", "promote", "canary", "canary-off")
 
 
+class NoCanaryError(ValidationError):
+    """The feature runs no canary in the environment: nothing to compare by default."""
+
+
 def parse_time(text: str, now: datetime) -> datetime:
     """``7d``, ``12h``, ``30m``, ``90s``, ``2w`` (that long before ``now``) or an ISO date
     or time (UTC unless it says otherwise)."""
@@ -118,7 +122,7 @@ def arms_for(
     else:
         deployment = store.deployment(feature, environment)
         if deployment.canary is None or deployment.active is None:
-            raise ValidationError(
+            raise NoCanaryError(
                 f"{feature} has no canary in {environment}; "
                 "compare two versions with --versions A B"
             )

@@ -96,7 +96,11 @@ async def test_stop_the_canary_from_the_experiment(
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, ExperimentScreen)
-        assert "no canary" in str(app.screen.query_one("#experiment-note", Static).render())
+        note = str(app.screen.query_one("#experiment-note", Static).render())
+        assert f"{FEATURE} has no canary in production." in note
+        assert "press c (Canary)" in note  # what to do here, not a CLI flag alone
+        assert f"promptdeck stats {FEATURE} --versions A B" in note
+        assert app.screen.check_action("promote", ()) is None  # greyed: nothing to promote
     with PromptStore(with_metrics, user="alice") as store:
         deployment = store.deployment(FEATURE)
     assert (deployment.active, deployment.canary) == (5, None)

@@ -118,12 +118,25 @@ class ExperimentScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="experiment")
     def load(self) -> None:
-        from promptdeck.experiment import arms_for, compare_arms
+        from promptdeck.experiment import NoCanaryError, arms_for, compare_arms
 
         store = self.deck.store
         try:
             arms = arms_for(store, self.feature, self.deck.environment)
             comparison = compare_arms(store, arms)
+        except NoCanaryError:
+            feature, environment = self.feature, self.deck.environment
+            self.post_message(
+                self.Loaded(
+                    None,
+                    f"{feature} has no canary in {environment}.\n\n"
+                    "To start one: on the main screen, select a version and press c "
+                    "(Canary), then give the share of users it serves.\n"
+                    "To compare two versions by what they recorded, run\n"
+                    f"  promptdeck stats {feature} --versions A B",
+                )
+            )
+            return
         except PromptDeckError as exc:
             self.post_message(self.Loaded(None, str(exc)))
             return
