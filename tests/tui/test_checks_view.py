@@ -17,6 +17,7 @@ import yaml
 from conftest import AppFactory
 from llm_server import LLMServer, answer
 from textual.widgets import DataTable, ProgressBar, Static, TextArea
+from textual.widgets.data_table import ColumnKey
 from tui_helpers import WRITE_TIME, run_async, settle
 
 from promptdeck import yamlio
@@ -298,3 +299,16 @@ async def test_a_refused_suite_save_is_one_line_and_keeps_the_editor(
         assert "nothing changed" in said.message and "\n" not in said.message
         assert "nothing changed" in str(editor.query_one("#suite-error", Static).render())
         assert editor.check_action("save", ()) is True
+
+
+@run_async
+async def test_case_names_use_the_room_a_wide_terminal_has(make_app: AppFactory) -> None:
+    longest = "export question in French keeps the UI labels in English"  # sample suite
+    for size, width in (((80, 24), 40), ((200, 50), len(longest))):
+        app = make_app()
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            await app.push_screen(ChecksScreen("customer-support", 5))
+            await settle(pilot)
+            table = app.screen.query_one("#checks-cases", DataTable)
+            assert table.columns[ColumnKey("case")].width == width, size

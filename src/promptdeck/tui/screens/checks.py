@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -17,6 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, ProgressBar, Static, TextArea
+from textual.widgets.data_table import ColumnKey
 
 from promptdeck.display import visible
 from promptdeck.errors import PromptDeckError
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 
 STATUS_STYLES = {"passed": "bold green", "failed": "bold red", "error": "bold yellow"}
 ANSWER_CHARS = 2000
+CASE_WIDTH = 40  # the case column at least; wider where the terminal has room
+CASE_ROOM_FOR_FAILURE = 80  # result, passes, cell padding, borders and 60 for the failure
 
 
 class ChecksScreen(Screen[None]):
@@ -74,7 +78,7 @@ class ChecksScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#checks-cases", DataTable)
-        table.add_column("case", key="case", width=40)
+        table.add_column("case", key="case", width=CASE_WIDTH)
         table.add_column("result", key="result", width=8)
         table.add_column("passes", key="passes", width=8)
         table.add_column("first failure", key="failure")
@@ -148,11 +152,23 @@ class ChecksScreen(Screen[None]):
         row = table.cursor_row
         table.clear()
         names = [str(c["name"]) for c in (self.suite.body.get("cases") or [])] if self.suite else []
+        self._fit_case_column(table, names)
         for name in names:
             table.add_row(*self._cells(name), key=name)
         if names:
             table.move_cursor(row=min(max(row, 0), len(names) - 1), animate=False)
         self._show_detail()
+
+    def _fit_case_column(self, table: DataTable[Text], names: list[str]) -> None:
+        """Case names get the room a wide terminal has (40 columns at least), keeping
+        CASE_ROOM_FOR_FAILURE for the first failure; set before the rows go in."""
+        room = self.size.width - CASE_ROOM_FOR_FAILURE
+        longest = max((cell_len(visible(name)) for name in names), default=0)
+        table.columns[ColumnKey("case")].width = max(CASE_WIDTH, min(longest, room))
+
+    def on_resize(self) -> None:
+        if self.suite is not None:
+            self._fill_cases()
 
     def _cells(self, name: str) -> list[Text]:
         case = self.case_results.get(name)
