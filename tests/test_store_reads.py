@@ -129,9 +129,10 @@ def test_the_moved_reads_still_work_on_an_orm_session(store: PromptStore) -> Non
         assert lookups.serving_entries(session, "production", 0) == store.serving()
 
 
-def test_the_runtime_serves_without_loading_the_orm(tmp_path: Path) -> None:
-    """The runtime reads through store/serving.py's Core statement: importing it,
-    opening a store and serving a prompt never imports sqlalchemy.orm."""
+def test_the_runtime_serves_and_records_without_loading_the_orm(tmp_path: Path) -> None:
+    """The runtime reads through store/serving.py's Core statement and records through
+    store/metrics.py's Core tables: importing it, opening a store, serving a prompt and
+    flushing a recorded outcome never import sqlalchemy.orm."""
     db = tmp_path / "store.db"
     with PromptStore(str(db), user="ada", create=True) as store:
         store.create_feature("greeting", "Hello", model="m", reason="first")
@@ -140,10 +141,16 @@ def test_the_runtime_serves_without_loading_the_orm(tmp_path: Path) -> None:
         "import sys\n"
         "from promptdeck.runtime import Prompts\n"
         f"prompts = Prompts({str(db)!r}, refresh_interval=None, snapshot_path=False)\n"
-        "print(prompts.get('greeting').system_prompt)\n"
+        "prompt = prompts.get('greeting')\n"
+        "print(prompt.system_prompt)\n"
+        "prompts.record(prompt, latency_ms=12.5, success=True)\n"
+        "prompts.close()  # flushes the outcome to the store\n"
         "print(sorted(m for m in sys.modules if m.startswith('sqlalchemy.orm')))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert result.stdout.splitlines() == ["Hello", "[]"], result.stderr
+    with PromptStore(str(db), user="ada") as store:
+        (row,) = store.metrics.rows("greeting")
+    assert (row.count, row.successes) == (1, 1)

@@ -48,12 +48,12 @@ from promptdeck.metrics.aggregate import (
 from promptdeck.store.bulk import pg_array_type
 from promptdeck.store.driver_errors import translated_errors
 from promptdeck.store.engine import WRITE_OPTION
-from promptdeck.store.rows import (
+from promptdeck.store.tables_rest import (  # Core tables: recording never loads the ORM
     METRIC_KEY,
-    StoreIdentityRow,
     metric_buckets,
     metric_latency,
     metric_scores,
+    store_identity,
 )
 
 __all__ = ["MetricsStore", "table_rows"]
@@ -194,7 +194,7 @@ class MetricsStore:
 
     @staticmethod
     def _read_origin(connection: Connection) -> str:
-        uid = connection.scalar(select(StoreIdentityRow.uid).where(StoreIdentityRow.id == 1))
+        uid = connection.scalar(select(store_identity.c.uid).where(store_identity.c.id == 1))
         if not uid:
             raise StoreError("the store has no identity; open it once with promptdeck to set it")
         return str(uid)
