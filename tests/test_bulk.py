@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, event, insert, select
 from sqlalchemy.exc import DBAPIError
 
-from promptdeck.store import PromptStore
+from promptdeck.store import PromptStore, bulk
 from promptdeck.store.bulk import ROWS_PER_STATEMENT, insert_rows, one_of
 from promptdeck.store.tables import audit_events, deployments, features
 
@@ -178,3 +178,49 @@ def test_one_of_selects_what_in_selects_and_never_truncates(engine: Engine) -> N
     assert by_id == set(ids[:5])
     if engine.dialect.name == "postgresql":  # one array parameter, not 431 placeholders
         assert "ANY" in statements[0] and statements[0].count("%(") == 1
+
+
+@given(
+    sizes=st.lists(st.integers(0, 50), max_size=60),
+    limit=st.integers(1, 120),
+    rows_per_statement=st.integers(1, 10),
+)
+def test_statement_spans_cover_every_row_within_both_bounds(
+    sizes: list[int], limit: int, rows_per_statement: int
+) -> None:
+    column = ["x" * size if size else None for size in sizes]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bulk, "CHARACTERS_PER_STATEMENT", limit)
+        patch.setattr(bulk, "ROWS_PER_STATEMENT", rows_per_statement)
+        spans = bulk._statement_spans(len(sizes), [column])
+    assert [start for start, _end in spans] == [0] + [end for _start, end in spans[:-1]]
+    assert spans[-1][1] == len(sizes)
+    for start, end in spans:
+        assert end - start <= rows_per_statement or (start, end) == (0, 0)
+        assert sum(sizes[start:end]) <= limit or end - start == 1
+
+
+def test_postgresql_splits_a_statement_by_its_text(
+    pg_store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large prompts go in statements bounded by their text (PostgreSQL refuses a message
+    over 1 GB), here with the bound made small: 150 characters a row, 1,000 a statement."""
+    monkeypatch.setattr(bulk, "CHARACTERS_PER_STATEMENT", 1_000)
+    rows = [
+        {"name": f"{n:03d}" + "n" * 147, "created_at": datetime.now(UTC), "created_by": ""}
+        for n in range(20)
+    ]
+    inserts: list[str] = []
+
+    def seen(_connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("INSERT"):
+            inserts.append(statement)
+
+    with PromptStore(pg_store_url, user="alice") as store:
+        event.listen(store.engine, "before_cursor_execute", seen)
+        with store.engine.begin() as connection:
+            insert_rows(connection, features, rows)
+        with store.engine.connect() as connection:
+            names = list(connection.scalars(select(features.c.name).order_by(features.c.id)))
+    assert names == [row["name"] for row in rows]
+    assert len(inserts) == 4  # 6 + 6 + 6 + 2 rows

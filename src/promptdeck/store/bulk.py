@@ -40,8 +40,11 @@ from sqlalchemy import (
 if TYPE_CHECKING:
     from sqlalchemy.orm import QueryableAttribute, Session  # only callers that have one load it
 
-# One statement's rows at most: bounds the memory of one statement, not its text.
+# One PostgreSQL statement's rows and text at most. The text bound keeps a statement of
+# large prompts (16 MB each at most) far below the server's 1 GB message limit and the
+# memory both sides hold for it; a row larger than the bound goes alone.
 ROWS_PER_STATEMENT = 5_000
+CHARACTERS_PER_STATEMENT = 32 * 1024 * 1024
 
 
 def pg_array_type(column: Column[Any]) -> str:
@@ -95,13 +98,38 @@ def insert_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str
             f"INSERT INTO {table.name} ({names}) SELECT {selected} "
             f"FROM unnest({arrays}) AS given({names})"
         )
-        for start in range(0, len(rows), ROWS_PER_STATEMENT):
-            end = start + ROWS_PER_STATEMENT
+        text = [v for column, v in zip(columns, values, strict=True) if _travels_as_text(column)]
+        for start, end in _statement_spans(len(rows), text):
             connection.exec_driver_sql(sql, tuple(column[start:end] for column in values))
     else:
         placeholders = ", ".join("?" for _ in columns)
         sql = f"INSERT INTO {table.name} ({names}) VALUES ({placeholders})"
         connection.exec_driver_sql(sql, list(zip(*values, strict=True)))
+
+
+def _travels_as_text(column: Column[Any]) -> bool:
+    return pg_array_type(column) == "text[]"
+
+
+def _statement_spans(count: int, text_columns: Sequence[list[Any]]) -> list[tuple[int, int]]:
+    """(start, end) of each statement's rows: ROWS_PER_STATEMENT at most, and no more
+    than CHARACTERS_PER_STATEMENT of text unless one row alone holds more."""
+    sizes = [0] * count
+    for column in text_columns:
+        for row, value in enumerate(column):
+            if value:
+                sizes[row] += len(value)
+    spans: list[tuple[int, int]] = []
+    start, held = 0, 0
+    for row, size in enumerate(sizes):
+        if row > start and (
+            row - start >= ROWS_PER_STATEMENT or held + size > CHARACTERS_PER_STATEMENT
+        ):
+            spans.append((start, row))
+            start, held = row, 0
+        held += size
+    spans.append((start, count))
+    return spans
 
 
 def _scalar_default(column: Column[Any]) -> Any:
