@@ -183,21 +183,19 @@ def test_one_of_selects_what_in_selects_and_never_truncates(engine: Engine) -> N
 @given(
     sizes=st.lists(st.integers(0, 50), max_size=60),
     limit=st.integers(1, 120),
-    rows_per_statement=st.integers(1, 10),
+    most_rows=st.integers(1, 10),
 )
-def test_statement_spans_cover_every_row_within_both_bounds(
-    sizes: list[int], limit: int, rows_per_statement: int
+def test_spans_cover_every_row_within_both_bounds(
+    sizes: list[int], limit: int, most_rows: int
 ) -> None:
-    column = ["x" * size if size else None for size in sizes]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(bulk, "CHARACTERS_PER_STATEMENT", limit)
-        patch.setattr(bulk, "ROWS_PER_STATEMENT", rows_per_statement)
-        spans = bulk._statement_spans(len(sizes), [column])
+    spans = bulk.spans(sizes, most_rows, limit)
     assert [start for start, _end in spans] == [0] + [end for _start, end in spans[:-1]]
     assert spans[-1][1] == len(sizes)
     for start, end in spans:
-        assert end - start <= rows_per_statement or (start, end) == (0, 0)
+        assert end - start <= most_rows or (start, end) == (0, 0)
         assert sum(sizes[start:end]) <= limit or end - start == 1
+        if end < len(sizes) and end - start < most_rows:  # cut only when the next won't fit
+            assert sum(sizes[start : end + 1]) > limit
 
 
 def test_postgresql_splits_a_statement_by_its_text(

@@ -1078,3 +1078,23 @@ def test_singular_wording(team: Team) -> None:
     (event,) = [e for e in team.ra.history() if e.action == "push"][:1]
     assert "1 version," in event.reason and "1 versions" not in event.reason
     assert "1 audit event," in event.reason
+
+
+def test_versions_travel_in_batches_bounded_by_their_text(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run reads and writes versions a batch at a time, each batch bounded by its
+    prompts' characters (16 MB prompts must not all be held at once): here 1,000."""
+    from promptdeck.store import bulk
+
+    monkeypatch.setattr(bulk, "CHARACTERS_PER_STATEMENT", 1_000)
+    texts = [f"Version {n}: " + "words " * 50 for n in range(7)]  # 311-312 characters
+    for text in texts:
+        team.a.save("translator", text, reason="longer")
+    reported: list[tuple[str, int, int]] = []
+    sync.push(team.a, team.ra, progress=lambda *step: reported.append(step))
+    assert [step for step in reported if step[0] == "versions"] == [
+        ("versions", 3, 7), ("versions", 6, 7), ("versions", 7, 7)
+    ]  # fmt: skip
+    local, remote = version_rows(team.a), version_rows(team.ra)
+    assert local.items() <= remote.items()  # every version, byte-identical, same number

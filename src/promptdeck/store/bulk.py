@@ -99,7 +99,8 @@ def insert_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str
             f"FROM unnest({arrays}) AS given({names})"
         )
         text = [v for column, v in zip(columns, values, strict=True) if _travels_as_text(column)]
-        for start, end in _statement_spans(len(rows), text):
+        sizes = _text_sizes(len(rows), text)
+        for start, end in spans(sizes, ROWS_PER_STATEMENT, CHARACTERS_PER_STATEMENT):
             connection.exec_driver_sql(sql, tuple(column[start:end] for column in values))
     else:
         placeholders = ", ".join("?" for _ in columns)
@@ -111,25 +112,27 @@ def _travels_as_text(column: Column[Any]) -> bool:
     return pg_array_type(column) == "text[]"
 
 
-def _statement_spans(count: int, text_columns: Sequence[list[Any]]) -> list[tuple[int, int]]:
-    """(start, end) of each statement's rows: ROWS_PER_STATEMENT at most, and no more
-    than CHARACTERS_PER_STATEMENT of text unless one row alone holds more."""
+def spans(sizes: Sequence[int], most_rows: int, most_characters: int) -> list[tuple[int, int]]:
+    """Consecutive (start, end) runs of rows, each of ``most_rows`` rows at most and at
+    most ``most_characters`` of text in ``sizes`` (one row larger than that goes alone)."""
+    found: list[tuple[int, int]] = []
+    start, held = 0, 0
+    for row, size in enumerate(sizes):
+        if row > start and (row - start >= most_rows or held + size > most_characters):
+            found.append((start, row))
+            start, held = row, 0
+        held += size
+    found.append((start, len(sizes)))
+    return found
+
+
+def _text_sizes(count: int, text_columns: Sequence[list[Any]]) -> list[int]:
     sizes = [0] * count
     for column in text_columns:
         for row, value in enumerate(column):
             if value:
                 sizes[row] += len(value)
-    spans: list[tuple[int, int]] = []
-    start, held = 0, 0
-    for row, size in enumerate(sizes):
-        if row > start and (
-            row - start >= ROWS_PER_STATEMENT or held + size > CHARACTERS_PER_STATEMENT
-        ):
-            spans.append((start, row))
-            start, held = row, 0
-        held += size
-    spans.append((start, count))
-    return spans
+    return sizes
 
 
 def _scalar_default(column: Column[Any]) -> Any:

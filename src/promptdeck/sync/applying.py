@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select, tuple_, update
+from sqlalchemy import Table, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from promptdeck.config import redact
@@ -125,11 +125,7 @@ def _insert_rows(
         )
         features = _feature_ids(session)
     if planned.versions:
-        fetched = _fetch_versions(source, [uid for _name, uid in planned.versions])
-        rows = [{**fetched[uid], "feature_id": features[name]} for name, uid in planned.versions]
-        for (name, _uid), row in zip(planned.versions, rows, strict=True):
-            _refuse_misfit(VersionRow, row, f"{name} version {row['number']}", direction)
-        _insert_batches(session, VersionRow, rows, "versions", progress)
+        _copy_versions(session, direction, planned.versions, source, features, progress)
     if planned.events:
         events = _fetch_events(source, planned.events)
         for event in events:
@@ -278,9 +274,48 @@ def _refuse_misfit(
         )
 
 
+def _copy_versions(
+    session: Session,
+    direction: Direction,
+    versions: Sequence[tuple[str, str]],
+    source: Session,
+    features: Mapping[str, int],
+    progress: Progress | None,
+) -> None:
+    """Read and write ``versions`` (feature name, uid) batch by batch, each of BATCH
+    versions and bulk.CHARACTERS_PER_STATEMENT of prompt text at most: a run holds one
+    batch of prompts in memory, not all it sends (prompts may be 16 MB each)."""
+    sizes = _prompt_sizes(source, [uid for _name, uid in versions])
+    connection = session.connection()
+    for start, end in bulk.spans(
+        [sizes[uid] for _name, uid in versions], BATCH, bulk.CHARACTERS_PER_STATEMENT
+    ):
+        part = versions[start:end]
+        fetched = _fetch_versions(source, [uid for _name, uid in part])
+        rows = [{**fetched[uid], "feature_id": features[name]} for name, uid in part]
+        for (name, _uid), row in zip(part, rows, strict=True):
+            _refuse_misfit(VersionRow, row, f"{name} version {row['number']}", direction)
+        bulk.insert_rows(connection, cast(Table, VersionRow.__table__), rows)
+        if progress is not None:
+            progress("versions", end, len(versions))
+
+
+def _prompt_sizes(source: Session, uids: Sequence[str]) -> dict[str, int]:
+    """Each version's prompt length in characters, read without the prompts."""
+    sizes: dict[str, int] = {}
+    for chunk in chunks(uids):
+        for uid, size in source.execute(
+            select(VersionRow.uid, func.length(VersionRow.system_prompt)).where(
+                bulk.one_of(source, VersionRow.uid, chunk)
+            )
+        ):
+            sizes[uid] = size
+    return sizes
+
+
 def _insert_batches(
     session: Session,
-    table: type[VersionRow] | type[AuditEventRow],
+    table: type[AuditEventRow],
     rows: Sequence[dict[str, Any]],
     phase: str,
     progress: Progress | None,
