@@ -29,6 +29,7 @@ from promptdeck.records import (
     VersionSummary,
 )
 from promptdeck.store.driver_errors import translated_errors
+from promptdeck.store.serving import serving_select
 from promptdeck.store.tables import (
     audit_events,
     deployments,
@@ -324,28 +325,10 @@ def serving_entries(
     """
     bind = connection if isinstance(connection, Connection) else connection.get_bind()
     sqlite = bind.dialect.name == "sqlite"
-    active, canary = versions.alias("active"), versions.alias("canary")
     rows = connection.execute(
-        select(
-            store_state.c.revision,
-            features.c.name,
-            deployments.c.canary_percent,
-            deployments.c.revision,
-            *_serving_columns(active, "active", sqlite),
-            *_serving_columns(canary, "canary", sqlite),
+        serving_select(
+            lambda version: _serving_columns(version, sqlite), environment, since_revision
         )
-        .select_from(store_state)
-        .outerjoin(
-            deployments,
-            and_(
-                deployments.c.environment == environment,
-                deployments.c.revision > since_revision,
-            ),
-        )
-        .outerjoin(features, features.c.id == deployments.c.feature_id)
-        .outerjoin(active, active.c.id == deployments.c.active_version_id)
-        .outerjoin(canary, canary.c.id == deployments.c.canary_version_id)
-        .where(store_state.c.id == 1)
     ).all()
     current = (rows[0][0] if rows else 0) or 0
     width = len(_SERVING_FIELDS)
@@ -387,7 +370,7 @@ _SERVING_FIELDS = (
 )
 
 
-def _serving_columns(version: Any, prefix: str, sqlite: bool) -> list[Any]:
+def _serving_columns(version: Any, sqlite: bool) -> list[Any]:
     """The version columns serving_entries() reads, in _SERVING_FIELDS order.
 
     Parameters come as JSON text, decoded one row at a time so that one bad row is
@@ -399,7 +382,7 @@ def _serving_columns(version: Any, prefix: str, sqlite: bool) -> list[Any]:
     if sqlite:
         columns[7] = type_coerce(version.c.created_at, String)
     return [
-        column.label(f"{prefix}_{name}")
+        column.label(f"{version.name}_{name}")
         for column, name in zip(columns, _SERVING_FIELDS, strict=True)
     ]
 

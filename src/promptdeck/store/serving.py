@@ -10,7 +10,7 @@ Core tables only (tables.py), so the runtime never loads the ORM.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache, lru_cache
 from typing import Any
 
@@ -21,23 +21,23 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from promptdeck.store.driver_errors import translated_errors
 from promptdeck.store.tables import deployments, features, store_state, versions
 
-__all__ = ["SERVING_VERSION_COLUMNS", "serving_rows"]
+__all__ = ["SERVING_VERSION_COLUMNS", "serving_rows", "serving_select"]
 
 #: Each version in a row, active then canary: these columns in this order (parameters
 #: as JSON text, decoded by the caller one row at a time so one bad row is isolated).
 SERVING_VERSION_COLUMNS = ("uid", "number", "system_prompt", "model", "parameters")
 
 
-@cache
-def _statement() -> Select[Any]:
-    """Built once; SQLAlchemy caches its compiled form per engine."""
+def serving_select(
+    columns: Callable[[Any], list[Any]], environment: Any, since: Any
+) -> Select[Any]:
+    """What ``environment`` serves, in one statement: the store revision, then per
+    deployment changed after ``since`` the feature name, canary percent, deployment
+    revision, ``columns(active)`` and ``columns(canary)`` (each version table alias,
+    named "active" and "canary"). The store row alone when nothing moved.
+
+    Shared by the runtime's read here and ``reads.serving_entries`` (full Versions)."""
     active, canary = versions.alias("active"), versions.alias("canary")
-
-    def columns(version: Any) -> list[Any]:
-        found = [version.c[name] for name in SERVING_VERSION_COLUMNS]
-        found[-1] = cast(version.c.parameters, Text)  # JSON text: decoded by the caller
-        return found
-
     return (
         select(
             store_state.c.revision,
@@ -50,16 +50,25 @@ def _statement() -> Select[Any]:
         .select_from(store_state)
         .outerjoin(
             deployments,
-            and_(
-                deployments.c.environment == bindparam("environment"),
-                deployments.c.revision > bindparam("since"),
-            ),
+            and_(deployments.c.environment == environment, deployments.c.revision > since),
         )
         .outerjoin(features, features.c.id == deployments.c.feature_id)
         .outerjoin(active, active.c.id == deployments.c.active_version_id)
         .outerjoin(canary, canary.c.id == deployments.c.canary_version_id)
         .where(store_state.c.id == 1)
     )
+
+
+@cache
+def _statement() -> Select[Any]:
+    """Built once; SQLAlchemy caches its compiled form per engine."""
+
+    def columns(version: Any) -> list[Any]:
+        found = [version.c[name] for name in SERVING_VERSION_COLUMNS]
+        found[-1] = cast(version.c.parameters, Text)  # JSON text: decoded by the caller
+        return found
+
+    return serving_select(columns, bindparam("environment"), bindparam("since"))
 
 
 @lru_cache(maxsize=16)
