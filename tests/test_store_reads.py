@@ -46,9 +46,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PromptStor
 def test_versions_and_deployments_agree_with_the_orm_lookups(store: PromptStore) -> None:
     with store.reading() as session:
         feature = lookups.feature_row(session, "greeting")
-        for ref in (1, 2, 3, 4, "3", "latest", "active"):
-            row = lookups.resolve(session, feature, ref, "production")
-            assert store.version("greeting", ref) == reads.version_record(row, "greeting")
+        numbered = {n: lookups.version_row(session, feature, n) for n in (1, 2, 3, 4)}
+        refs = {**{n: n for n in numbered}, "3": 3, "latest": 4, "active": 3}
+        for ref, number in refs.items():
+            expected_version = reads.version_record(numbered[number], "greeting")
+            assert store.version("greeting", ref) == expected_version
+        assert lookups.latest_version_row(session, feature).number == 4
         assert store.version("greeting", "active", "staging").number == 1
         rows = session.scalars(
             select(DeploymentRow)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from promptdeck.errors import NotFoundError, ValidationError
+from promptdeck.errors import NotFoundError
 from promptdeck.permissions import RANK
 from promptdeck.records import Deployment, Role
 from promptdeck.store.reads import VersionRef as VersionRef
@@ -77,23 +77,6 @@ def deployment_row(session: Session, feature: FeatureRow, environment: str) -> D
             DeploymentRow.feature_id == feature.id, DeploymentRow.environment == environment
         )
     ).first()
-
-
-def resolve(session: Session, feature: FeatureRow, ref: VersionRef, environment: str) -> VersionRow:
-    if isinstance(ref, int) and not isinstance(ref, bool):
-        return version_row(session, feature, ref)
-    if isinstance(ref, str) and ref.isdigit():
-        return version_row(session, feature, int(ref))
-    if ref == "latest":
-        return latest_version_row(session, feature)
-    if ref == "active":
-        deployment = deployment_row(session, feature, environment)
-        if deployment is None or deployment.active_version_id is None:
-            raise NotFoundError(f"{feature.name} has no active version in {environment}")
-        row = session.get(VersionRow, deployment.active_version_id)
-        assert row is not None
-        return row
-    raise ValidationError(f"not a version: {ref!r} (use a number, 'active' or 'latest')")
 
 
 def rollback_stack(session: Session, deployment: DeploymentRow) -> list[RollbackEntryRow]:
