@@ -263,6 +263,18 @@ def test_a_protected_environment_takes_only_approved_versions(
     assert alice.governance.environment("production").protected is False
 
 
+@pytest.mark.parametrize("approvals", [0, -1, 21, 2**63, True, 1.5, "2"])
+def test_an_absurd_approval_count_is_refused_and_protects_nothing(
+    opened: dict[str, PromptStore], approvals: object
+) -> None:
+    """The store's own check (the TUI and the library call it without the CLI's range)."""
+    alice = opened["alice"]
+    before = (alice.governance.environments(), alice.history())
+    with pytest.raises(ValidationError, match="approvals must be a whole number from 1 to 20"):
+        alice.governance.protect_environment("production", approvals=approvals)  # type: ignore[arg-type]
+    assert (alice.governance.environments(), alice.history()) == before
+
+
 def test_cli_review_flow_and_one_line_refusals(team_path: Path) -> None:
     db = ["--db", str(team_path)]
     ok(cli(*db, "--user", "alice", "env", "protect", "production", "--approvals", "1"))
