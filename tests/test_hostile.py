@@ -218,6 +218,8 @@ RECORD_CASES: list[tuple[str, dict[str, Any]]] = [
     ("score-name-surrogate", {"scores": {"g\udcff": 1.0}}),  # failed the whole batch
     ("scores-not-a-mapping", {"scores": [1, 2]}),
     ("success-text", {"success": "yes"}),
+    ("user-id-surrogate", {"user_id": "u\udcff"}),  # was counted, yet reported dropped
+    ("user-id-str-raises", {"user_id": type("Unprintable", (), {"__str__": lambda _: 1 / 0})()}),
 ]
 
 

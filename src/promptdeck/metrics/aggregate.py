@@ -368,6 +368,9 @@ class Aggregate:
         The measures must have passed :func:`~promptdeck.metrics.outcome.check_measures`;
         the key is checked here the first time it is seen. False if dropped.
         """
+        # Hashed before the cell changes: an id that cannot be hashed (a lone surrogate
+        # cannot be encoded) drops the outcome whole, never half-counted.
+        user = None if user_id is None else user_bit(user_id)
         key = (
             feature,
             environment,
@@ -430,8 +433,8 @@ class Aggregate:
                         continue
                     moments = cell.scores[name] = [0, 0.0, 0.0]
                 _bump(moments, value)
-        if user_id is not None:
-            word, bit = user_bit(user_id)
+        if user is not None:
+            word, bit = user
             cell.sketch[word] |= bit
         return True
 
