@@ -16,8 +16,8 @@ store; a column a row leaves out takes its scalar Python default (else the datab
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     ARRAY,
@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 # memory both sides hold for it; a row larger than the bound goes alone.
 ROWS_PER_STATEMENT = 5_000
 CHARACTERS_PER_STATEMENT = 32 * 1024 * 1024
+IN_CHUNK = 2000  # values per one_of(): a batch costs a constant number of queries
+
+T = TypeVar("T")
 
 
 def pg_array_type(column: Column[Any]) -> str:
@@ -165,6 +168,12 @@ def _column_values(
     if process is None:
         return raw
     return [process(value) for value in raw]
+
+
+def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
+    """``items`` in consecutive slices of ``size`` at most (IN_CHUNK: one one_of() each)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def one_of(

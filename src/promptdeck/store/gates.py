@@ -15,17 +15,17 @@ for one move (activate, canary, promote, import, the app's explanation).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar, cast
+from typing import cast
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from promptdeck.errors import GateError, PermissionDeniedError
 from promptdeck.records import Review, ReviewKind, ReviewState
-from promptdeck.store.bulk import one_of
+from promptdeck.store.bulk import chunks, one_of
 from promptdeck.store.rows import (
     CheckRunRow,
     EnvironmentRow,
@@ -35,9 +35,6 @@ from promptdeck.store.rows import (
     VersionRow,
 )
 from promptdeck.store.unit_of_work import UnitOfWork
-
-IN_CHUNK = 2000  # values per IN (...): a batch of moves costs a constant number of queries
-T = TypeVar("T")
 
 
 class NotApprovedError(PermissionDeniedError):
@@ -118,7 +115,7 @@ def blockers_of_moves(
     """The moves the gate refuses, each with why; a move missing from the result may
     go ahead. Reads in bulk: the environments (unless given: sync passes the settings
     read before its run copied any), then for the moves they concern the reviews,
-    current suites and check runs, IN_CHUNK values per query.
+    current suites and check runs, bulk.IN_CHUNK values per query.
 
     An environment the store does not hold is neither protected nor requires checks
     (callers that name one from user input check it exists first)."""
@@ -265,11 +262,6 @@ def checks_line(
 # --- reading in bulk ----------------------------------------------------------------------
 
 
-def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), IN_CHUNK):
-        yield items[start : start + IN_CHUNK]
-
-
 _NOT_HELD = GateSettings("", False, 0, False)
 
 
@@ -300,7 +292,7 @@ def _review_states(session: Session, moves: Sequence[Move]) -> dict[int, ReviewS
     feature_of = {m.version_id: m.feature for m in moves}
     number_of = {m.version_id: m.number for m in moves}
     grouped: dict[int, list[Review]] = {version_id: [] for version_id in feature_of}
-    for chunk in _chunks(sorted(feature_of)):
+    for chunk in chunks(sorted(feature_of)):
         for version_id, uid, kind, actor, comment, at in session.execute(
             select(
                 ReviewRow.version_id,
@@ -325,7 +317,7 @@ def _review_states(session: Session, moves: Sequence[Move]) -> dict[int, ReviewS
 def _current_suites(session: Session, feature_ids: set[int]) -> dict[int, _Suite]:
     """feature id -> its current suite (the highest number)."""
     found: dict[int, _Suite] = {}
-    for chunk in _chunks(sorted(feature_ids)):
+    for chunk in chunks(sorted(feature_ids)):
         newest = (
             select(SuiteRow.feature_id, func.max(SuiteRow.number).label("number"))
             .where(one_of(session, SuiteRow.feature_id, chunk))
@@ -345,7 +337,7 @@ def _current_suites(session: Session, feature_ids: set[int]) -> dict[int, _Suite
 def _check_runs(session: Session, version_ids: set[int]) -> dict[tuple[int, str], _Runs]:
     """(version id, suite uid) -> whether a run passed and the latest run's status."""
     found: dict[tuple[int, str], _Runs] = {}
-    for chunk in _chunks(sorted(version_ids)):
+    for chunk in chunks(sorted(version_ids)):
         for run_id, version_id, suite_uid, status, finished_at in session.execute(
             select(
                 CheckRunRow.id,
