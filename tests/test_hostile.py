@@ -65,6 +65,12 @@ COMMAND_CASES: list[tuple[str, list[str], str | None]] = [
     ("stats-step-seconds", ["stats", "translator", "--series", "--step", "1s"], None),
     ("stats-step-1m-over-10y", ["stats", "translator", "--series", "--step", "1m", "--since",
                                 "3650d"], None),
+    ("stats-step-5000-digits", ["stats", "translator", "--series", "--step", "9" * 5_000 + "m"],
+     None),  # int() refuses 4,301 digits: was a traceback
+    ("stats-step-10^20w", ["stats", "translator", "--series", "--step", "9" * 20 + "w"], None),
+    ("stats-step-arabic-digit", ["stats", "translator", "--series", "--step", "\u0663h"], None),
+    ("stats-series-until-year-1", ["stats", "translator", "--series", "--until",
+                                   "0001-01-01T00:00"], None),
     ("stats-since-control", ["stats", "translator", "--since", "7d\x01"], None),
     ("stats-unknown-env", ["stats", "translator", "--env", "nope"], None),
     ("stats-versions-2^63", ["stats", "translator", "--versions", "1", BIG], None),
@@ -104,6 +110,25 @@ COMMAND_CASES: list[tuple[str, list[str], str | None]] = [
     ("suite-show-unknown", ["suite", "show", "nope\x1b[2J"], None),
     ("restore-missing", ["restore", "/dev/null/missing"], None),
 ]  # fmt: skip
+
+
+# (id, arguments after --db): out-of-range option values are usage errors, exit code 2
+# with click's usage lines (as for `canary --percent 999`), the store unchanged.
+USAGE_CASES: list[tuple[str, list[str]]] = [
+    ("env-protect-approvals-10^20", ["env", "protect", "production", "--approvals", "9" * 20]),
+    ("env-protect-approvals-0", ["env", "protect", "production", "--approvals", "0"]),
+    ("stats-versions-negative", ["stats", "translator", "--versions", "1", "-5"]),
+]
+
+
+@pytest.mark.parametrize("args", [c[1] for c in USAGE_CASES], ids=[c[0] for c in USAGE_CASES])
+def test_an_out_of_range_option_is_a_usage_error(hostile_store: Path, args: list[str]) -> None:
+    before = everything(hostile_store)
+    result = run(["--db", str(hostile_store), *args], None)
+    stderr = result.stderr.decode()
+    assert result.returncode == 2, stderr
+    assert "Traceback" not in stderr and "is not in the range" in stderr.splitlines()[-1]
+    assert everything(hostile_store) == before
 
 
 def run(args: list[str], stdin: str | bytes | None) -> subprocess.CompletedProcess[bytes]:
