@@ -285,6 +285,11 @@ def test_record_keeps_the_first_score_names_of_thousands(hostile_store: Path) ->
 
 _ENV = "INSERT INTO environments VALUES (99, {name}, 1, {approvals}, 0, '2026-01-01', {by})"
 _REVIEW = "INSERT INTO reviews VALUES (99, 'r99', 1, {kind}, {actor}, {comment}, '2026-01-01')"
+_SUITE = "UPDATE suites SET {column} = {value} WHERE id = (SELECT min(id) FROM suites)"
+_RUN = (
+    "INSERT INTO check_runs VALUES (99, 'c99', 1, NULL, {model}, {status}, {runner}, "
+    "'2026-01-01 00:00:00', '2026-01-01 00:00:00', {summary}, '{{}}')"
+)
 ESC = "'x' || char(27) || '[2J'"
 # (id, one statement making a remote hostile): a pull refuses it, naming the row.
 REMOTE_CASES: list[tuple[str, str]] = [
@@ -298,6 +303,20 @@ REMOTE_CASES: list[tuple[str, str]] = [
     ("review-comment-10001", _REVIEW.format(kind="'reject'", actor="'bob'",
                                             comment=f"'{'r' * 10_001}'")),
     ("review-kind-unknown", _REVIEW.format(kind="'merge'", actor="'bob'", comment="'ok'")),
+    ("suite-author-escape", _SUITE.format(column="author", value=ESC)),
+    ("suite-reason-escape", _SUITE.format(column="reason", value=ESC)),
+    ("suite-body-not-a-suite", _SUITE.format(column="body", value="""'{"cases": 5}'""")),
+    ("suite-hash-not-its-content", _SUITE.format(column="content_hash", value="'abc'")),
+    ("check-status-unknown", _RUN.format(model="'m'", status="'won'", runner="'bob'",
+                                         summary="'{}'")),
+    ("check-model-escape", _RUN.format(model=ESC, status="'passed'", runner="'bob'",
+                                       summary="'{}'")),
+    ("check-runner-escape", _RUN.format(model="'m'", status="'passed'", runner=ESC,
+                                        summary="'{}'")),
+    ("check-summary-text", _RUN.format(model="'m'", status="'passed'", runner="'bob'",
+                                       summary="""'{"cases": "x"}'""")),
+    ("check-summary-list", _RUN.format(model="'m'", status="'passed'", runner="'bob'",
+                                       summary="'[1]'")),
 ]  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from typing import Any, get_args
 from sqlalchemy import BigInteger, Integer, String, Table
 
 from promptdeck import limits
+from promptdeck.checks.records import canonical_suite, suite_hash
 from promptdeck.errors import ValidationError
 from promptdeck.records import ReviewKind
 
@@ -74,6 +75,33 @@ def _check_review(row: Mapping[str, Any]) -> None:
     limits.check_reason(row["comment"], "comment")
 
 
+def _check_suite(row: Mapping[str, Any]) -> None:
+    limits.check_user(row["author"], "author")
+    limits.check_reason(row["reason"])
+    # A suite parses as `suite set` parses it, and its hash is its content's: the table
+    # planner takes two suites of the same hash for the same one.
+    if suite_hash(canonical_suite(row["body"])) != row["content_hash"]:
+        raise ValidationError("its content does not match its content hash")
+
+
+CHECK_STATUSES = ("passed", "failed", "error")
+
+
+def _check_check_run(row: Mapping[str, Any]) -> None:
+    if row["status"] not in CHECK_STATUSES:
+        raise ValidationError(f"unknown check status {row['status']!r}")
+    limits.check_model(row["model"])
+    limits.check_user(row["runner"], "runner")
+    summary, results = row["summary"], row["results"]
+    if not isinstance(summary, dict) or not isinstance(results, dict):
+        raise ValidationError("its summary and results are not mappings")
+    for key, value in summary.items():  # counts and figures (cost None: no price known)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0
+        ):
+            raise ValidationError(f"summary {key!r} is {value!r}, not a non-negative number")
+
+
 def refuse_unfit_environment(row: Mapping[str, Any]) -> None:
     """A copied environment passes the checks `env create`/`protect` make, or the sync
     stops naming it (a hostile side's escape sequences never reach the other's screens)."""
@@ -83,6 +111,17 @@ def refuse_unfit_environment(row: Mapping[str, Any]) -> None:
 def refuse_unfit_review(row: Mapping[str, Any]) -> None:
     """A copied review passes the checks `review request/approve/reject` make."""
     _refuse(_check_review, row, f"the review {row['uid']!r}")
+
+
+def refuse_unfit_suite(row: Mapping[str, Any], feature: str) -> None:
+    """A copied suite passes the checks `suite set` makes."""
+    _refuse(_check_suite, row, f"suite #{row['number']} of {feature}")
+
+
+def refuse_unfit_check_run(row: Mapping[str, Any]) -> None:
+    """A copied check run names a known status, a model and a runner that `check`
+    would have stored, and a summary of plain figures."""
+    _refuse(_check_check_run, row, f"the check run {row['uid']!r}")
 
 
 def _refuse(check: Callable[[Mapping[str, Any]], None], row: Mapping[str, Any], what: str) -> None:
