@@ -290,7 +290,19 @@ _RUN = (
     "INSERT INTO check_runs VALUES (99, 'c99', 1, NULL, {model}, {status}, {runner}, "
     "'2026-01-01 00:00:00', '2026-01-01 00:00:00', {summary}, '{{}}')"
 )
+_BUCKET = (
+    "INSERT INTO metric_buckets SELECT 'o1', f.name, 'production', v.uid, {start}, 1, 3, 1, "
+    "{failures}, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, {latency}, 0, 0, -3, 0, 0, 0, 0, 0, 0, 0, 0, 0, "
+    "0, 0, 0, 0, 0 FROM versions v JOIN features f ON f.id = v.feature_id "
+    "WHERE f.name = 'translator' AND v.number = 1"
+)
+_SCORE = (
+    "INSERT INTO metric_scores SELECT origin, feature, environment, version_uid, "
+    "bucket_start, {name}, 1, {total}, 0 FROM metric_buckets"
+)
+_GOOD_BUCKET = _BUCKET.format(start=1764460800, failures=0, latency=5)
 ESC = "'x' || char(27) || '[2J'"
+QUOTED_G = "'g'"
 # (id, one statement making a remote hostile): a pull refuses it, naming the row.
 REMOTE_CASES: list[tuple[str, str]] = [
     ("env-name-escape", _ENV.format(name=ESC, approvals=1, by="'bob'")),
@@ -315,6 +327,11 @@ REMOTE_CASES: list[tuple[str, str]] = [
                                         summary="'{}'")),
     ("check-summary-text", _RUN.format(model="'m'", status="'passed'", runner="'bob'",
                                        summary="""'{"cases": "x"}'""")),
+    ("metric-failures-negative", _BUCKET.format(start=1764460800, failures=-7, latency=5)),
+    ("metric-latency-inf", _BUCKET.format(start=1764460800, failures=0, latency="9e999")),
+    ("metric-start-year-3e9", _BUCKET.format(start=10**17, failures=0, latency=5)),
+    ("metric-score-name-escape", f"{_GOOD_BUCKET}; {_SCORE.format(name=ESC, total=1)}"),
+    ("metric-score-minus-inf", f"{_GOOD_BUCKET}; {_SCORE.format(name=QUOTED_G, total='-9e999')}"),
     ("check-summary-list", _RUN.format(model="'m'", status="'passed'", runner="'bob'",
                                        summary="'[1]'")),
 ]  # fmt: skip
@@ -328,7 +345,7 @@ def test_a_pull_from_a_remote_holding_a_hostile_row_is_refused(
     import sqlite3
 
     with sqlite3.connect(hostile_store) as connection:
-        connection.execute(statement)
+        connection.executescript(statement)
     connection.close()
     local = tmp_path / "local.db"
     PromptStore(local, user="alice").close()

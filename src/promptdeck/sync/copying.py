@@ -186,4 +186,6 @@ def _replace_metrics(session: Session, source: Session, origins: Sequence[str]) 
             dict(row)
             for row in source.execute(select(table).where(table.c.origin.in_(origins))).mappings()
         ]
+        for row in rows:
+            row_limits.refuse_unfit_metric(table, row)
         bulk.insert_rows(session.connection(), table, rows)
