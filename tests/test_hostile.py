@@ -65,6 +65,12 @@ COMMAND_CASES: list[tuple[str, list[str], str | None]] = [
     ("stats-step-seconds", ["stats", "translator", "--series", "--step", "1s"], None),
     ("stats-step-1m-over-10y", ["stats", "translator", "--series", "--step", "1m", "--since",
                                 "3650d"], None),
+    ("stats-step-5000-digits", ["stats", "translator", "--series", "--step", "9" * 5_000 + "m"],
+     None),  # int() refuses 4,301 digits: was a traceback
+    ("stats-step-10^20w", ["stats", "translator", "--series", "--step", "9" * 20 + "w"], None),
+    ("stats-step-arabic-digit", ["stats", "translator", "--series", "--step", "\u0663h"], None),
+    ("stats-series-until-year-1", ["stats", "translator", "--series", "--until",
+                                   "0001-01-01T00:00"], None),
     ("stats-since-control", ["stats", "translator", "--since", "7d\x01"], None),
     ("stats-unknown-env", ["stats", "translator", "--env", "nope"], None),
     ("stats-versions-2^63", ["stats", "translator", "--versions", "1", BIG], None),
@@ -104,6 +110,25 @@ COMMAND_CASES: list[tuple[str, list[str], str | None]] = [
     ("suite-show-unknown", ["suite", "show", "nope\x1b[2J"], None),
     ("restore-missing", ["restore", "/dev/null/missing"], None),
 ]  # fmt: skip
+
+
+# (id, arguments after --db): out-of-range option values are usage errors, exit code 2
+# with click's usage lines (as for `canary --percent 999`), the store unchanged.
+USAGE_CASES: list[tuple[str, list[str]]] = [
+    ("env-protect-approvals-10^20", ["env", "protect", "production", "--approvals", "9" * 20]),
+    ("env-protect-approvals-0", ["env", "protect", "production", "--approvals", "0"]),
+    ("stats-versions-negative", ["stats", "translator", "--versions", "1", "-5"]),
+]
+
+
+@pytest.mark.parametrize("args", [c[1] for c in USAGE_CASES], ids=[c[0] for c in USAGE_CASES])
+def test_an_out_of_range_option_is_a_usage_error(hostile_store: Path, args: list[str]) -> None:
+    before = everything(hostile_store)
+    result = run(["--db", str(hostile_store), *args], None)
+    stderr = result.stderr.decode()
+    assert result.returncode == 2, stderr
+    assert "Traceback" not in stderr and "is not in the range" in stderr.splitlines()[-1]
+    assert everything(hostile_store) == before
 
 
 def run(args: list[str], stdin: str | bytes | None) -> subprocess.CompletedProcess[bytes]:
@@ -262,7 +287,24 @@ def test_record_keeps_the_first_score_names_of_thousands(hostile_store: Path) ->
 
 _ENV = "INSERT INTO environments VALUES (99, {name}, 1, {approvals}, 0, '2026-01-01', {by})"
 _REVIEW = "INSERT INTO reviews VALUES (99, 'r99', 1, {kind}, {actor}, {comment}, '2026-01-01')"
+_SUITE = "UPDATE suites SET {column} = {value} WHERE id = (SELECT min(id) FROM suites)"
+_RUN = (
+    "INSERT INTO check_runs VALUES (99, 'c99', 1, NULL, {model}, {status}, {runner}, "
+    "'2026-01-01 00:00:00', '2026-01-01 00:00:00', {summary}, '{{}}')"
+)
+_BUCKET = (
+    "INSERT INTO metric_buckets SELECT 'o1', f.name, 'production', v.uid, {start}, 1, 3, 1, "
+    "{failures}, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, {latency}, 0, 0, -3, 0, 0, 0, 0, 0, 0, 0, 0, 0, "
+    "0, 0, 0, 0, 0 FROM versions v JOIN features f ON f.id = v.feature_id "
+    "WHERE f.name = 'translator' AND v.number = 1"
+)
+_SCORE = (
+    "INSERT INTO metric_scores SELECT origin, feature, environment, version_uid, "
+    "bucket_start, {name}, 1, {total}, 0 FROM metric_buckets"
+)
+_GOOD_BUCKET = _BUCKET.format(start=1764460800, failures=0, latency=5)
 ESC = "'x' || char(27) || '[2J'"
+QUOTED_G = "'g'"
 # (id, one statement making a remote hostile): a pull refuses it, naming the row.
 REMOTE_CASES: list[tuple[str, str]] = [
     ("env-name-escape", _ENV.format(name=ESC, approvals=1, by="'bob'")),
@@ -275,6 +317,25 @@ REMOTE_CASES: list[tuple[str, str]] = [
     ("review-comment-10001", _REVIEW.format(kind="'reject'", actor="'bob'",
                                             comment=f"'{'r' * 10_001}'")),
     ("review-kind-unknown", _REVIEW.format(kind="'merge'", actor="'bob'", comment="'ok'")),
+    ("suite-author-escape", _SUITE.format(column="author", value=ESC)),
+    ("suite-reason-escape", _SUITE.format(column="reason", value=ESC)),
+    ("suite-body-not-a-suite", _SUITE.format(column="body", value="""'{"cases": 5}'""")),
+    ("suite-hash-not-its-content", _SUITE.format(column="content_hash", value="'abc'")),
+    ("check-status-unknown", _RUN.format(model="'m'", status="'won'", runner="'bob'",
+                                         summary="'{}'")),
+    ("check-model-escape", _RUN.format(model=ESC, status="'passed'", runner="'bob'",
+                                       summary="'{}'")),
+    ("check-runner-escape", _RUN.format(model="'m'", status="'passed'", runner=ESC,
+                                        summary="'{}'")),
+    ("check-summary-text", _RUN.format(model="'m'", status="'passed'", runner="'bob'",
+                                       summary="""'{"cases": "x"}'""")),
+    ("metric-failures-negative", _BUCKET.format(start=1764460800, failures=-7, latency=5)),
+    ("metric-latency-inf", _BUCKET.format(start=1764460800, failures=0, latency="9e999")),
+    ("metric-start-year-3e9", _BUCKET.format(start=10**17, failures=0, latency=5)),
+    ("metric-score-name-escape", f"{_GOOD_BUCKET}; {_SCORE.format(name=ESC, total=1)}"),
+    ("metric-score-minus-inf", f"{_GOOD_BUCKET}; {_SCORE.format(name=QUOTED_G, total='-9e999')}"),
+    ("check-summary-list", _RUN.format(model="'m'", status="'passed'", runner="'bob'",
+                                       summary="'[1]'")),
 ]  # fmt: skip
 
 
@@ -286,7 +347,7 @@ def test_a_pull_from_a_remote_holding_a_hostile_row_is_refused(
     import sqlite3
 
     with sqlite3.connect(hostile_store) as connection:
-        connection.execute(statement)
+        connection.executescript(statement)
     connection.close()
     local = tmp_path / "local.db"
     PromptStore(local, user="alice").close()

@@ -18,6 +18,7 @@ from test_sync import shared_remote_url as shared_remote_url
 from test_sync import team as team
 
 from promptdeck import sync
+from promptdeck.checks.records import canonical_suite, suite_hash
 from promptdeck.store import PromptStore
 from promptdeck.store.rows import (
     CheckRunRow,
@@ -123,7 +124,10 @@ def add_review(store: PromptStore, feature: str, number: int, kind: str) -> str:
 
 
 def add_suite(store: PromptStore, feature: str, number: int) -> str:
+    """Suite ``number``, as `suite set` stores one (a sync refuses a suite it would not)."""
     uid = str(uuid.uuid4())
+    case = {"name": f"case by {store.user}", "input": "hi", "assert": [{"type": "is-json"}]}
+    body = canonical_suite({"cases": [case]})
     with store.unit_of_work() as work:
         feature_id = work.feature(feature).id
         work.session.execute(
@@ -133,8 +137,8 @@ def add_suite(store: PromptStore, feature: str, number: int) -> str:
                     "uid": uid,
                     "feature_id": feature_id,
                     "number": number,
-                    "body": {"cases": [{"name": f"case by {store.user}"}]},
-                    "content_hash": uid.replace("-", "")[:64],
+                    "body": body,
+                    "content_hash": suite_hash(body),
                     "author": store.user,
                     "reason": "cases",
                     "created_at": NOW,

@@ -74,13 +74,12 @@ read in :mod:`promptdeck.store.serving` and the prompts built from it in
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import logging
 import os
 import threading
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,6 +91,7 @@ import platformdirs
 from promptdeck.canary import in_canary
 from promptdeck.config import APP_NAME, redact, resolve_db, scrub, to_url
 from promptdeck.errors import NotFoundError, StoreError
+from promptdeck.gc_pause import collector_paused
 from promptdeck.metrics.recorder import DEFAULT_INTERVAL, Call, Recorder, RecorderStatus
 from promptdeck.pricing import PriceTable
 from promptdeck.records import DEFAULT_ENVIRONMENT, MAX_ENVIRONMENT, check_name
@@ -360,7 +360,7 @@ class Prompts(OutcomeRecording):
 
     def _refresh_locked(self, initial: bool) -> bool:
         try:
-            with _collector_paused(self._full_reload):
+            with collector_paused(self._full_reload):
                 revision, rows, full = self._read_store()
                 changed = self._apply(revision, rows, full)
         except Exception as exc:  # never let an outage or bad data escape: keep serving
@@ -644,22 +644,6 @@ class Prompts(OutcomeRecording):
 
     def __repr__(self) -> str:
         return f"Prompts({self.display_url!r}, environment={self.environment!r})"
-
-
-@contextlib.contextmanager
-def _collector_paused(pause: bool) -> Iterator[None]:
-    """A full read allocates tens of thousands of objects that hold no cycles; the
-    cyclic garbage collector would run in the middle of it for nothing, a full
-    collection of the whole process included (a third of Prompts() at 10,000 features).
-    Paused for those milliseconds, then enabled again if it was."""
-    if not pause or not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _first_line(exc: BaseException) -> str:

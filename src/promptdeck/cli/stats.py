@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -15,18 +16,24 @@ if TYPE_CHECKING:
     from promptdeck.metrics.stats import Comparison, Plan
 
 METRIC_CHOICES = ("success_rate", "cost", "tokens_in", "tokens_out", "latency_ms")
-SERIES_SINCE = "7d"  # --series without --since
+SERIES_SINCE = timedelta(days=7)  # --series without --since
 MAX_STEPS = 100_000  # --series: steps in the range, at most (the output stays sane)
+MAX_STEP = 52 * 7 * 86400  # one step at most (a wider one is a typo)
+_STEP = re.compile(r"([0-9]{1,9})([mhdw])")  # ASCII digits: "٣h" is no step
 _STEP_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def _step_seconds(text: str) -> int:
     """``15m``, ``1h``, ``6h``, ``1d``, ``1w``: whole minutes, the metric buckets' width."""
-    value = text.strip().lower()
-    number, unit = value[:-1], value[-1:]
-    if unit not in _STEP_UNITS or not number.isdigit() or int(number) < 1:
-        fail(f"not a step: {text!r} (use whole minutes, hours, days or weeks: 15m, 1h, 1d)")
-    return int(number) * _STEP_UNITS[unit]
+    match = _STEP.fullmatch(text.strip().lower())
+    seconds = int(match.group(1)) * _STEP_UNITS[match.group(2)] if match else 0
+    if not 1 <= seconds <= MAX_STEP:
+        shown = text if len(text) <= 20 else text[:20] + "..."
+        fail(
+            f"not a step: {shown!r} (use whole minutes, hours, days or weeks, "
+            "up to 52w: 15m, 1h, 1d)"
+        )
+    return seconds
 
 
 def _when(value: datetime | None) -> str:
@@ -266,8 +273,11 @@ def stats(
     store = state.store()
     if series:
         step_seconds = _step_seconds(step)
-        start = since_at or parse_time(SERIES_SINCE, until_at or now)
         end = until_at or now
+        try:
+            start = since_at or end - SERIES_SINCE
+        except OverflowError:  # --until in the first week of the year 1
+            fail("--until is too early for the default --since: give --since too")
         if start >= end:
             fail("--since must be before --until")
         if (end - start).total_seconds() / step_seconds > MAX_STEPS:

@@ -46,12 +46,16 @@ def copy_tables(
     _copy_environments(session, plan, source)
     if plan.suites:  # before the check runs that name them
         suites = _read_attached(source, SUITES, plan.suites, TO_FEATURE)
+        for feature, suite in suites:
+            row_limits.refuse_unfit_suite(suite, feature)
         _insert_attached(session, SUITES, suites, TO_FEATURE, features)
     if plan.reviews or plan.check_runs:
         reviews = _read_attached(source, REVIEWS, plan.reviews, TO_VERSION)
         for _key, review in reviews:
             row_limits.refuse_unfit_review(review)
         runs = _read_attached(source, CHECK_RUNS, plan.check_runs, TO_VERSION)
+        for _key, run in runs:
+            row_limits.refuse_unfit_check_run(run)
         _name_target_suites(session, source, runs)
         version_ids = _version_ids(session, sorted({key for key, _row in (*reviews, *runs)}))
         _insert_attached(session, REVIEWS, reviews, TO_VERSION, version_ids)
@@ -182,4 +186,6 @@ def _replace_metrics(session: Session, source: Session, origins: Sequence[str]) 
             dict(row)
             for row in source.execute(select(table).where(table.c.origin.in_(origins))).mappings()
         ]
+        for row in rows:
+            row_limits.refuse_unfit_metric(table, row)
         bulk.insert_rows(session.connection(), table, rows)

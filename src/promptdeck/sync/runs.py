@@ -7,7 +7,6 @@ transaction; each pull is one local transaction.
 
 from __future__ import annotations
 
-import gc
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -19,6 +18,7 @@ from sqlalchemy.engine import make_url
 import promptdeck.store as store_package
 from promptdeck.config import redact, to_url
 from promptdeck.errors import PromptDeckError, StoreError, ValidationError
+from promptdeck.gc_pause import collector_paused
 from promptdeck.permissions import Action
 from promptdeck.store import PromptStore, sqlite_path, translated_errors
 from promptdeck.store.schema import read_schema_revision
@@ -147,21 +147,6 @@ def synced_before(local: PromptStore, remote_url: str) -> bool:
     with local.reading() as session:
         last, _baselines = read_bookkeeping(session, remote_key(remote_url))
     return last is not None
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused for one push or pull. A run of thousands of
-    rows makes many short-lived objects that reference counting frees; the collections
-    they trigger walk every long-lived object each time, a fifth of a 2,000-feature
-    push (measured with bench_sync.py). It resumes, as it was, when the run ends."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 @collector_paused()
