@@ -147,27 +147,34 @@ class ChecksScreen(Screen[None]):
                 head.append(f"\nstatic: {visible(str(problem))}", style="red")
         summary.update(head)
 
+    def _case_names(self) -> list[str]:
+        return [str(c["name"]) for c in (self.suite.body.get("cases") or [])] if self.suite else []
+
     def _fill_cases(self) -> None:
         table = self.query_one("#checks-cases", DataTable)
         row = table.cursor_row
         table.clear()
-        names = [str(c["name"]) for c in (self.suite.body.get("cases") or [])] if self.suite else []
-        self._fit_case_column(table, names)
+        names = self._case_names()
+        # Set before the rows go in: a row is rendered at its columns' widths.
+        table.columns[ColumnKey("case")].width = self._case_width(names)
         for name in names:
             table.add_row(*self._cells(name), key=name)
         if names:
             table.move_cursor(row=min(max(row, 0), len(names) - 1), animate=False)
         self._show_detail()
 
-    def _fit_case_column(self, table: DataTable[Text], names: list[str]) -> None:
+    def _case_width(self, names: list[str]) -> int:
         """Case names get the room a wide terminal has (40 columns at least), keeping
-        CASE_ROOM_FOR_FAILURE for the first failure; set before the rows go in."""
+        CASE_ROOM_FOR_FAILURE for the first failure."""
         room = self.size.width - CASE_ROOM_FOR_FAILURE
         longest = max((cell_len(visible(name)) for name in names), default=0)
-        table.columns[ColumnKey("case")].width = max(CASE_WIDTH, min(longest, room))
+        return max(CASE_WIDTH, min(longest, room))
 
     def on_resize(self) -> None:
-        if self.suite is not None:
+        # Rows are rebuilt only when the case column's width changes, not on every
+        # resize event (a height change, a width past the longest name).
+        fitted = self.query_one("#checks-cases", DataTable).columns[ColumnKey("case")].width
+        if self.suite is not None and self._case_width(self._case_names()) != fitted:
             self._fill_cases()
 
     def _cells(self, name: str) -> list[Text]:

@@ -229,6 +229,16 @@ class CanaryRequest:
     override_checks: bool = False  # the admin chose the labelled override
 
 
+@dataclass(frozen=True, slots=True)
+class CanaryOverrides:
+    """Missing checks the canary dialog offers an admin to override: for a new canary
+    of ``version`` (``set``) and for promoting the running one (``promote``)."""
+
+    version: int | None = None
+    set: str | None = None
+    promote: str | None = None
+
+
 class CanaryDialog(ModalScreen[CanaryRequest | None]):
     """Start or change a canary, stop it, or promote it to active.
 
@@ -236,9 +246,9 @@ class CanaryDialog(ModalScreen[CanaryRequest | None]):
     stopping or promoting when no canary runs) is refused here, in the error line,
     and the dialog stays open with the user's input.
 
-    ``override_set`` (for ``override_version``) and ``override_promote``: checks the
-    environment requires and the version lacks; the dialog names them, and the button
-    that goes ahead says it overrides them (an admin's choice, recorded with the reason).
+    ``overrides``: checks the environment requires and the version lacks; the dialog
+    names them, and the button that goes ahead says it overrides them (an admin's
+    choice, recorded with the reason).
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -258,14 +268,10 @@ class CanaryDialog(ModalScreen[CanaryRequest | None]):
         new_percent: int | None = None,
         reason: str = "",
         error: str = "",
-        override_set: str | None = None,
-        override_version: int | None = None,
-        override_promote: str | None = None,
+        overrides: CanaryOverrides | None = None,
     ) -> None:
         super().__init__(classes="dialog")
-        self._override_set = override_set
-        self._override_version = override_version
-        self._override_promote = override_promote
+        self._overrides = overrides or CanaryOverrides()
         self._feature = feature
         self._environment = environment
         self._version = version
@@ -288,23 +294,18 @@ class CanaryDialog(ModalScreen[CanaryRequest | None]):
                 else f"Active: {active}. No canary running."
             )
             yield Static(Text(now), classes="dialog-line")
-            if self._override_set is not None:
-                yield Static(
-                    Text.assemble(
-                        (f"Missing for v{self._override_version}: ", "bold red"),
-                        self._override_set,
-                    ),
-                    classes="dialog-line",
-                )
-            if self._override_promote is not None:
-                yield Static(
-                    Text.assemble(
-                        (f"Missing for promoting v{self._current}: ", "bold red"),
-                        self._override_promote,
-                    ),
-                    classes="dialog-line",
-                )
-            if self._override_set is not None or self._override_promote is not None:
+            overrides = self._overrides
+            missing = (
+                (f"v{overrides.version}", overrides.set),
+                (f"promoting v{self._current}", overrides.promote),
+            )
+            for move, checks in missing:
+                if checks is not None:
+                    yield Static(
+                        Text.assemble((f"Missing for {move}: ", "bold red"), checks),
+                        classes="dialog-line",
+                    )
+            if overrides.set is not None or overrides.promote is not None:
                 yield Static(
                     Text(
                         "A button marked 'override checks' goes ahead without them "
@@ -335,12 +336,12 @@ class CanaryDialog(ModalScreen[CanaryRequest | None]):
             yield reason_input()
             yield Static("", id="dialog-error")
             with Horizontal(classes="dialog-buttons"):
-                if self._override_set is not None:
+                if overrides.set is not None:
                     yield Button("Set · override checks", id="set", variant="error")
                 else:
                     yield Button("Set canary", id="set", variant="primary")
                 yield Button("Stop canary", id="stop", disabled=self._current is None)
-                if self._override_promote is not None:
+                if overrides.promote is not None:
                     yield Button("Promote · override checks", id="promote", variant="error")
                 else:
                     yield Button("Promote", id="promote", disabled=self._current is None)
@@ -395,7 +396,7 @@ class CanaryDialog(ModalScreen[CanaryRequest | None]):
             self.query_one("#reason", Input).focus()
             return
         if action != "set":
-            override = action == "promote" and self._override_promote is not None
+            override = action == "promote" and self._overrides.promote is not None
             self.dismiss(CanaryRequest(action, reason, override_checks=override))
             return
         try:
@@ -414,7 +415,8 @@ class CanaryDialog(ModalScreen[CanaryRequest | None]):
             self.query_one("#canary-version", Input).focus()
             return
         # The override is for the version whose missing checks the dialog named.
-        override = self._override_set is not None and version == self._override_version
+        overrides = self._overrides
+        override = overrides.set is not None and version == overrides.version
         self.dismiss(CanaryRequest("set", reason, version, percent, override_checks=override))
 
     def action_cancel(self) -> None:

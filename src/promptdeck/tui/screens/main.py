@@ -113,7 +113,6 @@ class MainScreen(Screen[None]):
         self._versions_timer: Timer | None = None
         self._preview_timer: Timer | None = None
         self._pending_select: int | None = None
-        self._table_width = 0
         self._revision: int | None = None  # the store revision the lists show
 
     @property

@@ -6,7 +6,6 @@ screen, kept apart so main.py stays readable."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -18,6 +17,7 @@ from promptdeck.tui.changes import describe_versions
 from promptdeck.tui.screens import main_governance
 from promptdeck.tui.screens.dialogs import (
     CanaryDialog,
+    CanaryOverrides,
     CanaryRequest,
     ChangeDialog,
     NewFeature,
@@ -102,7 +102,8 @@ def _confirm_move(
     try:
         new = screen.cached_version(feature, target)
         old = screen.cached_version(feature, current) if current is not None else None
-        checks = checks_line(deck.store, feature, target, env)
+        # With an override, the gate has named the missing checks: not read again.
+        checks = checks_line(deck.store, feature, target, env) if override is None else None
     except PromptDeckError as exc:
         screen.post_message(screen.Failed(str(exc)))
         return
@@ -147,7 +148,7 @@ def _confirm_move(
             (f"v{target}", "bold"),
             (f"  in {env}", "dim"),
         ),
-        *([checks] if override is None else []),  # else said in red above
+        *([checks] if checks is not None else []),  # else said in red above
         *ends_canary,
         *describe_versions(old, new, data),
     ]
@@ -194,16 +195,6 @@ def _confirm_move(
     screen.app.call_from_thread(show)
 
 
-@dataclass(frozen=True, slots=True)
-class Overrides:
-    """Missing checks the canary dialog offers an admin to override: for a new canary
-    of ``version`` (``set``) and for promoting the running one (``promote``)."""
-
-    version: int | None = None
-    set: str | None = None
-    promote: str | None = None
-
-
 def canary_default(screen: MainScreen) -> int | None:
     """The version the canary dialog proposes: the selected one unless it is the
     active one (a canary must be another version), else the latest non-active one."""
@@ -220,17 +211,17 @@ def check_canary(screen: MainScreen, feature: str, version: int | None, running:
     Missing checks alone: an admin's dialog names them and offers the override."""
 
     def check() -> None:
-        overrides = Overrides()
+        overrides = CanaryOverrides()
         if version is not None and not running:
             passage = main_governance.gate(screen, feature, version, f"make v{version} the canary")
             if passage.refused:
                 return
             if passage.override is not None:
-                overrides = Overrides(version, passage.override)
+                overrides = CanaryOverrides(version, passage.override)
         canary = screen.deployment.canary if screen.deployment else None
         if running and canary is not None:
             promote = main_governance.checks_to_override(screen, feature, canary)
-            overrides = Overrides(promote=promote)
+            overrides = CanaryOverrides(promote=promote)
         screen.app.call_from_thread(open_canary, screen, feature, version, overrides=overrides)
 
     screen.run_worker(check, thread=True, group="confirm")
@@ -244,10 +235,9 @@ def open_canary(
     percent: int | None = None,
     reason: str = "",
     error: str = "",
-    overrides: Overrides | None = None,
+    overrides: CanaryOverrides | None = None,
 ) -> None:
     """The canary dialog; a refused write opens it again with the user's input."""
-    overrides = overrides or Overrides()
     env, store = screen.deck.environment, screen.deck.store
     deployment = screen.deployment or Deployment(feature, env)
 
@@ -311,9 +301,7 @@ def open_canary(
             new_percent=percent,
             reason=reason,
             error=error,
-            override_set=overrides.set,
-            override_version=overrides.version,
-            override_promote=overrides.promote,
+            overrides=overrides,
         ),
         chosen,
     )
