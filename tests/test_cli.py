@@ -113,10 +113,15 @@ def refused(result: Result, *fragments: str) -> str:
 
 
 def usage(result: Result, *fragments: str) -> None:
+    """Exit 2 (a missing argument, an unknown option or command), in one line too, naming
+    the --help to read."""
     assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
     assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "--help`)" in lines[0]
     for fragment in fragments:
-        assert fragment in result.stderr
+        assert fragment in lines[0]
 
 
 def as_json(result: Result) -> Any:
@@ -418,8 +423,10 @@ def test_save_model_option(db: list[str]) -> None:
 
 
 @pytest.mark.parametrize("param", ["novalue", "=5", " =5"])
-def test_a_bad_param_is_a_usage_error(db: list[str], param: str) -> None:
-    usage(cli(*db, "save", "translator", "-f", "-", "-m", "r", "--param", param, input="x"), param)
+def test_a_bad_param_is_refused_in_one_line(db: list[str], param: str) -> None:
+    refused(
+        cli(*db, "save", "translator", "-f", "-", "-m", "r", "--param", param, input="x"), param
+    )
     assert as_json(cli(*db, "show", "translator", "latest", "--json"))["version"] == 3
 
 
@@ -532,7 +539,7 @@ def test_activate_and_rollback(db: list[str]) -> None:
     assert as_json(cli(*db, "show", "translator", "--json"))["version"] == 2
     refused(cli(*db, "rollback", "translator", "-m", "empty", "--env", "staging"), "nothing to")
     refused(cli(*db, "activate", "translator", "3", "-m", ""), "reason")
-    usage(cli(*db, "activate", "translator", "three", "-m", "r"))
+    refused(cli(*db, "activate", "translator", "three", "-m", "r"), "three")
 
 
 def test_canary_and_promote(db: list[str]) -> None:
@@ -548,7 +555,7 @@ def test_canary_and_promote(db: list[str]) -> None:
     assert as_json(cli(*db, "show", "translator", "--json"))["version"] == 3
     refused(cli(*db, "promote", "translator", "-m", "nothing"), "no canary")
     usage(cli(*db, "canary", "translator", "2", "-m", "no percent"))
-    usage(cli(*db, "canary", "translator", "2", "--percent", "101", "-m", "r"))
+    refused(cli(*db, "canary", "translator", "2", "--percent", "101", "-m", "r"), "101")
     usage(cli(*db, "canary", "translator", "2", "--percent", "5", "--off", "-m", "r"))
 
 
@@ -570,7 +577,7 @@ def test_roles(db: list[str]) -> None:
     refused(cli(*editor, "activate", "translator", "4", "-m", "r"), "admin")
     refused(cli(*editor, "role", "ed", "admin"), "admin")
     refused(cli(*db, "role", "alice", "viewer"), "no admin")
-    usage(cli(*db, "role", "bob", "superuser"))
+    refused(cli(*db, "role", "bob", "superuser"), "superuser")
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -636,11 +643,11 @@ def test_a_date_parameter_in_yaml_is_one_line(db: list[str], tmp_path: Path) -> 
     refused(cli(*db, "import", str(path)), str(path))
 
 
-def test_usage_errors_exit_2(db: list[str]) -> None:
-    usage(cli(*db, "no-such-command"), "No such command")
-    usage(cli(*db, "show"), "Missing argument")
-    usage(cli(*db, "show", "translator", "three"), "three")
+def test_usage_errors_exit_2_and_bad_values_1_each_in_one_line(db: list[str]) -> None:
+    usage(cli(*db, "no-such-command"), "No such command", "`promptdeck --help`")
+    usage(cli(*db, "show"), "Missing argument", "`promptdeck show --help`")
     usage(cli(*db, "activate", "translator", "1"), "--reason")
+    refused(cli(*db, "show", "translator", "three"), "three", "`promptdeck show --help`")
 
 
 # --- as a real subprocess ------------------------------------------------------------------
@@ -696,9 +703,10 @@ def test_the_console_script_end_to_end(tmp_path: Path, samples: Path) -> None:
 def test_the_console_script_reports_errors_in_one_line(store_path: Path, tmp_path: Path) -> None:
     options = ["--db", str(store_path), "--user", "alice"]
     check_refused(run(*options, "show", "nope"), "unknown feature 'nope'")
-    done = run(*options, "activate", "translator", "x", "-m", "r")
-    assert done.returncode == 2
-    assert b"Traceback" not in done.stderr
+    check_refused(run(*options, "activate", "translator", "x", "-m", "r"), "'x'")
+    done = run(*options, "activate", "translator")  # usage: one line too, exit 2
+    assert done.returncode == 2 and done.stderr.decode().count("\n") == 1
+    assert done.stderr.startswith(b"error: Missing argument")
     check_refused(run("--db", str(tmp_path / "missing.db"), "features"), "no store at")
     latin1 = tmp_path / "latin1.txt"
     latin1.write_bytes(b"caf\xe9")

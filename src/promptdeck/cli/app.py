@@ -64,7 +64,7 @@ class LazyGroup(ErrorHandlingGroup):
         return self.commands.get(cmd_name)
 
 
-@click.group(cls=LazyGroup, invoke_without_command=True)
+@click.group("promptdeck", cls=LazyGroup, invoke_without_command=True)
 @click.option("--db", metavar="PATH_OR_URL", help="Store: a SQLite path or SQLAlchemy URL.")
 @click.option("--user", metavar="NAME", help="Who you are (default: PROMPTDECK_USER or login).")
 @click.option(

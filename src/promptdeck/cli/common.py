@@ -131,7 +131,20 @@ def fail(message: str) -> NoReturn:
 
 
 class ErrorHandlingGroup(click.Group):
-    """A group that turns promptdeck errors into one line on stderr and exit code 1."""
+    """A group that turns promptdeck errors into one line on stderr and exit code 1, and
+    click's usage errors into one line too (see ``usage_error``)."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:  # the root's own options: --db, --env, ...
+            usage_error(exc)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -144,6 +157,9 @@ class ErrorHandlingGroup(click.Group):
         except PromptDeckError as exc:
             _discard_created(ctx.find_object(CliState))
             fail(str(exc))
+        except click.UsageError as exc:  # a command's arguments and options
+            _discard_created(ctx.find_object(CliState))
+            usage_error(exc)
         except click.ClickException:
             _discard_created(ctx.find_object(CliState))
             raise
@@ -152,6 +168,16 @@ class ErrorHandlingGroup(click.Group):
             sys.exit(130)
         except BrokenPipeError:  # `promptdeck ... | head`
             sys.exit(0)
+
+
+def usage_error(exc: click.UsageError) -> NoReturn:
+    """One line, like every other error, naming the --help to read. A bad value (out of
+    range, not a choice, not a number) is refused input: exit 1. A missing argument, an
+    unknown option or command is usage: exit 2."""
+    where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+    click.echo(f"error: {visible(exc.format_message())}{where}", err=True)
+    bad_value = isinstance(exc, click.BadParameter) and not isinstance(exc, click.MissingParameter)
+    sys.exit(1 if bad_value else exc.exit_code)
 
 
 def _discard_created(state: CliState | None) -> None:
