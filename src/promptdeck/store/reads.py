@@ -331,7 +331,7 @@ def serving_entries(
         )
     ).all()
     current = (rows[0][0] if rows else 0) or 0
-    width = len(_SERVING_FIELDS)
+    width = len(VERSION_FIELDS)
     entries: list[ServingEntry] = []
     for row in rows:
         name = row[1]
@@ -356,7 +356,8 @@ def serving_entries(
     return current, entries
 
 
-_SERVING_FIELDS = (
+# A version's own columns (all but its ids): what serving reads and sync copies.
+VERSION_FIELDS = (
     "uid",
     "number",
     "system_prompt",
@@ -371,19 +372,19 @@ _SERVING_FIELDS = (
 
 
 def _serving_columns(version: Any, sqlite: bool) -> list[Any]:
-    """The version columns serving_entries() reads, in _SERVING_FIELDS order.
+    """The version columns serving_entries() reads, in VERSION_FIELDS order.
 
     Parameters come as JSON text, decoded one row at a time so that one bad row is
     isolated; on SQLite, times come as ISO text, parsed by fromisoformat (C), 10x faster
     than the DateTime type's per-row regex.
     """
-    columns = [version.c[name] for name in _SERVING_FIELDS]
+    columns = [version.c[name] for name in VERSION_FIELDS]
     columns[4] = cast(version.c.parameters, Text)
     if sqlite:
         columns[7] = type_coerce(version.c.created_at, String)
     return [
         column.label(f"{version.name}_{name}")
-        for column, name in zip(columns, _SERVING_FIELDS, strict=True)
+        for column, name in zip(columns, VERSION_FIELDS, strict=True)
     ]
 
 

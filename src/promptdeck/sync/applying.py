@@ -16,7 +16,9 @@ from promptdeck.config import redact
 from promptdeck.errors import ValidationError
 from promptdeck.permissions import Action
 from promptdeck.store import UnitOfWork, bulk, gates
+from promptdeck.store.bulk import chunks
 from promptdeck.store.clock import now
+from promptdeck.store.reads import VERSION_FIELDS
 from promptdeck.store.rows import (
     AuditEventRow,
     FeatureRow,
@@ -25,7 +27,7 @@ from promptdeck.store.rows import (
     VersionRow,
 )
 from promptdeck.sync import copying, moving, row_limits
-from promptdeck.sync.moving import BATCH, chunks
+from promptdeck.sync.moving import BATCH
 from promptdeck.sync.records import (
     Baselines,
     Direction,
@@ -37,18 +39,6 @@ from promptdeck.sync.records import (
     TablesPlan,
 )
 
-_VERSION_COLUMNS = (
-    "uid",
-    "number",
-    "system_prompt",
-    "model",
-    "parameters",
-    "author",
-    "reason",
-    "created_at",
-    "parent_number",
-    "content_hash",
-)
 _EVENT_COLUMNS = (
     "uid",
     "at",
@@ -233,13 +223,13 @@ def _feature_ids(session: Session) -> dict[str, int]:
 
 
 def _fetch_versions(session: Session, uids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    columns = [getattr(VersionRow, name) for name in _VERSION_COLUMNS]
+    columns = [getattr(VersionRow, name) for name in VERSION_FIELDS]
     found: dict[str, dict[str, Any]] = {}
     for chunk in chunks(uids):
         for row in session.execute(
             select(*columns).where(bulk.one_of(session, VersionRow.uid, chunk))
         ):
-            values = dict(zip(_VERSION_COLUMNS, row, strict=True))
+            values = dict(zip(VERSION_FIELDS, row, strict=True))
             found[values["uid"]] = values
     return found
 

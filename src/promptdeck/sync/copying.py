@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Table, delete, insert, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from promptdeck.store import UnitOfWork, bulk
+from promptdeck.store.bulk import chunks
 from promptdeck.store.rows import (
     CheckRunRow,
     EnvironmentRow,
@@ -27,7 +28,7 @@ from promptdeck.store.rows import (
     metric_scores,
 )
 from promptdeck.sync import row_limits
-from promptdeck.sync.moving import BATCH, chunks
+from promptdeck.sync.moving import BATCH
 from promptdeck.sync.records import TablesPlan
 
 METRIC_TABLES = (metric_buckets, metric_latency, metric_scores)

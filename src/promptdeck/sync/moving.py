@@ -23,14 +23,15 @@ versions writes N rows, not N inserts and N updates.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from promptdeck.store import UnitOfWork, bulk, gates
+from promptdeck.store.bulk import chunks
 from promptdeck.store.clock import now
 from promptdeck.store.rows import AuditEventRow, DeploymentRow, RollbackEntryRow, VersionRow
 from promptdeck.sync.records import (
@@ -44,12 +45,6 @@ from promptdeck.sync.records import (
 )
 
 BATCH = 1000  # rows per INSERT / UPDATE batch
-# Every row of a batch has every column (None included): the ORM's bulk INSERT groups
-# rows by which columns are None, and rows that alternate (an event with a version,
-# one without) would become one statement each.
-IN_CHUNK = 2000  # values per IN (...)
-
-T = TypeVar("T")
 # Core tables, not ORM bulk operations: the ORM's per-row bookkeeping costs more than
 # the round trips it batches.
 DEPLOYMENTS = cast(Table, DeploymentRow.__table__)
@@ -80,11 +75,6 @@ class _Deployment:
     percent: int
     top: tuple[int, int] | None = None  # (entry id, version id) of the stack's top entry
     top_position: int = 0
-
-
-def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def move_pointers(
